@@ -1,0 +1,84 @@
+// The node-list config (the reference tool's format, YAML or JSON):
+//
+//   training: {rounds: 50, batch_size: 64, learning_rate: 0.05}   # optional
+//   nodes:
+//     - {id: 0, host: 127.0.0.1, port: 8880, type: honest, bind_host: 0.0.0.0}
+//
+// Loading validates everything it reads; a problem raises ConfigError with a message of the
+// form "FILE:LINE: FIELD: what is wrong". Problems that do not stop a run (unknown keys) are
+// returned as warnings, never silently dropped.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace p2p {
+
+enum class NodeType { Honest, Byzantine };
+
+std::string_view to_string(NodeType type);
+// "honest" or "byzantine" (exactly); nullopt for anything else.
+std::optional<NodeType> parse_node_type(std::string_view text);
+
+struct TrainingSection {
+    std::optional<int> rounds;
+    std::optional<int> batch_size;
+    std::optional<double> learning_rate;
+};
+
+struct NodeSpec {
+    int id = 0;
+    std::string host;
+    int port = 0;
+    NodeType type = NodeType::Honest;
+    std::optional<std::string> bind_host;
+    int line = 0;  // 1-based line of the node's entry in the file, for messages
+};
+
+struct NodesConfig {
+    std::string source;  // file path (or a name given by the caller) used in messages
+    TrainingSection training;
+    std::vector<NodeSpec> nodes;  // in file order; ids are unique
+    std::vector<std::string> warnings;
+
+    // The node with this id, or nullptr.
+    const NodeSpec* find(int id) const;
+    // The node with this id; ConfigError naming the file and the known ids if absent.
+    const NodeSpec& require(int id) const;
+    int honest_count() const;
+};
+
+// Parses YAML or JSON text; `source` names it in messages.
+NodesConfig parse_nodes_config(std::string_view text, const std::string& source);
+// Reads and parses a file; an unreadable or empty file is a ConfigError.
+NodesConfig load_nodes_config(const std::string& path);
+
+}  // namespace p2p
+
+namespace p2p {
+
+// The training settings a node runs with, after the command line and the file are merged.
+// Defaults are the reference tool's.
+struct TrainingOptions {
+    int rounds = 50;
+    int batch_size = 64;
+    double learning_rate = 0.05;
+    double byz_scale = -1.0;
+    std::uint64_t seed = 0;
+    int eval_every = 10;
+};
+
+// Settings given on the command line; an empty field was not given.
+struct TrainingFlags {
+    std::optional<int> rounds;
+    std::optional<int> batch_size;
+    std::optional<double> learning_rate;
+};
+
+// Flags win over the file's `training` section, which wins over the defaults.
+TrainingOptions merge_training(const TrainingOptions& defaults, const TrainingSection& file, const TrainingFlags& flags);
+
+}  // namespace p2p

@@ -1,0 +1,199 @@
+// p2pnode: one binary, the role is a subcommand. Exit status: 0 success, 1 runtime failure,
+// 2 bad usage or a bad config, 3 the requested role is not built yet.
+#include <cstdio>
+#include <iostream>
+#include <optional>
+#include <string>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include "p2pnode/config/nodes_config.hpp"
+#include "p2pnode/errors.hpp"
+#include "p2pnode_version.h"
+
+namespace {
+
+constexpr int kExitRuntime = 1;
+constexpr int kExitUsage = 2;
+constexpr int kExitNotBuilt = 3;
+
+// Flags every training node takes, with the reference's names and defaults.
+struct NodeFlags {
+    int node_id = 0;
+    std::string node_type = "honest";
+    int rounds = 50;
+    int batch_size = 64;
+    double lr = 0.05;
+    double byz_scale = -1.0;
+    std::string data_root = "./data";
+    std::uint64_t seed = 0;
+    CLI::Option* node_type_opt = nullptr;
+    CLI::Option* rounds_opt = nullptr;
+    CLI::Option* batch_opt = nullptr;
+    CLI::Option* lr_opt = nullptr;
+
+    p2p::TrainingFlags given() const {
+        p2p::TrainingFlags f;
+        if (rounds_opt->count()) f.rounds = rounds;
+        if (batch_opt->count()) f.batch_size = batch_size;
+        if (lr_opt->count()) f.learning_rate = lr;
+        return f;
+    }
+};
+
+void add_node_flags(CLI::App* sub, NodeFlags& f) {
+    sub->add_option("--node-id", f.node_id, "Unique node id (0, 1, 2, ...)")->required()->check(CLI::NonNegativeNumber);
+    f.node_type_opt = sub->add_option("--node-type", f.node_type, "honest or byzantine")
+                          ->check(CLI::IsMember({"honest", "byzantine"}));
+    f.rounds_opt = sub->add_option("--rounds", f.rounds, "Training rounds")->check(CLI::Range(1, 100'000'000));
+    f.batch_opt = sub->add_option("--batch-size", f.batch_size, "Batch size")->check(CLI::Range(1, 1'000'000));
+    f.lr_opt = sub->add_option("--lr", f.lr, "Learning rate")->check(CLI::PositiveNumber);
+    sub->add_option("--byz-scale", f.byz_scale, "Byzantine attack scale (Empire: scale x mean of honest gradients)");
+    sub->add_option("--data-root", f.data_root, "Folder with MNIST-format IDX files");
+    sub->add_option("--seed", f.seed, "Random seed (model init, shuffling, attacks)");
+}
+
+void setup_logging() {
+    auto logger = spdlog::stdout_logger_mt("p2pnode");
+    // Info lines read like the reference's output: no timestamp or level prefix.
+    logger->set_pattern("%v");
+    spdlog::set_default_logger(logger);
+}
+
+void warn(const std::string& line) { std::fprintf(stderr, "warning: %s\n", line.c_str()); }
+
+// Reports what a role would do and that it is not built yet, so nothing pretends to train.
+int not_built(const std::string& role, const std::string& issue) {
+    std::fprintf(stderr,
+                 "p2pnode %s: the input is valid, but %s is not built yet (%s); nothing was trained.\n",
+                 role.c_str(), role.c_str(), issue.c_str());
+    return kExitNotBuilt;
+}
+
+int run_broker(const std::string& host, int port) {
+    spdlog::info("broker: would bind tcp://{}:{}", host, port);
+    return not_built("broker", "the hub transport lands with the transports issue");
+}
+
+int run_hub_client(const std::string& server_host, int server_port, const NodeFlags& f, int total, int honest, int shard) {
+    p2p::TrainingOptions opts = p2p::merge_training({}, {}, f.given());
+    opts.byz_scale = f.byz_scale;
+    opts.seed = f.seed;
+    spdlog::info("[Node {}] hub-client: {} node {} of {} ({} honest), server tcp://{}:{}, shard {}, rounds {}, "
+                 "batch {}, lr {}, byz-scale {}, seed {}, data {}",
+                 f.node_id, f.node_type, f.node_id, total, honest, server_host, server_port, shard, opts.rounds,
+                 opts.batch_size, opts.learning_rate, opts.byz_scale, opts.seed, f.data_root);
+    return not_built("hub-client", "training over the hub lands with the transports issue");
+}
+
+int run_mesh(const std::string& config_path, const NodeFlags& f) {
+    p2p::NodesConfig cfg = p2p::load_nodes_config(config_path);
+    for (const auto& w : cfg.warnings) warn(w);
+    const p2p::NodeSpec& self = cfg.require(f.node_id);
+    p2p::NodeType type = self.type;
+    if (f.node_type_opt->count()) {
+        p2p::NodeType flag_type = *p2p::parse_node_type(f.node_type);
+        if (flag_type != self.type)
+            warn(fmt::format("node {}: --node-type {} overrides the type '{}' given in {}", f.node_id,
+                             p2p::to_string(flag_type), p2p::to_string(self.type), cfg.source));
+        type = flag_type;
+    }
+    p2p::TrainingOptions opts = p2p::merge_training({}, cfg.training, f.given());
+    opts.byz_scale = f.byz_scale;
+    opts.seed = f.seed;
+    spdlog::info("[Node {}] mesh: {} node, binds {}:{}, {} peers in {}, rounds {}, batch {}, lr {}, byz-scale {}, "
+                 "seed {}, data {}",
+                 self.id, p2p::to_string(type), self.bind_host.value_or(self.host), self.port, cfg.nodes.size() - 1,
+                 cfg.source, opts.rounds, opts.batch_size, opts.learning_rate, opts.byz_scale, opts.seed,
+                 f.data_root);
+    return not_built("mesh", "training over the mesh lands with the transports issue");
+}
+
+// One-line reason plus usage, exit 2: what a researcher sees after a typo.
+// `first_arg` is argv[1] (or empty): a word that names no subcommand gets its own reason.
+int usage_error(const CLI::App& app, const CLI::Error& e, const std::string& first_arg) {
+    const CLI::App* where = &app;
+    for (const CLI::App* sub : app.get_subcommands()) where = sub;
+    std::string name = where == &app ? app.get_name() : app.get_name() + " " + where->get_name();
+    std::string reason = e.what();
+    if (where == &app && !first_arg.empty() && first_arg[0] != '-') {
+        std::string known;
+        for (const CLI::App* sub : app.get_subcommands({})) known += (known.empty() ? "" : ", ") + sub->get_name();
+        reason = fmt::format("unknown subcommand '{}' (expected one of: {})", first_arg, known);
+    }
+    std::fprintf(stderr, "%s: error: %s\n", name.c_str(), reason.c_str());
+    std::fprintf(stderr, "%s", CLI::Formatter().make_usage(where, name).c_str());
+    std::fprintf(stderr, "Run '%s --help' for every flag and its default.\n", name.c_str());
+    return kExitUsage;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{"p2pnode: decentralized Byzantine-robust training over ZeroMQ", "p2pnode"};
+    app.set_version_flag("--version", std::string("p2pnode ") + P2PNODE_VERSION);
+    app.require_subcommand(1);
+    app.option_defaults()->always_capture_default();
+    app.footer("Exit status: 0 success, 1 runtime failure, 2 bad usage or config, 3 role not built yet.");
+
+    std::string host = "0.0.0.0";
+    int port = 8888;
+    CLI::App* broker = app.add_subcommand("broker", "Hub-and-spoke: bind a ROUTER and route gradients between nodes");
+    broker->add_option("--host", host, "Host to bind to");
+    broker->add_option("--port", port, "Port to listen on")->check(CLI::Range(1, 65535));
+
+    std::string server_host;
+    int server_port = 8888, total = 0, honest = 0, shard = 0;
+    NodeFlags hub_flags;
+    CLI::App* hub = app.add_subcommand("hub-client", "Hub-and-spoke: a training node connected to a broker");
+    hub->add_option("--server-host", server_host, "Broker hostname or IP")->required();
+    hub->add_option("--server-port", server_port, "Broker port")->check(CLI::Range(1, 65535));
+    add_node_flags(hub, hub_flags);
+    hub->add_option("--total-nodes", total, "Total nodes in the network")->required()->check(CLI::Range(1, 1'000'000));
+    hub->add_option("--honest-nodes", honest, "Number of honest nodes")->required()->check(CLI::Range(1, 1'000'000));
+    hub->add_option("--data-shard", shard, "Data shard index (honest nodes: 0 .. honest-nodes-1)")
+        ->check(CLI::NonNegativeNumber);
+    hub->final_callback([&] {
+        if (honest > total)
+            throw CLI::ValidationError("--honest-nodes", fmt::format("{} honest nodes > {} total nodes", honest, total));
+        if (hub_flags.node_id >= total)
+            throw CLI::ValidationError("--node-id", fmt::format("{} is not below --total-nodes {}", hub_flags.node_id, total));
+        if (shard >= honest)
+            throw CLI::ValidationError("--data-shard", fmt::format("{} is not below --honest-nodes {}", shard, honest));
+    });
+
+    std::string config_path;
+    NodeFlags mesh_flags;
+    CLI::App* mesh = app.add_subcommand("mesh", "Peer-to-peer mesh: a training node with its own ROUTER, no server");
+    mesh->add_option("--config", config_path, "Nodes config file (YAML or JSON)")->required();
+    add_node_flags(mesh, mesh_flags);
+
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::CallForHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::CallForAllHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::CallForVersion& e) {
+        return app.exit(e);
+    } catch (const CLI::ParseError& e) {
+        return usage_error(app, e, argc > 1 ? argv[1] : "");
+    }
+
+    setup_logging();
+    try {
+        if (*broker) return run_broker(host, port);
+        if (*hub) return run_hub_client(server_host, server_port, hub_flags, total, honest, shard);
+        if (*mesh) return run_mesh(config_path, mesh_flags);
+    } catch (const p2p::ConfigError& e) {
+        std::fprintf(stderr, "error: %s\n", e.what());
+        return kExitUsage;
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "error: %s\n", e.what());
+        return kExitRuntime;
+    }
+    return kExitUsage;
+}

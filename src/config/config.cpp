@@ -1,0 +1,269 @@
+#include "p2pnode/config/nodes_config.hpp"
+
+#include <charconv>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include <fmt/format.h>
+#include <yaml-cpp/yaml.h>
+
+#include "p2pnode/errors.hpp"
+
+namespace p2p {
+
+std::string_view to_string(NodeType type) {
+    return type == NodeType::Honest ? "honest" : "byzantine";
+}
+
+std::optional<NodeType> parse_node_type(std::string_view text) {
+    if (text == "honest") return NodeType::Honest;
+    if (text == "byzantine") return NodeType::Byzantine;
+    return std::nullopt;
+}
+
+const NodeSpec* NodesConfig::find(int id) const {
+    for (const auto& n : nodes)
+        if (n.id == id) return &n;
+    return nullptr;
+}
+
+const NodeSpec& NodesConfig::require(int id) const {
+    if (const NodeSpec* n = find(id)) return *n;
+    std::string ids;
+    for (const auto& n : nodes) ids += (ids.empty() ? "" : ", ") + std::to_string(n.id);
+    throw ConfigError(fmt::format("{}: node id {} is not in the file (ids there: {})", source, id, ids));
+}
+
+int NodesConfig::honest_count() const {
+    int count = 0;
+    for (const auto& n : nodes) count += n.type == NodeType::Honest;
+    return count;
+}
+
+namespace {
+
+// Reads one document with the file name in every message. yaml-cpp is lenient, so every
+// scalar is checked here: plain (unquoted) decimal integers only, no duplicate keys.
+class Reader {
+public:
+    explicit Reader(std::string source) : source_(std::move(source)) {}
+
+    [[noreturn]] void fail(const YAML::Node& at, const std::string& field, const std::string& what) const {
+        fail(line_of(at), field, what);
+    }
+    [[noreturn]] void fail(int line, const std::string& field, const std::string& what) const {
+        throw ConfigError(fmt::format("{}:{}: {}: {}", source_, line, field, what));
+    }
+
+    // 1-based line of a node; 0 when yaml-cpp has no position for it (an empty flow value).
+    static int line_of(const YAML::Node& node) { return node.Mark().is_null() ? 0 : node.Mark().line + 1; }
+
+    // Keys of a mapping in file order; a key given twice is an error (yaml-cpp keeps the first
+    // silently). `field` names the mapping in messages.
+    struct Entry {
+        std::string key;
+        YAML::Node value;
+        int line;  // the value's line, or its key's when the value has none
+    };
+    std::vector<Entry> entries(const YAML::Node& map, const std::string& field) const {
+        std::vector<Entry> out;
+        std::map<std::string, int> seen;
+        for (auto it = map.begin(); it != map.end(); ++it) {
+            if (!it->first.IsScalar()) fail(it->first, field, "keys must be plain names");
+            std::string key = it->first.Scalar();
+            auto [pos, fresh] = seen.emplace(key, line_of(it->first));
+            if (!fresh)
+                fail(it->first, field.empty() ? key : field + "." + key,
+                     fmt::format("duplicate key (first given at line {})", pos->second));
+            int line = line_of(it->second);
+            out.push_back({key, it->second, line ? line : line_of(it->first)});
+        }
+        return out;
+    }
+
+    long long integer(const Entry& e, const std::string& field, long long lo, long long hi) const {
+        const YAML::Node& node = e.value;
+        if (!node.IsScalar()) fail(e.line, field, "must be an integer");
+        const std::string& text = node.Scalar();
+        if (node.Tag() == "!") fail(e.line, field, fmt::format("must be an integer, got the string \"{}\"", text));
+        long long value = 0;
+        const char* first = text.data();
+        const char* last = text.data() + text.size();
+        if (!text.empty() && *first == '+') ++first;
+        auto [ptr, ec] = std::from_chars(first, last, value);
+        if (text.empty() || ec != std::errc() || ptr != last)
+            fail(e.line, field, fmt::format("must be an integer, got '{}'", text));
+        if (value < lo || value > hi)
+            fail(e.line, field, fmt::format("must be in {}..{}, got {}", lo, hi, value));
+        return value;
+    }
+
+    double positive_number(const Entry& e, const std::string& field) const {
+        const YAML::Node& node = e.value;
+        if (!node.IsScalar() || node.Tag() == "!")
+            fail(e.line, field, "must be a number");
+        const std::string& text = node.Scalar();
+        double value = 0;
+        auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+        if (text.empty() || ec != std::errc() || ptr != text.data() + text.size())
+            fail(e.line, field, fmt::format("must be a number, got '{}'", text));
+        if (!std::isfinite(value) || value <= 0)
+            fail(e.line, field, fmt::format("must be a positive number, got {}", text));
+        return value;
+    }
+
+    std::string text(const Entry& e, const std::string& field) const {
+        const YAML::Node& node = e.value;
+        if (!node.IsScalar() || node.Scalar().empty()) fail(e.line, field, "must be a non-empty string");
+        const std::string& s = node.Scalar();
+        for (char c : s)
+            if (c == ' ' || c == '\t' || c == '\n') fail(e.line, field, fmt::format("must not contain spaces, got \"{}\"", s));
+        return s;
+    }
+
+    void warn_unknown(const Entry& e, const std::string& field, std::vector<std::string>& warnings) const {
+        warnings.push_back(fmt::format("{}:{}: {}: unknown key, ignored", source_, e.line, field));
+    }
+
+    const std::string& source() const { return source_; }
+
+private:
+    std::string source_;
+};
+
+constexpr long long kMaxNodeId = 1'000'000;
+
+TrainingSection read_training(const Reader& r, const YAML::Node& node, int line, std::vector<std::string>& warnings) {
+    if (!node.IsMap()) r.fail(line, "training", "must be a mapping {rounds, batch_size, learning_rate}");
+    TrainingSection t;
+    for (const auto& e : r.entries(node, "training")) {
+        const std::string& key = e.key;
+        std::string field = "training." + key;
+        if (key == "rounds")
+            t.rounds = static_cast<int>(r.integer(e, field, 1, 100'000'000));
+        else if (key == "batch_size")
+            t.batch_size = static_cast<int>(r.integer(e, field, 1, 1'000'000));
+        else if (key == "learning_rate")
+            t.learning_rate = r.positive_number(e, field);
+        else
+            r.warn_unknown(e, field, warnings);
+    }
+    return t;
+}
+
+NodeSpec read_node(const Reader& r, const YAML::Node& node, size_t index, std::vector<std::string>& warnings) {
+    const std::string where = fmt::format("nodes[{}]", index);
+    if (!node.IsMap()) r.fail(node, where, "each node must be a mapping {id, host, port, type}");
+    NodeSpec spec;
+    spec.line = Reader::line_of(node);
+    bool has_id = false, has_host = false, has_port = false;
+    for (const auto& e : r.entries(node, where)) {
+        const std::string& key = e.key;
+        std::string field = where + "." + key;
+        if (key == "id") {
+            spec.id = static_cast<int>(r.integer(e, field, 0, kMaxNodeId));
+            has_id = true;
+        } else if (key == "host") {
+            spec.host = r.text(e, field);
+            has_host = true;
+        } else if (key == "port") {
+            spec.port = static_cast<int>(r.integer(e, field, 1, 65535));
+            has_port = true;
+        } else if (key == "type") {
+            std::string t = e.value.IsScalar() ? e.value.Scalar() : std::string();
+            auto parsed = parse_node_type(t);
+            if (!parsed) r.fail(e.line, field, fmt::format("must be honest or byzantine, got '{}'", t));
+            spec.type = *parsed;
+        } else if (key == "bind_host") {
+            spec.bind_host = r.text(e, field);
+        } else {
+            r.warn_unknown(e, field, warnings);
+        }
+    }
+    if (!has_id) r.fail(node, where, "missing required key 'id'");
+    if (!has_host) r.fail(node, where, "missing required key 'host'");
+    if (!has_port) r.fail(node, where, "missing required key 'port'");
+    return spec;
+}
+
+void read_nodes(const Reader& r, const Reader::Entry& entry, NodesConfig& cfg) {
+    const YAML::Node& nodes = entry.value;
+    if (!nodes.IsSequence() || nodes.size() == 0) r.fail(entry.line, "nodes", "must be a non-empty list of nodes");
+    std::map<int, int> id_lines;
+    std::map<std::string, int> endpoint_lines;
+    for (size_t i = 0; i < nodes.size(); ++i) {
+        NodeSpec spec = read_node(r, nodes[i], i, cfg.warnings);
+        auto [id_pos, id_fresh] = id_lines.emplace(spec.id, spec.line);
+        if (!id_fresh)
+            r.fail(nodes[i], fmt::format("nodes[{}].id", i),
+                   fmt::format("duplicate node id {} (also at line {})", spec.id, id_pos->second));
+        std::string endpoint = fmt::format("{}:{}", spec.host, spec.port);
+        auto [ep_pos, ep_fresh] = endpoint_lines.emplace(endpoint, spec.line);
+        if (!ep_fresh)
+            r.fail(nodes[i], fmt::format("nodes[{}]", i),
+                   fmt::format("duplicate host:port {} (also at line {})", endpoint, ep_pos->second));
+        cfg.nodes.push_back(std::move(spec));
+    }
+}
+
+}  // namespace
+
+NodesConfig parse_nodes_config(std::string_view text, const std::string& source) {
+    Reader r(source);
+    YAML::Node root;
+    try {
+        root = YAML::Load(std::string(text));
+    } catch (const YAML::Exception& e) {
+        throw ConfigError(fmt::format("{}:{}: not valid YAML/JSON: {}", source, e.mark.line + 1, e.msg));
+    }
+    if (!root || root.IsNull())
+        throw ConfigError(fmt::format("{}: the file is empty (expected a mapping with a 'nodes' list)", source));
+    if (!root.IsMap())
+        r.fail(root, "(top level)", "must be a mapping with a 'nodes' list");
+
+    NodesConfig cfg;
+    cfg.source = source;
+    bool has_nodes = false;
+    for (const auto& e : r.entries(root, "")) {
+        if (e.key == "nodes") {
+            read_nodes(r, e, cfg);
+            has_nodes = true;
+        } else if (e.key == "training") {
+            cfg.training = read_training(r, e.value, e.line, cfg.warnings);
+        } else {
+            r.warn_unknown(e, e.key, cfg.warnings);
+        }
+    }
+    if (!has_nodes) throw ConfigError(fmt::format("{}: nodes: missing (the file must list its nodes)", source));
+    return cfg;
+}
+
+NodesConfig load_nodes_config(const std::string& path) {
+    std::error_code ec;
+    if (std::filesystem::is_directory(path, ec))
+        throw ConfigError(fmt::format("{}: is a directory, not a config file", path));
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw ConfigError(fmt::format("{}: cannot read the file", path));
+    std::ostringstream buf;
+    buf << in.rdbuf();
+    if (in.bad()) throw ConfigError(fmt::format("{}: cannot read the file", path));
+    return parse_nodes_config(buf.str(), path);
+}
+
+}  // namespace p2p
+
+namespace p2p {
+
+TrainingOptions merge_training(const TrainingOptions& defaults, const TrainingSection& file, const TrainingFlags& flags) {
+    TrainingOptions out = defaults;
+    out.rounds = flags.rounds.value_or(file.rounds.value_or(defaults.rounds));
+    out.batch_size = flags.batch_size.value_or(file.batch_size.value_or(defaults.batch_size));
+    out.learning_rate = flags.learning_rate.value_or(file.learning_rate.value_or(defaults.learning_rate));
+    return out;
+}
+
+}  // namespace p2p

@@ -1,0 +1,100 @@
+// Helpers shared by the tests: temporary folders and running the real p2pnode binary.
+#pragma once
+
+#include <cstdlib>
+#include <fcntl.h>
+#include <stdexcept>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+namespace p2p::test {
+
+// A fresh folder under the system temp dir, removed with everything in it on destruction.
+class TempDir {
+public:
+    TempDir() {
+        std::string pattern = (std::filesystem::temp_directory_path() / "p2pnode-test-XXXXXX").string();
+        if (!mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed");
+        path_ = pattern;
+    }
+    ~TempDir() {
+        std::error_code ec;
+        std::filesystem::remove_all(path_, ec);
+    }
+    TempDir(const TempDir&) = delete;
+    TempDir& operator=(const TempDir&) = delete;
+
+    const std::filesystem::path& path() const { return path_; }
+    // Writes `content` to a file in this folder and returns its path.
+    std::string write(const std::string& name, const std::string& content) const {
+        auto p = path_ / name;
+        std::ofstream(p, std::ios::binary) << content;
+        return p.string();
+    }
+
+private:
+    std::filesystem::path path_;
+};
+
+// An environment variable the test harness (tests/meson.build) sets; fails loudly if absent.
+inline std::string required_env(const char* name) {
+    const char* v = std::getenv(name);
+    if (!v || !*v) throw std::runtime_error(std::string("test environment lacks ") + name);
+    return v;
+}
+
+}  // namespace p2p::test
+
+#include <spawn.h>
+#include <sys/wait.h>
+
+extern char** environ;
+
+namespace p2p::test {
+
+struct RunResult {
+    int status = -1;  // exit status, or -1 if the process did not exit normally
+    std::string out;
+    std::string err;
+};
+
+inline std::string slurp(const std::filesystem::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+// Runs `program` with `args` (no shell), stdout and stderr captured, and waits for it.
+inline RunResult run_program(const std::string& program, const std::vector<std::string>& args) {
+    TempDir dir;
+    const std::string out_path = (dir.path() / "out").string();
+    const std::string err_path = (dir.path() / "err").string();
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&actions, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    posix_spawn_file_actions_addopen(&actions, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    std::vector<char*> argv;
+    argv.push_back(const_cast<char*>(program.c_str()));
+    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    pid_t pid = 0;
+    int rc = posix_spawn(&pid, program.c_str(), &actions, nullptr, argv.data(), environ);
+    posix_spawn_file_actions_destroy(&actions);
+    if (rc != 0) throw std::runtime_error("cannot start " + program);
+    int wstatus = 0;
+    waitpid(pid, &wstatus, 0);
+    RunResult r;
+    r.status = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : -1;
+    r.out = slurp(out_path);
+    r.err = slurp(err_path);
+    return r;
+}
+
+// Runs the p2pnode binary under test.
+inline RunResult run_p2pnode(const std::vector<std::string>& args) {
+    return run_program(required_env("P2PNODE_BIN"), args);
+}
+
+}  // namespace p2p::test

@@ -1,0 +1,150 @@
+// The command line, through the real binary: parsing, help, exit codes.
+#include <doctest/doctest.h>
+
+#include <string>
+#include <vector>
+
+#include "support.hpp"
+
+using p2p::test::run_p2pnode;
+
+namespace {
+
+bool contains(const std::string& haystack, const std::string& needle) {
+    return haystack.find(needle) != std::string::npos;
+}
+
+std::string example(const char* name) {
+    return p2p::test::required_env("P2PNODE_SOURCE_ROOT") + "/configs/" + name;
+}
+
+}  // namespace
+
+TEST_CASE("--version and --help exit 0 and tell the truth") {
+    auto v = run_p2pnode({"--version"});
+    CHECK(v.status == 0);
+    CHECK(contains(v.out, "p2pnode 0."));
+
+    auto h = run_p2pnode({"--help"});
+    CHECK(h.status == 0);
+    for (const char* sub : {"broker", "hub-client", "mesh"}) CHECK(contains(h.out, sub));
+}
+
+TEST_CASE("every subcommand's --help lists each flag with the reference's default") {
+    struct Expect {
+        const char* sub;
+        std::vector<std::string> needles;
+    };
+    const Expect expects[] = {
+        {"broker", {"--host TEXT=0.0.0.0", "--port INT", "=8888"}},
+        {"hub-client",
+         {"--server-host TEXT REQUIRED", "--server-port", "=8888", "--node-id", "--node-type", "=honest",
+          "--total-nodes", "--honest-nodes", "--data-shard", "--rounds", "=50", "--batch-size", "=64", "--lr",
+          "=0.05", "--byz-scale FLOAT=-1", "--data-root TEXT=./data", "--seed UINT=0"}},
+        {"mesh",
+         {"--config TEXT REQUIRED", "--node-id", "--node-type", "--rounds", "--batch-size", "--lr",
+          "--data-root TEXT=./data", "--byz-scale FLOAT=-1", "--seed UINT=0"}},
+    };
+    for (const auto& e : expects) {
+        CAPTURE(e.sub);
+        auto r = run_p2pnode({e.sub, "--help"});
+        CHECK(r.status == 0);
+        for (const auto& n : e.needles) {
+            CAPTURE(n);
+            CHECK(contains(r.out, n));
+        }
+    }
+}
+
+TEST_CASE("bad usage exits 2 with a one-line reason and the usage") {
+    struct Case {
+        std::vector<std::string> args;
+        const char* reason;
+    };
+    const std::string cfg = example("nodes_example.yaml");
+    const Case cases[] = {
+        {{}, "A subcommand is required"},
+        {{"frobnicate"}, "unknown subcommand 'frobnicate' (expected one of: broker, hub-client, mesh)"},
+        {{"mesh", "--config", cfg, "--node-id", "0", "--bogus"}, "--bogus"},
+        {{"mesh", "--node-id", "0"}, "--config is required"},
+        {{"hub-client", "--server-host", "h", "--total-nodes", "3", "--honest-nodes", "2"}, "--node-id is required"},
+        {{"mesh", "--config", cfg, "--node-id", "0", "--node-type", "foo"}, "--node-type: foo not in {honest,byzantine}"},
+        {{"mesh", "--config", cfg, "--node-id", "0", "--rounds", "-3"}, "--rounds"},
+        {{"mesh", "--config", cfg, "--node-id", "0", "--rounds", "many"}, "--rounds"},
+        {{"mesh", "--config", cfg, "--node-id", "0", "--lr", "0"}, "--lr"},
+        {{"broker", "--port", "70000"}, "--port: Value 70000 not in range 1 to 65535"},
+        {{"broker", "--port", "0"}, "--port"},
+        {{"hub-client", "--server-host", "h", "--server-port", "65536", "--node-id", "0", "--total-nodes", "3",
+          "--honest-nodes", "2"},
+         "--server-port"},
+        {{"hub-client", "--server-host", "h", "--node-id", "0", "--total-nodes", "3", "--honest-nodes", "4"},
+         "--honest-nodes: 4 honest nodes > 3 total nodes"},
+        {{"hub-client", "--server-host", "h", "--node-id", "3", "--total-nodes", "3", "--honest-nodes", "2"},
+         "--node-id: 3 is not below --total-nodes 3"},
+        {{"hub-client", "--server-host", "h", "--node-id", "0", "--total-nodes", "3", "--honest-nodes", "2",
+          "--data-shard", "2"},
+         "--data-shard: 2 is not below --honest-nodes 2"},
+    };
+    for (const auto& c : cases) {
+        std::string joined;
+        for (const auto& a : c.args) joined += a + " ";
+        CAPTURE(joined);
+        auto r = run_p2pnode(c.args);
+        CHECK(r.status == 2);
+        CHECK(contains(r.err, c.reason));
+        CHECK(contains(r.err, "Usage: p2pnode"));
+        CHECK(r.out.empty());
+        // The reason is one line: the first line of stderr names the error.
+        CHECK(contains(r.err.substr(0, r.err.find('\n')), "error:"));
+    }
+}
+
+TEST_CASE("mesh validates its config and node, then says training is not built yet") {
+    auto ok = run_p2pnode({"mesh", "--config", example("nodes_example.json"), "--node-id", "4", "--rounds", "7"});
+    CHECK(ok.status == 3);
+    CHECK(contains(ok.out, "[Node 4] mesh: byzantine node"));
+    CHECK(contains(ok.out, "rounds 7, batch 64, lr 0.05"));
+    CHECK(contains(ok.err, "not built yet"));
+    CHECK(contains(ok.err, "nothing was trained"));
+
+    auto override_type =
+        run_p2pnode({"mesh", "--config", example("nodes_example.yaml"), "--node-id", "1", "--node-type", "byzantine"});
+    CHECK(override_type.status == 3);
+    CHECK(contains(override_type.err, "--node-type byzantine overrides the type 'honest'"));
+    CHECK(contains(override_type.out, "[Node 1] mesh: byzantine node"));
+
+    auto missing_id = run_p2pnode({"mesh", "--config", example("nodes_example.yaml"), "--node-id", "9"});
+    CHECK(missing_id.status == 2);
+    CHECK(contains(missing_id.err, "node id 9 is not in the file (ids there: 0, 1, 2, 3, 4)"));
+
+    p2p::test::TempDir dir;
+    auto bad = dir.write("bad.yaml", "nodes:\n  - {id: 0, host: a, port: 99999}\n");
+    auto bad_run = run_p2pnode({"mesh", "--config", bad, "--node-id", "0"});
+    CHECK(bad_run.status == 2);
+    CHECK(contains(bad_run.err, "bad.yaml:2: nodes[0].port: must be in 1..65535, got 99999"));
+
+    auto missing_file = run_p2pnode({"mesh", "--config", (dir.path() / "absent.yaml").string(), "--node-id", "0"});
+    CHECK(missing_file.status == 2);
+    CHECK(contains(missing_file.err, "absent.yaml: cannot read the file"));
+}
+
+TEST_CASE("the file's training section is used unless a flag overrides it") {
+    p2p::test::TempDir dir;
+    auto cfg = dir.write("t.yaml", "training: {rounds: 11, batch_size: 16, learning_rate: 0.2}\n"
+                                   "nodes:\n  - {id: 0, host: 127.0.0.1, port: 9000}\n  - {id: 1, host: 127.0.0.1, port: 9001}\n");
+    auto from_file = run_p2pnode({"mesh", "--config", cfg, "--node-id", "0"});
+    CHECK(contains(from_file.out, "rounds 11, batch 16, lr 0.2"));
+    auto flags = run_p2pnode({"mesh", "--config", cfg, "--node-id", "0", "--batch-size", "8", "--lr", "0.01"});
+    CHECK(contains(flags.out, "rounds 11, batch 8, lr 0.01"));
+}
+
+TEST_CASE("broker and hub-client validate and say they are not built yet") {
+    auto b = run_p2pnode({"broker", "--port", "9999"});
+    CHECK(b.status == 3);
+    CHECK(contains(b.err, "not built yet"));
+    auto h = run_p2pnode({"hub-client", "--server-host", "localhost", "--node-id", "2", "--node-type", "byzantine",
+                          "--total-nodes", "3", "--honest-nodes", "2"});
+    CHECK(h.status == 3);
+    CHECK(contains(h.out, "[Node 2] hub-client: byzantine node 2 of 3 (2 honest)"));
+    CHECK(contains(h.err, "not built yet"));
+}

@@ -1,0 +1,177 @@
+#include <doctest/doctest.h>
+
+#include <string>
+
+#include "p2pnode/config/nodes_config.hpp"
+#include "p2pnode/errors.hpp"
+#include "support.hpp"
+
+using p2p::ConfigError;
+using p2p::NodeType;
+
+namespace {
+
+std::string error_of(const std::string& text) {
+    try {
+        p2p::parse_nodes_config(text, "bad.yaml");
+    } catch (const ConfigError& e) {
+        return e.what();
+    }
+    return "(no error)";
+}
+
+const char* kGoodYaml = R"(training:
+  rounds: 20
+  batch_size: 32
+  learning_rate: 0.1
+nodes:
+  - id: 0
+    host: 127.0.0.1
+    port: 8880
+    type: honest
+  - id: 1
+    host: 127.0.0.1
+    port: 8881
+    type: byzantine
+    bind_host: 0.0.0.0
+)";
+
+}  // namespace
+
+TEST_CASE("a valid YAML config loads with every field") {
+    auto cfg = p2p::parse_nodes_config(kGoodYaml, "good.yaml");
+    REQUIRE(cfg.nodes.size() == 2);
+    CHECK(cfg.nodes[0].id == 0);
+    CHECK(cfg.nodes[0].host == "127.0.0.1");
+    CHECK(cfg.nodes[0].port == 8880);
+    CHECK(cfg.nodes[0].type == NodeType::Honest);
+    CHECK_FALSE(cfg.nodes[0].bind_host.has_value());
+    CHECK(cfg.nodes[1].type == NodeType::Byzantine);
+    CHECK(cfg.nodes[1].bind_host == "0.0.0.0");
+    CHECK(cfg.nodes[1].line == 10);
+    CHECK(cfg.training.rounds == 20);
+    CHECK(cfg.training.batch_size == 32);
+    CHECK(cfg.training.learning_rate == doctest::Approx(0.1));
+    CHECK(cfg.honest_count() == 1);
+    CHECK(cfg.warnings.empty());
+    CHECK(cfg.find(1) != nullptr);
+    CHECK(cfg.find(7) == nullptr);
+}
+
+TEST_CASE("the shipped examples hold the same five nodes in YAML and JSON") {
+    const std::string root = p2p::test::required_env("P2PNODE_SOURCE_ROOT");
+    auto yaml = p2p::load_nodes_config(root + "/configs/nodes_example.yaml");
+    auto json = p2p::load_nodes_config(root + "/configs/nodes_example.json");
+    REQUIRE(yaml.nodes.size() == 5);
+    REQUIRE(json.nodes.size() == 5);
+    for (size_t i = 0; i < 5; ++i) {
+        CHECK(yaml.nodes[i].id == static_cast<int>(i));
+        CHECK(yaml.nodes[i].port == 8880 + static_cast<int>(i));
+        CHECK(yaml.nodes[i].id == json.nodes[i].id);
+        CHECK(yaml.nodes[i].host == json.nodes[i].host);
+        CHECK(yaml.nodes[i].port == json.nodes[i].port);
+        CHECK(yaml.nodes[i].type == json.nodes[i].type);
+    }
+    CHECK(yaml.nodes[4].type == NodeType::Byzantine);
+    CHECK(yaml.honest_count() == 4);
+    CHECK(yaml.training.rounds == json.training.rounds);
+    CHECK(yaml.training.batch_size == json.training.batch_size);
+    CHECK(yaml.training.learning_rate == json.training.learning_rate);
+    CHECK(yaml.warnings.empty());
+    CHECK(json.warnings.empty());
+}
+
+TEST_CASE("flags override the file's training values, which override the defaults") {
+    p2p::TrainingSection file;
+    file.rounds = 20;
+    file.learning_rate = 0.1;
+    p2p::TrainingFlags flags;
+    flags.rounds = 7;
+    auto merged = p2p::merge_training({}, file, flags);
+    CHECK(merged.rounds == 7);
+    CHECK(merged.learning_rate == doctest::Approx(0.1));
+    CHECK(merged.batch_size == 64);
+    auto defaults = p2p::merge_training({}, {}, {});
+    CHECK(defaults.rounds == 50);
+    CHECK(defaults.batch_size == 64);
+    CHECK(defaults.learning_rate == doctest::Approx(0.05));
+    CHECK(defaults.byz_scale == doctest::Approx(-1.0));
+    CHECK(defaults.seed == 0);
+}
+
+TEST_CASE("malformed configs name the file, the line and the field") {
+    struct Case {
+        const char* name;
+        const char* text;
+        const char* expected;
+    };
+    const Case cases[] = {
+        {"missing nodes", "training:\n  rounds: 3\n", "bad.yaml: nodes: missing"},
+        {"nodes not a list", "nodes: 3\n", "bad.yaml:1: nodes: must be a non-empty list"},
+        {"empty nodes", "nodes: []\n", "bad.yaml:1: nodes: must be a non-empty list"},
+        {"node without id", "nodes:\n  - host: a\n    port: 1\n", "bad.yaml:2: nodes[0]: missing required key 'id'"},
+        {"node without host", "nodes:\n  - id: 0\n    port: 1\n", "bad.yaml:2: nodes[0]: missing required key 'host'"},
+        {"node without port", "nodes:\n  - id: 0\n    host: a\n", "bad.yaml:2: nodes[0]: missing required key 'port'"},
+        {"duplicate ids", "nodes:\n  - {id: 0, host: a, port: 1}\n  - {id: 0, host: a, port: 2}\n",
+         "bad.yaml:3: nodes[1].id: duplicate node id 0 (also at line 2)"},
+        {"duplicate host:port", "nodes:\n  - {id: 0, host: a, port: 1}\n  - {id: 1, host: a, port: 1}\n",
+         "bad.yaml:3: nodes[1]: duplicate host:port a:1 (also at line 2)"},
+        {"port zero", "nodes:\n  - {id: 0, host: a, port: 0}\n", "bad.yaml:2: nodes[0].port: must be in 1..65535, got 0"},
+        {"port too big", "nodes:\n  - {id: 0, host: a, port: 70000}\n",
+         "bad.yaml:2: nodes[0].port: must be in 1..65535, got 70000"},
+        {"bad type", "nodes:\n  - {id: 0, host: a, port: 1, type: evil}\n",
+         "bad.yaml:2: nodes[0].type: must be honest or byzantine, got 'evil'"},
+        {"yes as type", "nodes:\n  - {id: 0, host: a, port: 1, type: yes}\n",
+         "nodes[0].type: must be honest or byzantine, got 'yes'"},
+        {"non-integer id", "nodes:\n  - {id: 1.5, host: a, port: 1}\n", "bad.yaml:2: nodes[0].id: must be an integer, got '1.5'"},
+        {"quoted id", "nodes:\n  - {id: \"1\", host: a, port: 1}\n",
+         "bad.yaml:2: nodes[0].id: must be an integer, got the string \"1\""},
+        {"hex id", "nodes:\n  - {id: 0x10, host: a, port: 1}\n", "nodes[0].id: must be an integer, got '0x10'"},
+        {"negative id", "nodes:\n  - {id: -1, host: a, port: 1}\n", "nodes[0].id: must be in 0..1000000, got -1"},
+        {"duplicate key in a node", "nodes:\n  - id: 0\n    id: 1\n    host: a\n    port: 1\n",
+         "bad.yaml:3: nodes[0].id: duplicate key (first given at line 2)"},
+        {"duplicate top-level key", "nodes:\n  - {id: 0, host: a, port: 1}\nnodes:\n  - {id: 1, host: a, port: 2}\n",
+         "bad.yaml:3: nodes: duplicate key (first given at line 1)"},
+        {"node not a map", "nodes:\n  - 3\n", "bad.yaml:2: nodes[0]: each node must be a mapping"},
+        {"top level a list", "- 1\n- 2\n", "bad.yaml:1: (top level): must be a mapping"},
+        {"bad rounds", "training:\n  rounds: 0\nnodes:\n  - {id: 0, host: a, port: 1}\n",
+         "bad.yaml:2: training.rounds: must be in 1..100000000, got 0"},
+        {"bad learning rate", "training:\n  learning_rate: fast\nnodes:\n  - {id: 0, host: a, port: 1}\n",
+         "bad.yaml:2: training.learning_rate: must be a number, got 'fast'"},
+        {"host with spaces", "nodes:\n  - {id: 0, host: \"a b\", port: 1}\n", "nodes[0].host: must not contain spaces"},
+        {"empty file", "", "bad.yaml: the file is empty"},
+        {"syntax error", "nodes: [\n", "bad.yaml:2: not valid YAML/JSON"},
+        {"JSON duplicate id", R"({"nodes": [{"id": 0, "host": "a", "port": 1}, {"id": 0, "host": "b", "port": 1}]})",
+         "bad.yaml:1: nodes[1].id: duplicate node id 0"},
+    };
+    for (const auto& c : cases) {
+        CAPTURE(c.name);
+        CHECK(error_of(c.text).find(c.expected) != std::string::npos);
+        if (error_of(c.text).find(c.expected) == std::string::npos) MESSAGE(error_of(c.text));
+    }
+}
+
+TEST_CASE("unknown keys are warned about with their line, not fatal") {
+    auto cfg = p2p::parse_nodes_config(
+        "topologyy: ring\nnodes:\n  - {id: 0, host: a, port: 1, colour: red}\ntraining:\n  epochs: 3\n", "w.yaml");
+    REQUIRE(cfg.warnings.size() == 3);
+    CHECK(cfg.warnings[0] == "w.yaml:1: topologyy: unknown key, ignored");
+    CHECK(cfg.warnings[1] == "w.yaml:3: nodes[0].colour: unknown key, ignored");
+    CHECK(cfg.warnings[2] == "w.yaml:5: training.epochs: unknown key, ignored");
+}
+
+TEST_CASE("a node id absent from the file is an error listing the ids there") {
+    auto cfg = p2p::parse_nodes_config(kGoodYaml, "good.yaml");
+    CHECK_THROWS_WITH_AS(cfg.require(5), "good.yaml: node id 5 is not in the file (ids there: 0, 1)", ConfigError);
+    CHECK(cfg.require(1).port == 8881);
+}
+
+TEST_CASE("missing, empty and directory paths are clear errors") {
+    p2p::test::TempDir dir;
+    CHECK_THROWS_WITH_AS(p2p::load_nodes_config((dir.path() / "nope.yaml").string()),
+                         doctest::Contains("nope.yaml: cannot read the file"), ConfigError);
+    CHECK_THROWS_WITH_AS(p2p::load_nodes_config(dir.write("empty.yaml", "")),
+                         doctest::Contains("empty.yaml: the file is empty"), ConfigError);
+    CHECK_THROWS_WITH_AS(p2p::load_nodes_config(dir.path().string()), doctest::Contains("is a directory"),
+                         ConfigError);
+}

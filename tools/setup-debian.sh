@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs what p2pnode needs on Debian 12 (only the packages that are missing), then
+# configures and builds it in ./build. Runs as root, or uses sudo for apt-get.
+# Usage: tools/setup-debian.sh            (idempotent; a second run only rebuilds)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(
+  g++ meson ninja-build pkg-config python3
+  libzmq3-dev cppzmq-dev libmsgpack-cxx-dev libyaml-cpp-dev
+  libxtensor-dev xtl-dev libxtensor-blas-dev libopenblas-dev
+  doctest-dev libcli11-dev libspdlog-dev libfmt-dev zlib1g-dev libsodium-dev
+  dataset-fashion-mnist
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if ((${#missing[@]})); then
+  sudo=""
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null || { echo "setup: need root (or sudo) to install: ${missing[*]}" >&2; exit 1; }
+    sudo=sudo
+  fi
+  echo "setup: installing ${#missing[@]} Debian packages: ${missing[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [ -f build/build.ninja ]; then
+  meson setup --reconfigure build --wrap-mode=nodownload >/dev/null
+else
+  meson setup build --wrap-mode=nodownload >/dev/null
+fi
+echo "setup: building p2pnode"
+meson compile -C build >/dev/null
+echo "setup: built build/p2pnode"

@@ -1,0 +1,46 @@
+// MNIST-format (IDX) data sets: images kept as uint8 (47 MB for 60,000 images, a quarter of
+// float32) and scaled to [0, 1] only when a batch is drawn.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace p2p::data {
+
+struct Dataset {
+    std::size_t count = 0;
+    std::size_t rows = 0;
+    std::size_t cols = 0;
+    std::vector<std::uint8_t> pixels;  // count * rows * cols, row-major per image
+    std::vector<std::uint8_t> labels;  // count values in 0..9
+
+    std::size_t image_size() const { return rows * cols; }
+};
+
+// Reads an IDX image file (magic 0x00000803) or label file (0x00000801), raw or gzip.
+// Errors (IoError) name the file and what is wrong: missing, bad magic, truncated, corrupt gzip.
+std::vector<std::uint8_t> read_idx_images(const std::string& path, std::size_t& count, std::size_t& rows,
+                                          std::size_t& cols);
+std::vector<std::uint8_t> read_idx_labels(const std::string& path);
+
+enum class Split { Train, Test };
+
+// Loads `train-*` or `t10k-*` images and labels from `root`, each file raw or `.gz`. Checks that
+// the counts agree, that images are 28x28 and that every label is 0..9.
+Dataset load_mnist(const std::string& root, Split split);
+
+// The default data root: ./data when it holds MNIST-format training files, else Debian's
+// /usr/share/datasets/fashion-mnist (package dataset-fashion-mnist).
+std::string default_data_root();
+
+// Both splits of one root, loaded once and shared read-only (nodes run as threads share it).
+struct MnistData {
+    std::string root;
+    Dataset train;
+    Dataset test;
+};
+std::shared_ptr<const MnistData> load_mnist_data(const std::string& root);
+
+}  // namespace p2p::data

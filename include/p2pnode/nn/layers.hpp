@@ -1,0 +1,120 @@
+// Layers of the CNN. Pure math: no files, no sockets.
+//
+// Layout: convolution-side tensors are {C, B, H, W} (channel-major, the batch inside each
+// channel) so that a whole batch convolves as one GEMM; dense tensors are {B, F}. Flatten
+// turns {C, B, H, W} into {B, C*H*W} in PyTorch's per-image (C, H, W) order.
+//
+// Contract of a Layer: forward(in, out) resizes `out` and fills it; backward(in, dout, din)
+// is called after forward with the same `in`, writes the gradients of the layer's parameters
+// into the span given to bind() (overwriting, not accumulating), and fills `din` unless it is
+// null. Buffers are kept between calls: after the first batch of a size, nothing is allocated.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include <xtensor/xarray.hpp>
+
+namespace p2p::nn {
+
+using Tensor = xt::xarray<float>;
+
+class Layer {
+public:
+    virtual ~Layer() = default;
+    virtual std::string name() const = 0;
+    virtual void forward(const Tensor& in, Tensor& out) = 0;
+    virtual void backward(const Tensor& in, const Tensor& dout, Tensor* din) = 0;
+    // Number of parameters; bind() gives the layer its slice of the flat parameter and
+    // gradient vectors (weights first, then bias).
+    virtual std::size_t param_count() const { return 0; }
+    virtual void bind(std::span<float> /*params*/, std::span<float> /*grads*/) {}
+    // Fan-in used by PyTorch's default initialisation (0 for parameter-free layers).
+    virtual std::size_t fan_in() const { return 0; }
+    virtual std::size_t weight_count() const { return 0; }
+};
+
+// 2-D convolution, stride 1, square kernel, zero padding; im2col + one sgemm per batch.
+class Conv2d : public Layer {
+public:
+    Conv2d(std::size_t in_channels, std::size_t out_channels, std::size_t kernel, std::size_t padding);
+    std::string name() const override { return "conv2d"; }
+    void forward(const Tensor& in, Tensor& out) override;
+    void backward(const Tensor& in, const Tensor& dout, Tensor* din) override;
+    std::size_t param_count() const override { return weight_count() + out_; }
+    std::size_t weight_count() const override { return out_ * in_ * k_ * k_; }
+    std::size_t fan_in() const override { return in_ * k_ * k_; }
+    void bind(std::span<float> params, std::span<float> grads) override;
+
+private:
+    std::size_t in_, out_, k_, pad_;
+    float* w_ = nullptr;
+    float* b_ = nullptr;
+    float* dw_ = nullptr;
+    float* db_ = nullptr;
+    std::vector<float> col_;   // (in*k*k) x (B*Ho*Wo), from the last forward
+    std::vector<float> dcol_;
+};
+
+class Relu : public Layer {
+public:
+    std::string name() const override { return "relu"; }
+    void forward(const Tensor& in, Tensor& out) override;
+    void backward(const Tensor& in, const Tensor& dout, Tensor* din) override;
+};
+
+// 2x2 max pooling, stride 2, on {C, B, H, W}. Ties go to the first maximum in scan order
+// (row, then column), as PyTorch does.
+class MaxPool2 : public Layer {
+public:
+    std::string name() const override { return "maxpool2"; }
+    void forward(const Tensor& in, Tensor& out) override;
+    void backward(const Tensor& in, const Tensor& dout, Tensor* din) override;
+
+private:
+    std::vector<std::uint32_t> argmax_;  // flat index into `in` for each output element
+};
+
+// {C, B, H, W} -> {B, C*H*W}.
+class Flatten : public Layer {
+public:
+    std::string name() const override { return "flatten"; }
+    void forward(const Tensor& in, Tensor& out) override;
+    void backward(const Tensor& in, const Tensor& dout, Tensor* din) override;
+};
+
+// y = x W^T + b with W of shape {out, in}, as torch.nn.Linear.
+class Linear : public Layer {
+public:
+    Linear(std::size_t in_features, std::size_t out_features);
+    std::string name() const override { return "linear"; }
+    void forward(const Tensor& in, Tensor& out) override;
+    void backward(const Tensor& in, const Tensor& dout, Tensor* din) override;
+    std::size_t param_count() const override { return weight_count() + out_; }
+    std::size_t weight_count() const override { return out_ * in_; }
+    std::size_t fan_in() const override { return in_; }
+    void bind(std::span<float> params, std::span<float> grads) override;
+
+private:
+    std::size_t in_, out_;
+    float* w_ = nullptr;
+    float* b_ = nullptr;
+    float* dw_ = nullptr;
+    float* db_ = nullptr;
+};
+
+// Softmax cross-entropy, mean over the batch, computed stably (log-sum-exp).
+struct LossResult {
+    double loss_sum = 0;     // sum over the batch of -log p(label)
+    std::size_t correct = 0; // argmax == label
+};
+// logits {B, K}; fills dlogits ({B, K}, gradient of the mean loss) when it is not null.
+LossResult softmax_cross_entropy(const Tensor& logits, std::span<const std::uint8_t> labels, Tensor* dlogits);
+
+// Limits OpenBLAS to `threads` threads (1 by default in p2pnode: several nodes share a machine).
+void set_blas_threads(int threads);
+
+}  // namespace p2p::nn

@@ -1,0 +1,76 @@
+// SmallCnn (the reference's model) with its parameters and gradients as flat float32 vectors
+// in the order conv1 w, b, conv2 w, b, fc1 w, b, fc2 w, b:
+//   conv 1->16 3x3 pad 1, ReLU, maxpool 2; conv 16->32 3x3 pad 1, ReLU, maxpool 2;
+//   linear 1568->128, ReLU; linear 128->10; softmax cross-entropy (mean over the batch).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "p2pnode/data/idx.hpp"
+#include "p2pnode/nn/layers.hpp"
+
+namespace p2p::nn {
+
+// A sequence of layers over one flat parameter vector and one flat gradient vector.
+class Sequential {
+public:
+    explicit Sequential(std::vector<std::unique_ptr<Layer>> layers);
+
+    std::size_t param_count() const { return params_.size(); }
+    std::span<float> params() { return params_; }
+    std::span<const float> params() const { return params_; }
+    std::span<const float> grads() const { return grads_; }
+
+    // PyTorch's default initialisation for every layer: weights and biases U(-1/sqrt(fan_in),
+    // +1/sqrt(fan_in)) (Kaiming-uniform with a = sqrt(5) reduces to that bound). Same seed,
+    // same parameters, on every machine.
+    void init(std::uint64_t seed);
+
+    // `input` is {C, B, H, W}. Returns the logits ({B, K}), valid until the next call.
+    const Tensor& forward(const Tensor& input);
+    // Forward, loss and backward on one batch: fills grads(), returns the loss summary.
+    LossResult compute_gradient(const Tensor& input, std::span<const std::uint8_t> labels);
+
+    const std::vector<std::unique_ptr<Layer>>& layers() const { return layers_; }
+
+private:
+    std::vector<std::unique_ptr<Layer>> layers_;
+    std::vector<float> params_;
+    std::vector<float> grads_;
+    std::vector<Tensor> acts_;   // acts_[i] is layer i's output
+    std::vector<Tensor> dacts_;  // gradient with respect to acts_[i]
+    Tensor dlogits_;
+    const Tensor* input_ = nullptr;
+};
+
+inline constexpr std::size_t kSmallCnnParams = 206'922;
+
+// The reference's SmallCnn, initialised from `seed`.
+Sequential make_small_cnn(std::uint64_t seed);
+
+// theta <- theta - lr * g, with optional momentum and weight decay (PyTorch's SGD semantics;
+// off by default, like the reference). The momentum buffer is allocated once.
+class Sgd {
+public:
+    explicit Sgd(float lr, float momentum = 0.0f, float weight_decay = 0.0f);
+    void step(std::span<float> params, std::span<const float> grads);
+    float lr() const { return lr_; }
+
+private:
+    float lr_, momentum_, weight_decay_;
+    std::vector<float> velocity_;
+};
+
+struct EvalResult {
+    double loss = 0;      // mean cross-entropy
+    double accuracy = 0;  // fraction correct
+    std::size_t count = 0;
+};
+
+// Loss and accuracy of `model` over every image of `ds`, in batches of `batch`.
+EvalResult evaluate(Sequential& model, const data::Dataset& ds, std::size_t batch = 100);
+
+}  // namespace p2p::nn

@@ -1,0 +1,55 @@
+#include "p2pnode/data/batches.hpp"
+
+#include <algorithm>
+#include <stdexcept>
+
+namespace p2p::data {
+
+std::vector<std::uint32_t> shard_indices(std::size_t n, std::size_t h, std::size_t count_of_shards) {
+    if (count_of_shards == 0 || h >= count_of_shards) throw std::invalid_argument("shard index out of range");
+    std::vector<std::uint32_t> out;
+    out.reserve(n / count_of_shards + 1);
+    for (std::size_t i = h; i < n; i += count_of_shards) out.push_back(static_cast<std::uint32_t>(i));
+    return out;
+}
+
+BatchSampler::BatchSampler(std::vector<std::uint32_t> indices, std::size_t batch_size, std::uint64_t seed)
+    : indices_(std::move(indices)), batch_size_(batch_size), rng_(seed) {
+    if (batch_size_ == 0 || indices_.size() < batch_size_)
+        throw std::invalid_argument("the shard holds fewer items than one batch");
+    shuffle();
+}
+
+void BatchSampler::shuffle() {
+    // Fisher-Yates with our own draws: std::shuffle's use of the engine is not specified.
+    for (std::size_t i = indices_.size() - 1; i > 0; --i) {
+        std::size_t j = rng_() % (i + 1);
+        std::swap(indices_[i], indices_[j]);
+    }
+}
+
+std::span<const std::uint32_t> BatchSampler::next() {
+    if (pos_ + batch_size_ > indices_.size()) {  // drop the partial batch, start a new epoch
+        ++epoch_;
+        pos_ = 0;
+        shuffle();
+    }
+    std::span<const std::uint32_t> batch(indices_.data() + pos_, batch_size_);
+    pos_ += batch_size_;
+    return batch;
+}
+
+void gather_batch(const Dataset& ds, std::span<const std::uint32_t> indices, std::vector<float>& out,
+                  std::vector<std::uint8_t>& labels) {
+    const std::size_t img = ds.image_size();
+    if (out.size() < indices.size() * img) out.resize(indices.size() * img);
+    if (labels.size() < indices.size()) labels.resize(indices.size());
+    for (std::size_t b = 0; b < indices.size(); ++b) {
+        const std::uint8_t* src = ds.pixels.data() + std::size_t{indices[b]} * img;
+        float* dst = out.data() + b * img;
+        for (std::size_t k = 0; k < img; ++k) dst[k] = static_cast<float>(src[k]) / 255.0f;  // as torchvision's ToTensor
+        labels[b] = ds.labels[indices[b]];
+    }
+}
+
+}  // namespace p2p::data

@@ -1,0 +1,162 @@
+#include "p2pnode/data/idx.hpp"
+
+#include <array>
+#include <filesystem>
+#include <mutex>
+
+#include <fmt/format.h>
+#include <zlib.h>
+
+#include "p2pnode/errors.hpp"
+
+namespace p2p::data {
+
+namespace {
+
+constexpr std::uint32_t kImageMagic = 0x00000803;
+constexpr std::uint32_t kLabelMagic = 0x00000801;
+// 60,000 28x28 images are 47 MB; refuse headers that claim far more than any MNIST-like set.
+constexpr std::size_t kMaxBytes = std::size_t{1} << 31;
+
+// Reads a raw or gzip file through zlib (gzread passes raw files through unchanged).
+class IdxFile {
+public:
+    explicit IdxFile(std::string path) : path_(std::move(path)) {
+        if (!std::filesystem::is_regular_file(path_)) throw IoError(fmt::format("{}: no such file", path_));
+        file_ = gzopen(path_.c_str(), "rb");
+        if (!file_) throw IoError(fmt::format("{}: cannot open", path_));
+        gzbuffer(file_, 1 << 17);
+    }
+    ~IdxFile() {
+        if (file_) gzclose(file_);
+    }
+    IdxFile(const IdxFile&) = delete;
+    IdxFile& operator=(const IdxFile&) = delete;
+
+    void read(void* dst, std::size_t n, const char* what) {
+        auto* p = static_cast<unsigned char*>(dst);
+        while (n > 0) {
+            unsigned chunk = static_cast<unsigned>(std::min<std::size_t>(n, 1u << 30));
+            int got = gzread(file_, p, chunk);
+            if (got < 0) {
+                int err = 0;
+                const char* msg = gzerror(file_, &err);
+                throw IoError(fmt::format("{}: corrupt gzip stream while reading {}: {}", path_, what, msg));
+            }
+            if (got == 0) throw IoError(fmt::format("{}: truncated: the file ends inside the {}", path_, what));
+            p += got;
+            n -= static_cast<std::size_t>(got);
+        }
+    }
+
+    std::uint32_t be32(const char* what) {
+        std::array<unsigned char, 4> b{};
+        read(b.data(), 4, what);
+        return (std::uint32_t{b[0]} << 24) | (std::uint32_t{b[1]} << 16) | (std::uint32_t{b[2]} << 8) | b[3];
+    }
+
+    void expect_magic(std::uint32_t expected, const char* kind) {
+        std::uint32_t magic = be32("header");
+        if (magic != expected)
+            throw IoError(fmt::format("{}: bad magic number 0x{:08x} (an IDX {} file has 0x{:08x})", path_, magic,
+                                      kind, expected));
+    }
+
+    // Trailing data after the declared content means the header lies about the size.
+    void expect_end() {
+        unsigned char extra = 0;
+        int got = gzread(file_, &extra, 1);
+        if (got < 0) {
+            int err = 0;
+            throw IoError(fmt::format("{}: corrupt gzip stream: {}", path_, gzerror(file_, &err)));
+        }
+        if (got > 0) throw IoError(fmt::format("{}: more data than the header declares", path_));
+    }
+
+    const std::string& path() const { return path_; }
+
+private:
+    std::string path_;
+    gzFile file_ = nullptr;
+};
+
+// `root/name` if it exists, else `root/name.gz`, else an error naming both.
+std::string find_file(const std::string& root, const std::string& name) {
+    namespace fs = std::filesystem;
+    fs::path raw = fs::path(root) / name;
+    if (fs::is_regular_file(raw)) return raw.string();
+    fs::path gz = fs::path(root) / (name + ".gz");
+    if (fs::is_regular_file(gz)) return gz.string();
+    throw IoError(fmt::format("{}: missing (neither {} nor {}.gz is there)", raw.string(), name, name));
+}
+
+}  // namespace
+
+std::vector<std::uint8_t> read_idx_images(const std::string& path, std::size_t& count, std::size_t& rows,
+                                          std::size_t& cols) {
+    IdxFile f(path);
+    f.expect_magic(kImageMagic, "image");
+    count = f.be32("header");
+    rows = f.be32("header");
+    cols = f.be32("header");
+    if (rows == 0 || cols == 0 || count > kMaxBytes / (rows * cols))
+        throw IoError(fmt::format("{}: implausible header ({} images of {}x{})", path, count, rows, cols));
+    std::vector<std::uint8_t> pixels(count * rows * cols);
+    f.read(pixels.data(), pixels.size(), "image data");
+    f.expect_end();
+    return pixels;
+}
+
+std::vector<std::uint8_t> read_idx_labels(const std::string& path) {
+    IdxFile f(path);
+    f.expect_magic(kLabelMagic, "label");
+    std::size_t count = f.be32("header");
+    if (count > kMaxBytes) throw IoError(fmt::format("{}: implausible header ({} labels)", path, count));
+    std::vector<std::uint8_t> labels(count);
+    f.read(labels.data(), labels.size(), "label data");
+    f.expect_end();
+    return labels;
+}
+
+Dataset load_mnist(const std::string& root, Split split) {
+    const char* prefix = split == Split::Train ? "train" : "t10k";
+    std::string images_path = find_file(root, fmt::format("{}-images-idx3-ubyte", prefix));
+    std::string labels_path = find_file(root, fmt::format("{}-labels-idx1-ubyte", prefix));
+    Dataset ds;
+    ds.pixels = read_idx_images(images_path, ds.count, ds.rows, ds.cols);
+    if (ds.rows != 28 || ds.cols != 28)
+        throw IoError(fmt::format("{}: images are {}x{}, the model needs 28x28", images_path, ds.rows, ds.cols));
+    ds.labels = read_idx_labels(labels_path);
+    if (ds.labels.size() != ds.count)
+        throw IoError(fmt::format("{}: {} labels but {} has {} images", labels_path, ds.labels.size(), images_path,
+                                  ds.count));
+    for (std::size_t i = 0; i < ds.labels.size(); ++i)
+        if (ds.labels[i] > 9)
+            throw IoError(fmt::format("{}: label {} at index {} is outside 0..9", labels_path, ds.labels[i], i));
+    return ds;
+}
+
+std::string default_data_root() {
+    namespace fs = std::filesystem;
+    for (const char* name : {"data/train-images-idx3-ubyte", "data/train-images-idx3-ubyte.gz"})
+        if (fs::is_regular_file(name)) return "./data";
+    return "/usr/share/datasets/fashion-mnist";
+}
+
+std::shared_ptr<const MnistData> load_mnist_data(const std::string& root) {
+    // One copy per process and root: nodes run as threads of one process share it.
+    static std::mutex mutex;
+    static std::vector<std::weak_ptr<const MnistData>> cache;
+    std::lock_guard lock(mutex);
+    for (auto& weak : cache)
+        if (auto hit = weak.lock(); hit && hit->root == root) return hit;
+    auto data = std::make_shared<MnistData>();
+    data->root = root;
+    data->train = load_mnist(root, Split::Train);
+    data->test = load_mnist(root, Split::Test);
+    std::erase_if(cache, [](const auto& w) { return w.expired(); });
+    cache.push_back(data);
+    return data;
+}
+
+}  // namespace p2p::data

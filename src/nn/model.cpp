@@ -1,0 +1,134 @@
+#include "p2pnode/nn/model.hpp"
+
+#include <cmath>
+#include <random>
+#include <stdexcept>
+
+#include "p2pnode/data/batches.hpp"
+
+namespace p2p::nn {
+
+Sequential::Sequential(std::vector<std::unique_ptr<Layer>> layers) : layers_(std::move(layers)) {
+    std::size_t total = 0;
+    for (const auto& l : layers_) total += l->param_count();
+    params_.assign(total, 0.0f);
+    grads_.assign(total, 0.0f);
+    std::size_t offset = 0;
+    for (auto& l : layers_) {
+        const std::size_t n = l->param_count();
+        l->bind(std::span<float>(params_).subspan(offset, n), std::span<float>(grads_).subspan(offset, n));
+        offset += n;
+    }
+    acts_.resize(layers_.size());
+    dacts_.resize(layers_.size());
+}
+
+void Sequential::init(std::uint64_t seed) {
+    std::mt19937_64 rng(seed);
+    // Uniform in [-bound, bound) from 24 random bits: the same floats on every platform.
+    auto uniform = [&](float bound) {
+        const float u = static_cast<float>(rng() >> 40) * (1.0f / 16777216.0f);
+        return (2.0f * u - 1.0f) * bound;
+    };
+    std::size_t offset = 0;
+    for (const auto& l : layers_) {
+        const std::size_t n = l->param_count();
+        if (n) {
+            const float bound = 1.0f / std::sqrt(static_cast<float>(l->fan_in()));
+            for (std::size_t i = 0; i < n; ++i) params_[offset + i] = uniform(bound);
+        }
+        offset += n;
+    }
+}
+
+const Tensor& Sequential::forward(const Tensor& input) {
+    input_ = &input;
+    const Tensor* x = &input;
+    for (std::size_t i = 0; i < layers_.size(); ++i) {
+        layers_[i]->forward(*x, acts_[i]);
+        x = &acts_[i];
+    }
+    return *x;
+}
+
+LossResult Sequential::compute_gradient(const Tensor& input, std::span<const std::uint8_t> labels) {
+    const Tensor& logits = forward(input);
+    LossResult r = softmax_cross_entropy(logits, labels, &dlogits_);
+    const Tensor* dout = &dlogits_;
+    for (std::size_t i = layers_.size(); i-- > 0;) {
+        const Tensor& in = i == 0 ? *input_ : acts_[i - 1];
+        Tensor* din = i == 0 ? nullptr : &dacts_[i - 1];
+        layers_[i]->backward(in, *dout, din);
+        dout = din;
+    }
+    return r;
+}
+
+Sequential make_small_cnn(std::uint64_t seed) {
+    std::vector<std::unique_ptr<Layer>> layers;
+    layers.push_back(std::make_unique<Conv2d>(1, 16, 3, 1));
+    layers.push_back(std::make_unique<Relu>());
+    layers.push_back(std::make_unique<MaxPool2>());
+    layers.push_back(std::make_unique<Conv2d>(16, 32, 3, 1));
+    layers.push_back(std::make_unique<Relu>());
+    layers.push_back(std::make_unique<MaxPool2>());
+    layers.push_back(std::make_unique<Flatten>());
+    layers.push_back(std::make_unique<Linear>(32 * 7 * 7, 128));
+    layers.push_back(std::make_unique<Relu>());
+    layers.push_back(std::make_unique<Linear>(128, 10));
+    Sequential model(std::move(layers));
+    model.init(seed);
+    return model;
+}
+
+Sgd::Sgd(float lr, float momentum, float weight_decay) : lr_(lr), momentum_(momentum), weight_decay_(weight_decay) {}
+
+void Sgd::step(std::span<float> params, std::span<const float> grads) {
+    if (params.size() != grads.size()) throw std::invalid_argument("Sgd::step: parameter and gradient sizes differ");
+    const std::size_t n = params.size();
+    if (momentum_ == 0.0f && weight_decay_ == 0.0f) {
+        for (std::size_t i = 0; i < n; ++i) params[i] -= lr_ * grads[i];
+        return;
+    }
+    const bool first = velocity_.empty();
+    if (momentum_ != 0.0f && first) velocity_.assign(n, 0.0f);
+    for (std::size_t i = 0; i < n; ++i) {
+        float g = grads[i] + weight_decay_ * params[i];
+        if (momentum_ != 0.0f) {
+            velocity_[i] = first ? g : momentum_ * velocity_[i] + g;
+            g = velocity_[i];
+        }
+        params[i] -= lr_ * g;
+    }
+}
+
+EvalResult evaluate(Sequential& model, const data::Dataset& ds, std::size_t batch) {
+    EvalResult out;
+    std::vector<std::uint32_t> idx;
+    std::vector<float> pixels;
+    std::vector<std::uint8_t> labels;
+    Tensor input;
+    double loss_sum = 0;
+    std::size_t correct = 0;
+    for (std::size_t start = 0; start < ds.count; start += batch) {
+        const std::size_t b = std::min(batch, ds.count - start);
+        idx.resize(b);
+        for (std::size_t i = 0; i < b; ++i) idx[i] = static_cast<std::uint32_t>(start + i);
+        data::gather_batch(ds, idx, pixels, labels);
+        const std::vector<std::size_t> shape{1, b, ds.rows, ds.cols};
+        if (input.shape() != xt::xarray<float>::shape_type(shape.begin(), shape.end())) input.resize(shape);
+        std::copy_n(pixels.data(), b * ds.image_size(), input.data());
+        const Tensor& logits = model.forward(input);
+        LossResult r = softmax_cross_entropy(logits, std::span<const std::uint8_t>(labels).first(b), nullptr);
+        loss_sum += r.loss_sum;
+        correct += r.correct;
+    }
+    out.count = ds.count;
+    if (ds.count) {
+        out.loss = loss_sum / static_cast<double>(ds.count);
+        out.accuracy = static_cast<double>(correct) / static_cast<double>(ds.count);
+    }
+    return out;
+}
+
+}  // namespace p2p::nn

@@ -1,0 +1,212 @@
+#include <doctest/doctest.h>
+
+#include <set>
+#include <string>
+#include <vector>
+
+#include <zlib.h>
+
+#include "p2pnode/data/batches.hpp"
+#include "p2pnode/data/idx.hpp"
+#include "p2pnode/errors.hpp"
+#include "support.hpp"
+
+using namespace p2p::data;
+using p2p::IoError;
+
+namespace {
+
+void be32(std::string& out, std::uint32_t v) {
+    for (int s = 24; s >= 0; s -= 8) out.push_back(static_cast<char>((v >> s) & 0xff));
+}
+
+std::string images_file(std::uint32_t count, std::uint32_t rows, std::uint32_t cols, std::uint32_t magic = 0x803) {
+    std::string s;
+    be32(s, magic);
+    be32(s, count);
+    be32(s, rows);
+    be32(s, cols);
+    for (std::uint32_t i = 0; i < count * rows * cols; ++i) s.push_back(static_cast<char>(i % 256));
+    return s;
+}
+
+std::string labels_file(std::uint32_t count, std::uint8_t first_label = 0) {
+    std::string s;
+    be32(s, 0x801);
+    be32(s, count);
+    for (std::uint32_t i = 0; i < count; ++i) s.push_back(static_cast<char>(i == 0 ? first_label : i % 10));
+    return s;
+}
+
+void write_gz(const std::string& path, const std::string& content) {
+    gzFile f = gzopen(path.c_str(), "wb");
+    REQUIRE(f != nullptr);
+    REQUIRE(gzwrite(f, content.data(), static_cast<unsigned>(content.size())) == static_cast<int>(content.size()));
+    gzclose(f);
+}
+
+// A data folder with `n` training and `n` test images, raw or gzip.
+void write_set(const p2p::test::TempDir& dir, std::uint32_t n, bool gz) {
+    for (const char* prefix : {"train", "t10k"}) {
+        std::string img = std::string(prefix) + "-images-idx3-ubyte";
+        std::string lab = std::string(prefix) + "-labels-idx1-ubyte";
+        if (gz) {
+            write_gz((dir.path() / (img + ".gz")).string(), images_file(n, 28, 28));
+            write_gz((dir.path() / (lab + ".gz")).string(), labels_file(n));
+        } else {
+            dir.write(img, images_file(n, 28, 28));
+            dir.write(lab, labels_file(n));
+        }
+    }
+}
+
+std::string load_error(const std::string& root) {
+    try {
+        load_mnist(root, Split::Train);
+    } catch (const IoError& e) {
+        return e.what();
+    }
+    return "(no error)";
+}
+
+}  // namespace
+
+TEST_CASE("IDX files load raw and gzip alike") {
+    for (bool gz : {false, true}) {
+        CAPTURE(gz);
+        p2p::test::TempDir dir;
+        write_set(dir, 12, gz);
+        Dataset ds = load_mnist(dir.path().string(), Split::Train);
+        CHECK(ds.count == 12);
+        CHECK(ds.rows == 28);
+        CHECK(ds.cols == 28);
+        REQUIRE(ds.pixels.size() == 12 * 784);
+        CHECK(ds.pixels[300] == 300 % 256);
+        CHECK(ds.labels[5] == 5);
+        Dataset test = load_mnist(dir.path().string(), Split::Test);
+        CHECK(test.count == 12);
+    }
+}
+
+TEST_CASE("batches scale pixels to [0, 1] as x / 255") {
+    p2p::test::TempDir dir;
+    write_set(dir, 4, false);
+    Dataset ds = load_mnist(dir.path().string(), Split::Train);
+    std::vector<float> px;
+    std::vector<std::uint8_t> labels;
+    std::vector<std::uint32_t> idx{3, 1};
+    gather_batch(ds, idx, px, labels);
+    REQUIRE(px.size() == 2 * 784);
+    CHECK(px[0] == static_cast<float>((3 * 784) % 256) / 255.0f);
+    CHECK(px[784 + 255 - (784 % 256)] == 1.0f);  // pixel value 255 of image 1
+    CHECK(labels[0] == 3);
+    CHECK(labels[1] == 1);
+    for (float v : px) CHECK((v >= 0.0f && v <= 1.0f));
+}
+
+TEST_CASE("malformed IDX data sets are refused with the file and the reason") {
+    SUBCASE("missing file") {
+        p2p::test::TempDir dir;
+        CHECK(load_error(dir.path().string()).find("train-images-idx3-ubyte: missing") != std::string::npos);
+    }
+    SUBCASE("bad magic number") {
+        p2p::test::TempDir dir;
+        write_set(dir, 3, false);
+        dir.write("train-images-idx3-ubyte", images_file(3, 28, 28, 0x801));
+        CHECK(load_error(dir.path().string()).find("bad magic number 0x00000801") != std::string::npos);
+    }
+    SUBCASE("image count differs from label count") {
+        p2p::test::TempDir dir;
+        write_set(dir, 3, false);
+        dir.write("train-labels-idx1-ubyte", labels_file(4));
+        CHECK(load_error(dir.path().string()).find("4 labels but") != std::string::npos);
+    }
+    SUBCASE("wrong image size") {
+        p2p::test::TempDir dir;
+        write_set(dir, 3, false);
+        dir.write("train-images-idx3-ubyte", images_file(3, 27, 28));
+        CHECK(load_error(dir.path().string()).find("images are 27x28, the model needs 28x28") != std::string::npos);
+    }
+    SUBCASE("truncated data") {
+        p2p::test::TempDir dir;
+        write_set(dir, 3, false);
+        std::string img = images_file(3, 28, 28);
+        dir.write("train-images-idx3-ubyte", img.substr(0, img.size() - 10));
+        CHECK(load_error(dir.path().string()).find("truncated") != std::string::npos);
+        dir.write("train-images-idx3-ubyte", img.substr(0, 6));
+        CHECK(load_error(dir.path().string()).find("truncated: the file ends inside the header") != std::string::npos);
+    }
+    SUBCASE("trailing data") {
+        p2p::test::TempDir dir;
+        write_set(dir, 3, false);
+        dir.write("train-images-idx3-ubyte", images_file(3, 28, 28) + "x");
+        CHECK(load_error(dir.path().string()).find("more data than the header declares") != std::string::npos);
+    }
+    SUBCASE("label outside 0..9") {
+        p2p::test::TempDir dir;
+        write_set(dir, 3, false);
+        dir.write("train-labels-idx1-ubyte", labels_file(3, 12));
+        CHECK(load_error(dir.path().string()).find("label 12 at index 0 is outside 0..9") != std::string::npos);
+    }
+    SUBCASE("implausible header") {
+        p2p::test::TempDir dir;
+        write_set(dir, 3, false);
+        std::string s;
+        be32(s, 0x803), be32(s, 0xffffffffu), be32(s, 28), be32(s, 28);
+        dir.write("train-images-idx3-ubyte", s);
+        CHECK(load_error(dir.path().string()).find("implausible header") != std::string::npos);
+    }
+    SUBCASE("corrupt gzip stream") {
+        p2p::test::TempDir dir;
+        write_set(dir, 3, true);
+        auto path = (dir.path() / "train-images-idx3-ubyte.gz").string();
+        std::string gz = p2p::test::slurp(path);
+        for (std::size_t i = 12; i < gz.size() - 8; ++i) gz[i] = static_cast<char>(gz[i] ^ 0x5a);
+        dir.write("train-images-idx3-ubyte.gz", gz);
+        CHECK(load_error(dir.path().string()).find("corrupt gzip stream") != std::string::npos);
+    }
+}
+
+TEST_CASE("a data set is loaded once per process and shared") {
+    p2p::test::TempDir dir;
+    write_set(dir, 5, true);
+    auto a = load_mnist_data(dir.path().string());
+    auto b = load_mnist_data(dir.path().string());
+    CHECK(a.get() == b.get());
+    CHECK(a->train.count == 5);
+    CHECK(a->test.count == 5);
+}
+
+TEST_CASE("shards follow the reference: h, h+H, h+2H, ...") {
+    auto s = shard_indices(10, 1, 3);
+    CHECK(s == std::vector<std::uint32_t>{1, 4, 7});
+    CHECK(shard_indices(10, 0, 1).size() == 10);
+    CHECK_THROWS(shard_indices(10, 3, 3));
+}
+
+TEST_CASE("the batch sampler covers its shard each epoch, reshuffles, drops the partial batch") {
+    auto shard = shard_indices(100, 2, 4);  // 25 items: 2, 6, ..., 98
+    BatchSampler a(shard, 8, 42), b(shard, 8, 42), c(shard, 8, 43);
+    CHECK(a.batches_per_epoch() == 3);  // 24 of 25 used; the partial batch is dropped
+    std::vector<std::uint32_t> epoch0, epoch1, other;
+    for (int i = 0; i < 3; ++i) {
+        auto batch = a.next();
+        epoch0.insert(epoch0.end(), batch.begin(), batch.end());
+        auto same = b.next();
+        CHECK(std::equal(batch.begin(), batch.end(), same.begin()));
+        auto diff = c.next();
+        other.insert(other.end(), diff.begin(), diff.end());
+    }
+    CHECK(a.epoch() == 0);
+    for (int i = 0; i < 3; ++i) {
+        auto batch = a.next();
+        epoch1.insert(epoch1.end(), batch.begin(), batch.end());
+    }
+    CHECK(a.epoch() == 1);
+    std::set<std::uint32_t> distinct(epoch0.begin(), epoch0.end());
+    CHECK(distinct.size() == 24);  // no repeats within an epoch
+    for (auto i : epoch0) CHECK(i % 4 == 2);
+    CHECK(epoch0 != epoch1);  // reshuffled
+    CHECK(epoch0 != other);   // seed matters
+    CHECK_THROWS(BatchSampler(shard, 26, 0));
+}

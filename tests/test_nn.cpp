@@ -1,0 +1,305 @@
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "p2pnode/nn/layers.hpp"
+#include "p2pnode/nn/model.hpp"
+
+using namespace p2p::nn;
+
+namespace {
+
+Tensor random_tensor(std::vector<std::size_t> shape, std::mt19937& rng, float lo = -1.0f, float hi = 1.0f) {
+    Tensor t(shape);
+    std::uniform_real_distribution<float> d(lo, hi);
+    for (auto& v : t) v = d(rng);
+    return t;
+}
+
+double dot(const Tensor& a, const Tensor& b) {
+    double s = 0;
+    for (std::size_t i = 0; i < a.size(); ++i) s += static_cast<double>(a.data()[i]) * b.data()[i];
+    return s;
+}
+
+// ||a - n|| / (||a|| + ||n||): the relative error of an analytic gradient against a numeric one.
+double relative_error(const std::vector<double>& analytic, const std::vector<double>& numeric) {
+    double diff = 0, na = 0, nn = 0;
+    for (std::size_t i = 0; i < analytic.size(); ++i) {
+        diff += (analytic[i] - numeric[i]) * (analytic[i] - numeric[i]);
+        na += analytic[i] * analytic[i];
+        nn += numeric[i] * numeric[i];
+    }
+    return std::sqrt(diff) / (std::sqrt(na) + std::sqrt(nn) + 1e-12);
+}
+
+// Central-difference check of a layer's input and parameter gradients for L = sum(out * R).
+void check_layer(Layer& layer, Tensor input, std::mt19937& rng, double bound) {
+    std::vector<float> params(layer.param_count()), grads(layer.param_count());
+    std::uniform_real_distribution<float> d(-0.5f, 0.5f);
+    for (auto& p : params) p = d(rng);
+    layer.bind(params, grads);
+
+    Tensor out;
+    layer.forward(input, out);
+    Tensor r = random_tensor(std::vector<std::size_t>(out.shape().begin(), out.shape().end()), rng);
+    Tensor din;
+    layer.backward(input, r, &din);
+    const std::vector<float> analytic_params(grads.begin(), grads.end());
+
+    auto loss = [&] {
+        Tensor o;
+        layer.forward(input, o);
+        return dot(o, r);
+    };
+    const float eps = 1e-2f;
+    std::vector<double> a, n;
+    for (std::size_t i = 0; i < input.size(); ++i) {
+        float saved = input.data()[i];
+        input.data()[i] = saved + eps;
+        double up = loss();
+        input.data()[i] = saved - eps;
+        double down = loss();
+        input.data()[i] = saved;
+        a.push_back(din.data()[i]);
+        n.push_back((up - down) / (2 * eps));
+    }
+    CAPTURE(layer.name());
+    CHECK(relative_error(a, n) < bound);
+    if (params.empty()) return;
+    a.clear();
+    n.clear();
+    for (std::size_t i = 0; i < params.size(); ++i) {
+        float saved = params[i];
+        params[i] = saved + eps;
+        double up = loss();
+        params[i] = saved - eps;
+        double down = loss();
+        params[i] = saved;
+        a.push_back(analytic_params[i]);
+        n.push_back((up - down) / (2 * eps));
+    }
+    CHECK(relative_error(a, n) < bound);
+}
+
+}  // namespace
+
+TEST_CASE("every layer passes a central-difference gradient check") {
+    std::mt19937 rng(7);
+    SUBCASE("conv2d, padding 1") {
+        Conv2d conv(2, 3, 3, 1);
+        check_layer(conv, random_tensor({2, 2, 5, 4}, rng), rng, 1e-3);
+    }
+    SUBCASE("conv2d, no padding") {
+        Conv2d conv(1, 2, 3, 0);
+        check_layer(conv, random_tensor({1, 3, 5, 5}, rng), rng, 1e-3);
+    }
+    SUBCASE("relu") {
+        Relu relu;
+        // Values kept away from the kink at 0, where the derivative is undefined.
+        Tensor in = random_tensor({2, 3, 4, 4}, rng, 0.1f, 1.0f);
+        for (std::size_t i = 0; i < in.size(); i += 2) in.data()[i] = -in.data()[i];
+        check_layer(relu, in, rng, 1e-3);
+    }
+    SUBCASE("maxpool2") {
+        MaxPool2 pool;
+        // Distinct values spaced well beyond eps, so no perturbation changes the argmax.
+        Tensor in = Tensor::from_shape({2, 2, 4, 6});
+        std::vector<float> values(in.size());
+        for (std::size_t i = 0; i < values.size(); ++i) values[i] = static_cast<float>(i) * 0.1f;
+        std::shuffle(values.begin(), values.end(), rng);
+        std::copy(values.begin(), values.end(), in.begin());
+        check_layer(pool, in, rng, 1e-3);
+    }
+    SUBCASE("flatten") {
+        Flatten flat;
+        check_layer(flat, random_tensor({3, 2, 2, 3}, rng), rng, 1e-4);
+    }
+    SUBCASE("linear") {
+        Linear fc(7, 5);
+        check_layer(fc, random_tensor({4, 7}, rng), rng, 1e-3);
+    }
+}
+
+TEST_CASE("softmax cross-entropy: gradient check and numerical stability") {
+    std::mt19937 rng(3);
+    Tensor logits = random_tensor({5, 10}, rng, -3.0f, 3.0f);
+    std::vector<std::uint8_t> labels{0, 3, 9, 3, 5};
+    Tensor d;
+    auto r = softmax_cross_entropy(logits, labels, &d);
+    CHECK(r.loss_sum > 0);
+    std::vector<double> a, n;
+    const float eps = 1e-2f;
+    for (std::size_t i = 0; i < logits.size(); ++i) {
+        float saved = logits.data()[i];
+        logits.data()[i] = saved + eps;
+        double up = softmax_cross_entropy(logits, labels, nullptr).loss_sum / 5;
+        logits.data()[i] = saved - eps;
+        double down = softmax_cross_entropy(logits, labels, nullptr).loss_sum / 5;
+        logits.data()[i] = saved;
+        a.push_back(d.data()[i]);
+        n.push_back((up - down) / (2 * eps));
+    }
+    CHECK(relative_error(a, n) < 1e-3);
+
+    // Huge logits: no overflow, exact answers.
+    Tensor big = Tensor::from_shape({2, 3});
+    big(0, 0) = 1000.0f, big(0, 1) = 0.0f, big(0, 2) = -1000.0f;
+    big(1, 0) = 1e30f, big(1, 1) = 1e30f, big(1, 2) = 0.0f;
+    std::vector<std::uint8_t> l2{0, 2};
+    auto rb = softmax_cross_entropy(big, l2, &d);
+    CHECK(std::isfinite(rb.loss_sum));
+    CHECK(rb.loss_sum == doctest::Approx(1e30 + std::log(2.0)).epsilon(1e-6));
+    CHECK(rb.correct == 1);
+    for (float g : d) CHECK(std::isfinite(g));
+    // Uniform logits: loss log(K), gradient (1/K - onehot)/B.
+    Tensor flat = xt::zeros<float>({1, 4});
+    std::vector<std::uint8_t> l3{2};
+    auto rf = softmax_cross_entropy(flat, l3, &d);
+    CHECK(rf.loss_sum == doctest::Approx(std::log(4.0)));
+    CHECK(d(0, 2) == doctest::Approx(-0.75));
+    CHECK(d(0, 0) == doctest::Approx(0.25));
+}
+
+TEST_CASE("the whole network passes a gradient check on a small batch") {
+    Sequential model = make_small_cnn(11);
+    std::mt19937 rng(5);
+    Tensor input = random_tensor({1, 3, 28, 28}, rng, 0.0f, 1.0f);
+    std::vector<std::uint8_t> labels{1, 7, 4};
+    model.compute_gradient(input, labels);
+    std::vector<float> grads(model.grads().begin(), model.grads().end());
+    auto params = model.params();
+    auto loss = [&] {
+        const Tensor& logits = model.forward(input);
+        return softmax_cross_entropy(logits, labels, nullptr).loss_sum / 3.0;
+    };
+    // Parameters sampled from every layer's slice: conv1, conv2, fc1, fc2 weights and biases.
+    const std::size_t starts[] = {0, 144, 160, 4768, 4800, 205504, 205632, 206912};
+    const std::size_t sizes[] = {144, 16, 4608, 32, 200704, 128, 1280, 10};
+    std::vector<double> a, n;
+    const float eps = 1e-2f;
+    for (std::size_t s = 0; s < 8; ++s) {
+        for (std::size_t k = 0; k < 12; ++k) {
+            std::size_t i = starts[s] + (k * 7919) % sizes[s];
+            float saved = params[i];
+            params[i] = saved + eps;
+            double up = loss();
+            params[i] = saved - eps;
+            double down = loss();
+            params[i] = saved;
+            a.push_back(grads[i]);
+            n.push_back((up - down) / (2 * eps));
+        }
+    }
+    CHECK(relative_error(a, n) < 2e-2);
+}
+
+TEST_CASE("hand-computed conv2d forward with padding") {
+    Conv2d conv(1, 1, 3, 1);
+    std::vector<float> params(10, 1.0f), grads(10);
+    params[9] = 0.5f;  // bias
+    conv.bind(params, grads);
+    Tensor in = Tensor::from_shape({1, 1, 3, 3});
+    for (int i = 0; i < 9; ++i) in.data()[i] = static_cast<float>(i + 1);
+    Tensor out;
+    conv.forward(in, out);
+    REQUIRE(out.shape() == Tensor::shape_type{1, 1, 3, 3});
+    // A 3x3 box filter of ones over 1..9 with zero padding, plus the bias.
+    const float expected[9] = {12, 21, 16, 27, 45, 33, 24, 39, 28};
+    for (int i = 0; i < 9; ++i) CHECK(out.data()[i] == doctest::Approx(expected[i] + 0.5f));
+
+    // No padding: one output, the full sum; a weight pattern picks pixels.
+    Conv2d valid(1, 1, 3, 0);
+    std::vector<float> p2{0, 0, 0, 0, 0, 0, 0, 0, 2, 0}, g2(10);
+    valid.bind(p2, g2);
+    valid.forward(in, out);
+    REQUIRE(out.size() == 1);
+    CHECK(out.data()[0] == doctest::Approx(18.0f));  // 2 * bottom-right pixel (9)
+}
+
+TEST_CASE("hand-computed maxpool: argmax, ties to the first maximum, backward routing") {
+    MaxPool2 pool;
+    Tensor in = Tensor::from_shape({1, 1, 2, 4});
+    // Two 2x2 windows: [[1, 5], [3, 2]] and [[7, 7], [7, 0]] (a three-way tie).
+    const float v[8] = {1, 5, 7, 7, 3, 2, 7, 0};
+    std::copy(v, v + 8, in.begin());
+    Tensor out;
+    pool.forward(in, out);
+    REQUIRE(out.shape() == Tensor::shape_type{1, 1, 1, 2});
+    CHECK(out.data()[0] == 5.0f);
+    CHECK(out.data()[1] == 7.0f);
+    Tensor dout = Tensor::from_shape({1, 1, 1, 2});
+    dout.data()[0] = 10.0f;
+    dout.data()[1] = 20.0f;
+    Tensor din;
+    pool.backward(in, dout, &din);
+    const float expected[8] = {0, 10, 20, 0, 0, 0, 0, 0};  // the tie goes to the first 7 in scan order
+    for (int i = 0; i < 8; ++i) CHECK(din.data()[i] == expected[i]);
+    // Odd sizes drop the last row/column, like PyTorch's floor mode.
+    Tensor odd = xt::ones<float>({1, 1, 5, 5});
+    pool.forward(odd, out);
+    CHECK(out.shape() == Tensor::shape_type{1, 1, 2, 2});
+}
+
+TEST_CASE("flatten orders features per image as (C, H, W)") {
+    Flatten flat;
+    Tensor in = Tensor::from_shape({2, 2, 1, 2});  // {C, B, H, W}
+    // value = 100*c + 10*b + w
+    for (std::size_t c = 0; c < 2; ++c)
+        for (std::size_t b = 0; b < 2; ++b)
+            for (std::size_t w = 0; w < 2; ++w) in(c, b, 0, w) = static_cast<float>(100 * c + 10 * b + w);
+    Tensor out;
+    flat.forward(in, out);
+    REQUIRE(out.shape() == Tensor::shape_type{2, 4});
+    const float image1[4] = {10, 11, 110, 111};
+    for (std::size_t k = 0; k < 4; ++k) CHECK(out(1, k) == image1[k]);
+}
+
+TEST_CASE("SmallCnn: 206,922 parameters, PyTorch's init bounds, seeded") {
+    Sequential a = make_small_cnn(0);
+    Sequential b = make_small_cnn(0);
+    Sequential c = make_small_cnn(1);
+    CHECK(a.param_count() == kSmallCnnParams);
+    CHECK(std::equal(a.params().begin(), a.params().end(), b.params().begin()));
+    CHECK_FALSE(std::equal(a.params().begin(), a.params().end(), c.params().begin()));
+    struct Slice {
+        std::size_t start, size, fan_in;
+    };
+    const Slice slices[] = {{0, 144, 9},      {144, 16, 9},      {160, 4608, 144},   {4768, 32, 144},
+                            {4800, 200704, 1568}, {205504, 128, 1568}, {205632, 1280, 128}, {206912, 10, 128}};
+    for (const auto& s : slices) {
+        CAPTURE(s.start);
+        const double bound = 1.0 / std::sqrt(static_cast<double>(s.fan_in));
+        double sum = 0, sq = 0, mx = 0;
+        for (std::size_t i = s.start; i < s.start + s.size; ++i) {
+            double v = a.params()[i];
+            sum += v;
+            sq += v * v;
+            mx = std::max(mx, std::abs(v));
+        }
+        CHECK(mx <= bound);
+        if (s.size >= 1000) {  // uniform(-b, b): mean 0, standard deviation b / sqrt(3)
+            CHECK(std::abs(sum / s.size) < 0.05 * bound);
+            CHECK(std::sqrt(sq / s.size) == doctest::Approx(bound / std::sqrt(3.0)).epsilon(0.03));
+        }
+    }
+}
+
+TEST_CASE("SGD: plain step, then momentum and weight decay as PyTorch defines them") {
+    std::vector<float> p{1.0f, -2.0f};
+    std::vector<float> g{0.5f, 1.0f};
+    Sgd plain(0.1f);
+    plain.step(p, g);
+    CHECK(p[0] == doctest::Approx(0.95f));
+    CHECK(p[1] == doctest::Approx(-2.1f));
+
+    std::vector<float> q{1.0f};
+    std::vector<float> h{1.0f};
+    Sgd mom(0.1f, 0.9f, 0.01f);
+    mom.step(q, h);  // g = 1 + 0.01*1 = 1.01; v = 1.01; q = 1 - 0.101
+    CHECK(q[0] == doctest::Approx(0.899f));
+    mom.step(q, h);  // g = 1 + 0.00899 = 1.00899; v = 0.9*1.01 + 1.00899 = 1.91799; q = 0.899 - 0.191799
+    CHECK(q[0] == doctest::Approx(0.707201f));
+}

@@ -1,5 +1,7 @@
 // p2pnode: one binary, the role is a subcommand. Exit status: 0 success, 1 runtime failure,
 // 2 bad usage or a bad config, 3 the requested role is not built yet.
+#include <atomic>
+#include <csignal>
 #include <cstdio>
 #include <iostream>
 #include <optional>
@@ -11,7 +13,10 @@
 #include <spdlog/spdlog.h>
 
 #include "p2pnode/config/nodes_config.hpp"
+#include "p2pnode/data/idx.hpp"
 #include "p2pnode/errors.hpp"
+#include "p2pnode/nn/layers.hpp"
+#include "p2pnode/node/local_trainer.hpp"
 #include "p2pnode_version.h"
 
 namespace {
@@ -19,6 +24,19 @@ namespace {
 constexpr int kExitRuntime = 1;
 constexpr int kExitUsage = 2;
 constexpr int kExitNotBuilt = 3;
+
+// Shown as the default of --data-root; resolved by data::default_data_root().
+constexpr const char* kAutoDataRoot = "auto";
+constexpr const char* kDataRootHelp =
+    "Folder with MNIST-format IDX files (raw or .gz); 'auto' = ./data if it holds them, else "
+    "/usr/share/datasets/fashion-mnist";
+
+std::string resolve_data_root(const std::string& flag) {
+    return flag == kAutoDataRoot ? p2p::data::default_data_root() : flag;
+}
+
+std::atomic<bool> g_stop{false};
+extern "C" void on_stop_signal(int) { g_stop.store(true); }
 
 // Flags every training node takes, with the reference's names and defaults.
 struct NodeFlags {
@@ -28,7 +46,7 @@ struct NodeFlags {
     int batch_size = 64;
     double lr = 0.05;
     double byz_scale = -1.0;
-    std::string data_root = "./data";
+    std::string data_root = kAutoDataRoot;
     std::uint64_t seed = 0;
     CLI::Option* node_type_opt = nullptr;
     CLI::Option* rounds_opt = nullptr;
@@ -52,7 +70,7 @@ void add_node_flags(CLI::App* sub, NodeFlags& f) {
     f.batch_opt = sub->add_option("--batch-size", f.batch_size, "Batch size")->check(CLI::Range(1, 1'000'000));
     f.lr_opt = sub->add_option("--lr", f.lr, "Learning rate")->check(CLI::PositiveNumber);
     sub->add_option("--byz-scale", f.byz_scale, "Byzantine attack scale (Empire: scale x mean of honest gradients)");
-    sub->add_option("--data-root", f.data_root, "Folder with MNIST-format IDX files");
+    sub->add_option("--data-root", f.data_root, kDataRootHelp);
     sub->add_option("--seed", f.seed, "Random seed (model init, shuffling, attacks)");
 }
 
@@ -130,6 +148,90 @@ int usage_error(const CLI::App& app, const CLI::Error& e, const std::string& fir
     return kExitUsage;
 }
 
+struct TrainFlags {
+    int rounds = 50;
+    int batch_size = 64;
+    double lr = 0.05;
+    std::string data_root = kAutoDataRoot;
+    std::uint64_t seed = 0;
+    int eval_every = 10;
+    std::string shard = "0/1";
+    double momentum = 0.0;
+    double weight_decay = 0.0;
+    std::string metrics = "metrics/train.jsonl";
+    int blas_threads = 1;
+};
+
+// "h/H" with 0 <= h < H.
+bool parse_shard(const std::string& text, std::size_t& h, std::size_t& count) {
+    auto slash = text.find('/');
+    if (slash == std::string::npos) return false;
+    try {
+        std::size_t used = 0;
+        long long a = std::stoll(text.substr(0, slash), &used);
+        if (used != slash) return false;
+        long long b = std::stoll(text.substr(slash + 1), &used);
+        if (used != text.size() - slash - 1 || a < 0 || b < 1 || a >= b) return false;
+        h = static_cast<std::size_t>(a);
+        count = static_cast<std::size_t>(b);
+        return true;
+    } catch (const std::exception&) {
+        return false;
+    }
+}
+
+void add_train_command(CLI::App& app, TrainFlags& f) {
+    CLI::App* sub = app.add_subcommand("train", "Single-node training on one machine: the non-distributed baseline");
+    sub->add_option("--rounds", f.rounds, "Training rounds (one SGD step each)")->check(CLI::Range(1, 100'000'000));
+    sub->add_option("--batch-size", f.batch_size, "Batch size")->check(CLI::Range(1, 1'000'000));
+    sub->add_option("--lr", f.lr, "Learning rate")->check(CLI::PositiveNumber);
+    sub->add_option("--data-root", f.data_root, kDataRootHelp);
+    sub->add_option("--seed", f.seed, "Random seed (model init, shuffling)");
+    sub->add_option("--eval-every", f.eval_every, "Evaluate on the test set every N rounds (and at the end)")
+        ->check(CLI::Range(1, 100'000'000));
+    sub->add_option("--shard", f.shard, "Train on honest shard h of H (indices h, h+H, ...), as h/H")
+        ->check(CLI::Validator(
+            [](std::string& v) {
+                std::size_t h = 0, n = 0;
+                return parse_shard(v, h, n) ? std::string() : "must be h/H with 0 <= h < H, got '" + v + "'";
+            },
+            "h/H"));
+    sub->add_option("--momentum", f.momentum, "SGD momentum (0: plain SGD, like the reference)")
+        ->check(CLI::Range(0.0, 0.999999));
+    sub->add_option("--weight-decay", f.weight_decay, "SGD weight decay (L2)")->check(CLI::NonNegativeNumber);
+    sub->add_option("--metrics", f.metrics, "JSONL metrics file (one row per round); '' writes none");
+    sub->add_option("--blas-threads", f.blas_threads, "OpenBLAS threads")->check(CLI::Range(1, 256));
+}
+
+int run_train(const TrainFlags& f) {
+    p2p::node::LocalTrainSettings s;
+    s.training.rounds = f.rounds;
+    s.training.batch_size = f.batch_size;
+    s.training.learning_rate = f.lr;
+    s.training.seed = f.seed;
+    s.training.eval_every = f.eval_every;
+    parse_shard(f.shard, s.shard, s.shards);
+    s.momentum = static_cast<float>(f.momentum);
+    s.weight_decay = static_cast<float>(f.weight_decay);
+    s.node_id = static_cast<int>(s.shard);
+    s.metrics_path = f.metrics;
+    s.stop_requested = [] { return g_stop.load(); };
+    p2p::nn::set_blas_threads(f.blas_threads);
+
+    const std::string root = resolve_data_root(f.data_root);
+    auto data = p2p::data::load_mnist_data(root);
+    spdlog::info("[Node {}] train: shard {} ({} of {} training images), {} test images from {}, rounds {}, batch {}, "
+                 "lr {}, seed {}",
+                 s.node_id, f.shard, (data->train.count + s.shards - 1 - s.shard) / s.shards, data->train.count,
+                 data->test.count, root, f.rounds, f.batch_size, f.lr, f.seed);
+    std::signal(SIGINT, on_stop_signal);
+    std::signal(SIGTERM, on_stop_signal);
+    auto result = p2p::node::train_locally(s, *data);
+    spdlog::info("[Node {}] {} rounds, {:.2f} ms per round (compute){}", s.node_id, result.rounds_done,
+                 1000.0 * result.seconds_per_round, f.metrics.empty() ? "" : ", metrics in " + f.metrics);
+    return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -171,6 +273,9 @@ int main(int argc, char** argv) {
     mesh->add_option("--config", config_path, "Nodes config file (YAML or JSON)")->required();
     add_node_flags(mesh, mesh_flags);
 
+    TrainFlags train_flags;
+    add_train_command(app, train_flags);
+
     try {
         app.parse(argc, argv);
     } catch (const CLI::CallForHelp& e) {
@@ -188,6 +293,7 @@ int main(int argc, char** argv) {
         if (*broker) return run_broker(host, port);
         if (*hub) return run_hub_client(server_host, server_port, hub_flags, total, honest, shard);
         if (*mesh) return run_mesh(config_path, mesh_flags);
+        if (*app.get_subcommand("train")) return run_train(train_flags);
     } catch (const p2p::ConfigError& e) {
         std::fprintf(stderr, "error: %s\n", e.what());
         return kExitUsage;

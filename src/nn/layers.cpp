@@ -7,6 +7,10 @@
 
 #include <cblas.h>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 namespace p2p::nn {
 
 namespace {
@@ -21,6 +25,17 @@ void require_dims(const Tensor& t, std::size_t dims, const char* layer) {
     if (t.dimension() != dims)
         throw std::invalid_argument(std::string(layer) + ": input has " + std::to_string(t.dimension()) +
                                     " dimensions, expected " + std::to_string(dims));
+}
+
+// Output columns xo in [begin, end) read input column xo + kj - pad inside [0, W).
+struct Span {
+    std::size_t begin, end;
+};
+Span valid_range(std::size_t kj, std::size_t pad, std::size_t W, std::size_t Wo) {
+    const long lo = static_cast<long>(pad) - static_cast<long>(kj);
+    const long hi = static_cast<long>(W) + static_cast<long>(pad) - static_cast<long>(kj);
+    const long b = std::max(0L, lo), e = std::min(static_cast<long>(Wo), hi);
+    return e > b ? Span{static_cast<std::size_t>(b), static_cast<std::size_t>(e)} : Span{0, 0};
 }
 
 }  // namespace
@@ -39,84 +54,137 @@ void Conv2d::bind(std::span<float> params, std::span<float> grads) {
     db_ = grads.data() + weight_count();
 }
 
+namespace {
+
+// Short rows (14 or 28 floats here): an inline loop, not a call to memmove/memset, which
+// costs more than the copy. The attribute keeps GCC from turning the loops back into calls.
+#if defined(__GNUC__) && !defined(__clang__)
+#define P2P_NO_LIBCALLS __attribute__((optimize("no-tree-loop-distribute-patterns")))
+#else
+#define P2P_NO_LIBCALLS
+#endif
+
+// im2col of images [b0, b1) into `col` laid out (c, ki, kj) x (b - b0, y, x).
+P2P_NO_LIBCALLS void im2col(const float* x, std::size_t Cin, std::size_t B, std::size_t H, std::size_t W, std::size_t k,
+            std::size_t pad, std::size_t b0, std::size_t b1, float* col) {
+    const std::size_t Ho = H + 2 * pad - k + 1, Wo = W + 2 * pad - k + 1;
+    const std::size_t Nc = (b1 - b0) * Ho * Wo;
+    for (std::size_t c = 0; c < Cin; ++c)
+        for (std::size_t ki = 0; ki < k; ++ki)
+            for (std::size_t kj = 0; kj < k; ++kj) {
+                float* row = col + ((c * k + ki) * k + kj) * Nc;
+                const Span xs = valid_range(kj, pad, W, Wo);
+                for (std::size_t b = b0; b < b1; ++b) {
+                    const float* plane = x + (c * B + b) * H * W;
+                    for (std::size_t y = 0; y < Ho; ++y) {
+                        float* dst = row + ((b - b0) * Ho + y) * Wo;
+                        const long sy = static_cast<long>(y + ki) - static_cast<long>(pad);
+                        if (sy < 0 || sy >= static_cast<long>(H)) {
+                            for (std::size_t i = 0; i < Wo; ++i) dst[i] = 0.0f;
+                            continue;
+                        }
+                        const float* src = plane + static_cast<std::size_t>(sy) * W + kj - pad;
+                        for (std::size_t i = 0; i < xs.begin; ++i) dst[i] = 0.0f;
+                        for (std::size_t i = xs.begin; i < xs.end; ++i) dst[i] = src[i];
+                        for (std::size_t i = xs.end; i < Wo; ++i) dst[i] = 0.0f;
+                    }
+                }
+            }
+}
+
+// The inverse scatter: adds `col` (laid out as im2col writes it) into dx for images [b0, b1).
+void col2im_add(const float* col, std::size_t Cin, std::size_t B, std::size_t H, std::size_t W, std::size_t k,
+                std::size_t pad, std::size_t b0, std::size_t b1, float* dx) {
+    const std::size_t Ho = H + 2 * pad - k + 1, Wo = W + 2 * pad - k + 1;
+    const std::size_t Nc = (b1 - b0) * Ho * Wo;
+    for (std::size_t c = 0; c < Cin; ++c)
+        for (std::size_t ki = 0; ki < k; ++ki)
+            for (std::size_t kj = 0; kj < k; ++kj) {
+                const float* row = col + ((c * k + ki) * k + kj) * Nc;
+                const Span xs = valid_range(kj, pad, W, Wo);
+                for (std::size_t b = b0; b < b1; ++b) {
+                    float* plane = dx + (c * B + b) * H * W;
+                    for (std::size_t y = 0; y < Ho; ++y) {
+                        const long sy = static_cast<long>(y + ki) - static_cast<long>(pad);
+                        if (sy < 0 || sy >= static_cast<long>(H)) continue;
+                        const float* src = row + ((b - b0) * Ho + y) * Wo;
+                        float* dst = plane + static_cast<std::size_t>(sy) * W + kj - pad;
+                        for (std::size_t xo = xs.begin; xo < xs.end; ++xo) dst[xo] += src[xo];
+                    }
+                }
+            }
+}
+
+// Sum of n floats with 8 independent partial sums (vectorisable without -ffast-math).
+float sum(const float* p, std::size_t n) {
+    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    std::size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (std::size_t j = 0; j < 8; ++j) acc[j] += p[i + j];
+    float total = 0;
+    for (; i < n; ++i) total += p[i];
+    for (float a : acc) total += a;
+    return total;
+}
+
+// Images per chunk so that one chunk's im2col matrix stays in L2 (about 512 KiB).
+std::size_t chunk_images(std::size_t K, std::size_t HoWo) {
+    return std::max<std::size_t>(1, (512u * 1024u) / (K * HoWo * sizeof(float)));
+}
+
+void sgemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, const float* a, std::size_t lda,
+           const float* b, std::size_t ldb, float beta, float* c, std::size_t ldc) {
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, static_cast<int>(m),
+                static_cast<int>(n), static_cast<int>(k), 1.0f, a, static_cast<int>(lda), b, static_cast<int>(ldb),
+                beta, c, static_cast<int>(ldc));
+}
+
+}  // namespace
+
+// The batch is processed in chunks of images whose im2col matrix fits in L2; `col_` keeps
+// every chunk's matrix (chunk after chunk) for backward().
 void Conv2d::forward(const Tensor& in, Tensor& out) {
     require_dims(in, 4, "conv2d");
     if (in.shape()[0] != in_) throw std::invalid_argument("conv2d: wrong number of input channels");
     const std::size_t B = in.shape()[1], H = in.shape()[2], W = in.shape()[3];
     const std::size_t Ho = H + 2 * pad_ - k_ + 1, Wo = W + 2 * pad_ - k_ + 1;
-    const std::size_t N = B * Ho * Wo, K = in_ * k_ * k_;
+    const std::size_t HoWo = Ho * Wo, N = B * HoWo, K = in_ * k_ * k_;
     col_.resize(K * N);
-    const float* x = in.data();
-    // im2col: row (c, ki, kj), column (b, y, x).
-    for (std::size_t c = 0; c < in_; ++c)
-        for (std::size_t ki = 0; ki < k_; ++ki)
-            for (std::size_t kj = 0; kj < k_; ++kj) {
-                float* row = col_.data() + ((c * k_ + ki) * k_ + kj) * N;
-                for (std::size_t b = 0; b < B; ++b) {
-                    const float* plane = x + (c * B + b) * H * W;
-                    for (std::size_t y = 0; y < Ho; ++y) {
-                        float* dst = row + (b * Ho + y) * Wo;
-                        const long sy = static_cast<long>(y + ki) - static_cast<long>(pad_);
-                        if (sy < 0 || sy >= static_cast<long>(H)) {
-                            std::fill(dst, dst + Wo, 0.0f);
-                            continue;
-                        }
-                        const float* src = plane + static_cast<std::size_t>(sy) * W;
-                        for (std::size_t xo = 0; xo < Wo; ++xo) {
-                            const long sx = static_cast<long>(xo + kj) - static_cast<long>(pad_);
-                            dst[xo] = (sx < 0 || sx >= static_cast<long>(W)) ? 0.0f : src[sx];
-                        }
-                    }
-                }
-            }
     ensure_shape(out, {out_, B, Ho, Wo});
     float* y = out.data();
     for (std::size_t o = 0; o < out_; ++o) std::fill(y + o * N, y + (o + 1) * N, b_[o]);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(out_), static_cast<int>(N),
-                static_cast<int>(K), 1.0f, w_, static_cast<int>(K), col_.data(), static_cast<int>(N), 1.0f, y,
-                static_cast<int>(N));
+    const std::size_t step = chunk_images(K, HoWo);
+    for (std::size_t b0 = 0; b0 < B; b0 += step) {
+        const std::size_t b1 = std::min(B, b0 + step), Nc = (b1 - b0) * HoWo;
+        float* col = col_.data() + K * b0 * HoWo;
+        im2col(in.data(), in_, B, H, W, k_, pad_, b0, b1, col);
+        sgemm(false, false, out_, Nc, K, w_, K, col, Nc, 1.0f, y + b0 * HoWo, N);
+    }
 }
 
 void Conv2d::backward(const Tensor& in, const Tensor& dout, Tensor* din) {
     const std::size_t B = in.shape()[1], H = in.shape()[2], W = in.shape()[3];
-    const std::size_t Ho = dout.shape()[2], Wo = dout.shape()[3];
-    const std::size_t N = B * Ho * Wo, K = in_ * k_ * k_;
+    const std::size_t HoWo = dout.shape()[2] * dout.shape()[3], N = B * HoWo, K = in_ * k_ * k_;
     const float* dy = dout.data();
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(out_), static_cast<int>(K),
-                static_cast<int>(N), 1.0f, dy, static_cast<int>(N), col_.data(), static_cast<int>(N), 0.0f, dw_,
-                static_cast<int>(K));
-    for (std::size_t o = 0; o < out_; ++o) {
-        double s = 0;
-        for (std::size_t n = 0; n < N; ++n) s += dy[o * N + n];
-        db_[o] = static_cast<float>(s);
+    for (std::size_t o = 0; o < out_; ++o) db_[o] = sum(dy + o * N, N);
+    float* dx = nullptr;
+    if (din) {
+        ensure_shape(*din, {in_, B, H, W});
+        dx = din->data();
+        std::fill(dx, dx + din->size(), 0.0f);
     }
-    if (!din) return;
-    dcol_.resize(K * N);
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, static_cast<int>(K), static_cast<int>(N),
-                static_cast<int>(out_), 1.0f, w_, static_cast<int>(K), dy, static_cast<int>(N), 0.0f, dcol_.data(),
-                static_cast<int>(N));
-    ensure_shape(*din, {in_, B, H, W});
-    float* dx = din->data();
-    std::fill(dx, dx + din->size(), 0.0f);
-    // col2im: scatter-add each column entry back to the input pixel it was read from.
-    for (std::size_t c = 0; c < in_; ++c)
-        for (std::size_t ki = 0; ki < k_; ++ki)
-            for (std::size_t kj = 0; kj < k_; ++kj) {
-                const float* row = dcol_.data() + ((c * k_ + ki) * k_ + kj) * N;
-                for (std::size_t b = 0; b < B; ++b) {
-                    float* plane = dx + (c * B + b) * H * W;
-                    for (std::size_t y = 0; y < Ho; ++y) {
-                        const long sy = static_cast<long>(y + ki) - static_cast<long>(pad_);
-                        if (sy < 0 || sy >= static_cast<long>(H)) continue;
-                        const float* src = row + (b * Ho + y) * Wo;
-                        float* dst = plane + static_cast<std::size_t>(sy) * W;
-                        for (std::size_t xo = 0; xo < Wo; ++xo) {
-                            const long sx = static_cast<long>(xo + kj) - static_cast<long>(pad_);
-                            if (sx >= 0 && sx < static_cast<long>(W)) dst[sx] += src[xo];
-                        }
-                    }
-                }
-            }
+    const std::size_t step = chunk_images(K, HoWo);
+    dcol_.resize(K * step * HoWo);
+    for (std::size_t b0 = 0; b0 < B; b0 += step) {
+        const std::size_t b1 = std::min(B, b0 + step), Nc = (b1 - b0) * HoWo;
+        const float* col = col_.data() + K * b0 * HoWo;
+        // dW += dout_chunk x col_chunk^T
+        sgemm(false, true, out_, K, Nc, dy + b0 * HoWo, N, col, Nc, b0 == 0 ? 0.0f : 1.0f, dw_, K);
+        if (!dx) continue;
+        // dcol = W^T x dout_chunk, scattered back into dx
+        sgemm(true, false, K, Nc, out_, w_, K, dy + b0 * HoWo, N, 0.0f, dcol_.data(), Nc);
+        col2im_add(dcol_.data(), in_, B, H, W, k_, pad_, b0, b1, dx);
+    }
 }
 
 // ---------------------------------------------------------------- Relu
@@ -144,37 +212,90 @@ void MaxPool2::forward(const Tensor& in, Tensor& out) {
     const std::size_t C = in.shape()[0], B = in.shape()[1], H = in.shape()[2], W = in.shape()[3];
     const std::size_t Ho = H / 2, Wo = W / 2;
     ensure_shape(out, {C, B, Ho, Wo});
-    argmax_.resize(out.size());
     const float* x = in.data();
     float* y = out.data();
-    std::size_t o = 0;
+    // Branch-free so that it vectorises; which input won is recovered in backward().
     for (std::size_t plane = 0; plane < C * B; ++plane) {
-        const std::size_t base = plane * H * W;
-        for (std::size_t oy = 0; oy < Ho; ++oy)
-            for (std::size_t ox = 0; ox < Wo; ++ox, ++o) {
-                std::size_t best = base + (2 * oy) * W + 2 * ox;
-                float bestv = x[best];
-                for (std::size_t dy = 0; dy < 2; ++dy)
-                    for (std::size_t dx = 0; dx < 2; ++dx) {
-                        std::size_t idx = base + (2 * oy + dy) * W + 2 * ox + dx;
-                        if (x[idx] > bestv || std::isnan(x[idx])) {
-                            bestv = x[idx];
-                            best = idx;
-                        }
-                    }
-                y[o] = bestv;
-                argmax_[o] = static_cast<std::uint32_t>(best);
+        for (std::size_t oy = 0; oy < Ho; ++oy) {
+            const float* r0 = x + plane * H * W + 2 * oy * W;
+            const float* r1 = r0 + W;
+            float* dst = y + (plane * Ho + oy) * Wo;
+            std::size_t ox = 0;
+#if defined(__SSE2__)
+            for (; ox + 4 <= Wo; ox += 4) {
+                const __m128 p0 = _mm_loadu_ps(r0 + 2 * ox), p1 = _mm_loadu_ps(r0 + 2 * ox + 4);
+                const __m128 q0 = _mm_loadu_ps(r1 + 2 * ox), q1 = _mm_loadu_ps(r1 + 2 * ox + 4);
+                const __m128 top = _mm_max_ps(_mm_shuffle_ps(p0, p1, _MM_SHUFFLE(2, 0, 2, 0)),
+                                              _mm_shuffle_ps(p0, p1, _MM_SHUFFLE(3, 1, 3, 1)));
+                const __m128 bottom = _mm_max_ps(_mm_shuffle_ps(q0, q1, _MM_SHUFFLE(2, 0, 2, 0)),
+                                                 _mm_shuffle_ps(q0, q1, _MM_SHUFFLE(3, 1, 3, 1)));
+                _mm_storeu_ps(dst + ox, _mm_max_ps(top, bottom));
             }
+#endif
+            for (; ox < Wo; ++ox) {
+                const float a = std::max(r0[2 * ox], r0[2 * ox + 1]);
+                const float b = std::max(r1[2 * ox], r1[2 * ox + 1]);
+                dst[ox] = std::max(a, b);
+            }
+        }
     }
 }
 
 void MaxPool2::backward(const Tensor& in, const Tensor& dout, Tensor* din) {
     if (!din) return;
     if (din->shape() != in.shape()) din->resize(in.shape());
-    float* dx = din->data();
-    std::fill(dx, dx + din->size(), 0.0f);
+    const std::size_t C = in.shape()[0], B = in.shape()[1], H = in.shape()[2], W = in.shape()[3];
+    const std::size_t Ho = H / 2, Wo = W / 2;
+    const float* x = in.data();
     const float* dy = dout.data();
-    for (std::size_t o = 0, n = dout.size(); o < n; ++o) dx[argmax_[o]] += dy[o];
+    float* dx = din->data();
+    if (H % 2 || W % 2) std::fill(dx, dx + din->size(), 0.0f);  // the dropped row/column gets none
+    // The gradient goes to the first input of the window (scan order: row, then column) that
+    // equals the window's maximum: PyTorch's tie rule. Every input of a window is written, so
+    // no separate zeroing pass is needed. Branch-free: the winner is data-dependent, and
+    // mispredicted branches cost more than the arithmetic here.
+    for (std::size_t plane = 0; plane < C * B; ++plane) {
+        for (std::size_t oy = 0; oy < Ho; ++oy) {
+            const float* r0 = x + plane * H * W + 2 * oy * W;
+            const float* r1 = r0 + W;
+            float* d0 = dx + plane * H * W + 2 * oy * W;
+            float* d1 = d0 + W;
+            const float* g = dy + (plane * Ho + oy) * Wo;
+            std::size_t ox = 0;
+#if defined(__SSE2__)
+            for (; ox + 4 <= Wo; ox += 4) {
+                const __m128 p0 = _mm_loadu_ps(r0 + 2 * ox), p1 = _mm_loadu_ps(r0 + 2 * ox + 4);
+                const __m128 q0 = _mm_loadu_ps(r1 + 2 * ox), q1 = _mm_loadu_ps(r1 + 2 * ox + 4);
+                const __m128 a = _mm_shuffle_ps(p0, p1, _MM_SHUFFLE(2, 0, 2, 0));
+                const __m128 b = _mm_shuffle_ps(p0, p1, _MM_SHUFFLE(3, 1, 3, 1));
+                const __m128 c = _mm_shuffle_ps(q0, q1, _MM_SHUFFLE(2, 0, 2, 0));
+                const __m128 d = _mm_shuffle_ps(q0, q1, _MM_SHUFFLE(3, 1, 3, 1));
+                const __m128 m = _mm_max_ps(_mm_max_ps(a, b), _mm_max_ps(c, d));
+                const __m128 ea = _mm_cmpeq_ps(a, m);
+                const __m128 eb = _mm_andnot_ps(ea, _mm_cmpeq_ps(b, m));
+                const __m128 eab = _mm_or_ps(ea, eb);
+                const __m128 ec = _mm_andnot_ps(eab, _mm_cmpeq_ps(c, m));
+                const __m128 ed = _mm_andnot_ps(_mm_or_ps(eab, ec), _mm_castsi128_ps(_mm_set1_epi32(-1)));
+                const __m128 gv = _mm_loadu_ps(g + ox);
+                const __m128 ga = _mm_and_ps(ea, gv), gb = _mm_and_ps(eb, gv);
+                const __m128 gc = _mm_and_ps(ec, gv), gd = _mm_and_ps(ed, gv);
+                _mm_storeu_ps(d0 + 2 * ox, _mm_unpacklo_ps(ga, gb));
+                _mm_storeu_ps(d0 + 2 * ox + 4, _mm_unpackhi_ps(ga, gb));
+                _mm_storeu_ps(d1 + 2 * ox, _mm_unpacklo_ps(gc, gd));
+                _mm_storeu_ps(d1 + 2 * ox + 4, _mm_unpackhi_ps(gc, gd));
+            }
+#endif
+            for (; ox < Wo; ++ox) {
+                const float a = r0[2 * ox], b = r0[2 * ox + 1], c = r1[2 * ox], d = r1[2 * ox + 1];
+                const float m = std::max(std::max(a, b), std::max(c, d));
+                const bool ta = a == m, tb = !ta && b == m, tc = !ta && !tb && c == m, td = !ta && !tb && !tc;
+                d0[2 * ox] = ta ? g[ox] : 0.0f;
+                d0[2 * ox + 1] = tb ? g[ox] : 0.0f;
+                d1[2 * ox] = tc ? g[ox] : 0.0f;
+                d1[2 * ox + 1] = td ? g[ox] : 0.0f;
+            }
+        }
+    }
 }
 
 // ---------------------------------------------------------------- Flatten

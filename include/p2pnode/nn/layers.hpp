@@ -66,16 +66,14 @@ public:
     void backward(const Tensor& in, const Tensor& dout, Tensor* din) override;
 };
 
-// 2x2 max pooling, stride 2, on {C, B, H, W}. Ties go to the first maximum in scan order
-// (row, then column), as PyTorch does.
+// 2x2 max pooling, stride 2, on {C, B, H, W}; an odd last row or column is dropped (floor
+// mode). In backward, ties go to the first maximum in scan order (row, then column), as in
+// PyTorch. NaN inputs give unspecified results.
 class MaxPool2 : public Layer {
 public:
     std::string name() const override { return "maxpool2"; }
     void forward(const Tensor& in, Tensor& out) override;
     void backward(const Tensor& in, const Tensor& dout, Tensor* din) override;
-
-private:
-    std::vector<std::uint32_t> argmax_;  // flat index into `in` for each output element
 };
 
 // {C, B, H, W} -> {B, C*H*W}.

@@ -1,0 +1,86 @@
+#include "p2pnode/node/metrics.hpp"
+
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+
+#include <fmt/format.h>
+
+#include "p2pnode/errors.hpp"
+
+namespace p2p::node {
+
+namespace {
+
+std::string quote(std::string_view s) {
+    std::string out = "\"";
+    for (char c : s) {
+        switch (c) {
+        case '"': out += "\\\""; break;
+        case '\\': out += "\\\\"; break;
+        case '\n': out += "\\n"; break;
+        case '\t': out += "\\t"; break;
+        default:
+            if (static_cast<unsigned char>(c) < 0x20)
+                out += fmt::format("\\u{:04x}", static_cast<unsigned>(c));
+            else
+                out += c;
+        }
+    }
+    return out + "\"";
+}
+
+}  // namespace
+
+MetricsRow& MetricsRow::add(std::string_view key, double value) {
+    // JSON has no NaN or infinity: a diverged loss is recorded as null, not as invalid JSON.
+    fields_.emplace_back(std::string(key), std::isfinite(value) ? fmt::format("{}", value) : "null");
+    return *this;
+}
+
+MetricsRow& MetricsRow::add(std::string_view key, long long value) {
+    fields_.emplace_back(std::string(key), fmt::format("{}", value));
+    return *this;
+}
+
+MetricsRow& MetricsRow::add(std::string_view key, std::string_view value) {
+    fields_.emplace_back(std::string(key), quote(value));
+    return *this;
+}
+
+MetricsRow& MetricsRow::add_null(std::string_view key) {
+    fields_.emplace_back(std::string(key), "null");
+    return *this;
+}
+
+std::string MetricsRow::json() const {
+    std::string out = "{";
+    for (std::size_t i = 0; i < fields_.size(); ++i) {
+        if (i) out += ", ";
+        out += quote(fields_[i].first) + ": " + fields_[i].second;
+    }
+    return out + "}";
+}
+
+MetricsWriter::MetricsWriter(const std::string& path) : path_(path) {
+    std::filesystem::path p(path);
+    std::error_code ec;
+    if (p.has_parent_path()) std::filesystem::create_directories(p.parent_path(), ec);
+    file_ = std::fopen(path.c_str(), "w");
+    if (!file_) throw IoError(fmt::format("{}: cannot write the metrics file: {}", path, std::strerror(errno)));
+}
+
+MetricsWriter::~MetricsWriter() {
+    if (file_) std::fclose(file_);
+}
+
+void MetricsWriter::write(const MetricsRow& row) {
+    if (!file_) return;
+    std::string line = row.json();
+    line += '\n';
+    if (std::fwrite(line.data(), 1, line.size(), file_) != line.size() || std::fflush(file_) != 0)
+        throw IoError(fmt::format("{}: cannot write the metrics file: {}", path_, std::strerror(errno)));
+}
+
+}  // namespace p2p::node

@@ -48,6 +48,7 @@ inline std::string required_env(const char* name) {
 }  // namespace p2p::test
 
 #include <spawn.h>
+#include <zlib.h>
 #include <sys/wait.h>
 
 extern char** environ;
@@ -95,6 +96,56 @@ inline RunResult run_program(const std::string& program, const std::vector<std::
 // Runs the p2pnode binary under test.
 inline RunResult run_p2pnode(const std::vector<std::string>& args) {
     return run_program(required_env("P2PNODE_BIN"), args);
+}
+
+}  // namespace p2p::test
+
+namespace p2p::test {
+
+// Small MNIST-format data sets written by the tests: image i has pixel k = (i*784 + k) % 256,
+// label i % 10 (or `first_label` for image 0).
+inline void be32(std::string& out, std::uint32_t v) {
+    for (int s = 24; s >= 0; s -= 8) out.push_back(static_cast<char>((v >> s) & 0xff));
+}
+
+inline std::string images_file(std::uint32_t count, std::uint32_t rows, std::uint32_t cols, std::uint32_t magic = 0x803) {
+    std::string s;
+    be32(s, magic);
+    be32(s, count);
+    be32(s, rows);
+    be32(s, cols);
+    for (std::uint32_t i = 0; i < count * rows * cols; ++i) s.push_back(static_cast<char>(i % 256));
+    return s;
+}
+
+inline std::string labels_file(std::uint32_t count, std::uint8_t first_label = 0) {
+    std::string s;
+    be32(s, 0x801);
+    be32(s, count);
+    for (std::uint32_t i = 0; i < count; ++i) s.push_back(static_cast<char>(i == 0 ? first_label : i % 10));
+    return s;
+}
+
+inline void write_gz(const std::string& path, const std::string& content) {
+    gzFile f = gzopen(path.c_str(), "wb");
+    if (!f || gzwrite(f, content.data(), static_cast<unsigned>(content.size())) != static_cast<int>(content.size()))
+        throw std::runtime_error("cannot write " + path);
+    gzclose(f);
+}
+
+// A data folder with `n` training and `n` test images, raw or gzip.
+inline void write_set(const TempDir& dir, std::uint32_t n, bool gz) {
+    for (const char* prefix : {"train", "t10k"}) {
+        std::string img = std::string(prefix) + "-images-idx3-ubyte";
+        std::string lab = std::string(prefix) + "-labels-idx1-ubyte";
+        if (gz) {
+            write_gz((dir.path() / (img + ".gz")).string(), images_file(n, 28, 28));
+            write_gz((dir.path() / (lab + ".gz")).string(), labels_file(n));
+        } else {
+            dir.write(img, images_file(n, 28, 28));
+            dir.write(lab, labels_file(n));
+        }
+    }
 }
 
 }  // namespace p2p::test

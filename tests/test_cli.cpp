@@ -1,6 +1,7 @@
 // The command line, through the real binary: parsing, help, exit codes.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -40,10 +41,10 @@ TEST_CASE("every subcommand's --help lists each flag with the reference's defaul
         {"hub-client",
          {"--server-host TEXT REQUIRED", "--server-port", "=8888", "--node-id", "--node-type", "=honest",
           "--total-nodes", "--honest-nodes", "--data-shard", "--rounds", "=50", "--batch-size", "=64", "--lr",
-          "=0.05", "--byz-scale FLOAT=-1", "--data-root TEXT=./data", "--seed UINT=0"}},
+          "=0.05", "--byz-scale FLOAT=-1", "--data-root TEXT=auto", "--seed UINT=0"}},
         {"mesh",
          {"--config TEXT REQUIRED", "--node-id", "--node-type", "--rounds", "--batch-size", "--lr",
-          "--data-root TEXT=./data", "--byz-scale FLOAT=-1", "--seed UINT=0"}},
+          "--data-root TEXT=auto", "--byz-scale FLOAT=-1", "--seed UINT=0"}},
     };
     for (const auto& e : expects) {
         CAPTURE(e.sub);
@@ -64,7 +65,7 @@ TEST_CASE("bad usage exits 2 with a one-line reason and the usage") {
     const std::string cfg = example("nodes_example.yaml");
     const Case cases[] = {
         {{}, "A subcommand is required"},
-        {{"frobnicate"}, "unknown subcommand 'frobnicate' (expected one of: broker, hub-client, mesh)"},
+        {{"frobnicate"}, "unknown subcommand 'frobnicate' (expected one of: broker, hub-client, mesh, train)"},
         {{"mesh", "--config", cfg, "--node-id", "0", "--bogus"}, "--bogus"},
         {{"mesh", "--node-id", "0"}, "--config is required"},
         {{"hub-client", "--server-host", "h", "--total-nodes", "3", "--honest-nodes", "2"}, "--node-id is required"},
@@ -147,4 +148,32 @@ TEST_CASE("broker and hub-client validate and say they are not built yet") {
     CHECK(h.status == 3);
     CHECK(contains(h.out, "[Node 2] hub-client: byzantine node 2 of 3 (2 honest)"));
     CHECK(contains(h.err, "not built yet"));
+}
+
+TEST_CASE("train runs on a data folder, prints Round/Eval/Final lines and writes JSONL metrics") {
+    p2p::test::TempDir dir;
+    p2p::test::write_set(dir, 64, true);
+    const std::string metrics = (dir.path() / "out" / "m.jsonl").string();
+    auto r = run_p2pnode({"train", "--data-root", dir.path().string(), "--rounds", "5", "--batch-size", "8",
+                          "--eval-every", "2", "--shard", "1/2", "--metrics", metrics});
+    CHECK(r.status == 0);
+    CHECK(contains(r.out, "[Node 1] train: shard 1/2 (32 of 64 training images)"));
+    CHECK(contains(r.out, "[Node 1] Round 1/5 (train loss "));
+    CHECK(contains(r.out, "[Node 1] Round 5/5"));
+    CHECK(contains(r.out, "[Node 1] Eval: loss="));
+    CHECK(contains(r.out, "[Node 1] Final: loss="));
+    const std::string rows = p2p::test::slurp(metrics);
+    CHECK(std::count(rows.begin(), rows.end(), '\n') == 5);
+    CHECK(contains(rows, "{\"round\": 1, \"train_loss\": "));
+    CHECK(contains(rows, "{\"round\": 2, \"train_loss\": "));
+    CHECK(contains(rows, "\"loss\": null, \"acc\": null"));  // round 1: no evaluation
+    CHECK(contains(rows, "\"acc\": 0."));                      // rounds 2, 4, 5 evaluate
+
+    auto missing = run_p2pnode({"train", "--data-root", (dir.path() / "nowhere").string(), "--metrics", ""});
+    CHECK(missing.status == 1);
+    CHECK(contains(missing.err, "train-images-idx3-ubyte: missing"));
+
+    auto bad_shard = run_p2pnode({"train", "--shard", "2/2"});
+    CHECK(bad_shard.status == 2);
+    CHECK(contains(bad_shard.err, "--shard: must be h/H with 0 <= h < H, got '2/2'"));
 }

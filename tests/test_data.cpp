@@ -4,8 +4,6 @@
 #include <string>
 #include <vector>
 
-#include <zlib.h>
-
 #include "p2pnode/data/batches.hpp"
 #include "p2pnode/data/idx.hpp"
 #include "p2pnode/errors.hpp"
@@ -13,52 +11,12 @@
 
 using namespace p2p::data;
 using p2p::IoError;
+using p2p::test::be32;
+using p2p::test::images_file;
+using p2p::test::labels_file;
+using p2p::test::write_set;
 
 namespace {
-
-void be32(std::string& out, std::uint32_t v) {
-    for (int s = 24; s >= 0; s -= 8) out.push_back(static_cast<char>((v >> s) & 0xff));
-}
-
-std::string images_file(std::uint32_t count, std::uint32_t rows, std::uint32_t cols, std::uint32_t magic = 0x803) {
-    std::string s;
-    be32(s, magic);
-    be32(s, count);
-    be32(s, rows);
-    be32(s, cols);
-    for (std::uint32_t i = 0; i < count * rows * cols; ++i) s.push_back(static_cast<char>(i % 256));
-    return s;
-}
-
-std::string labels_file(std::uint32_t count, std::uint8_t first_label = 0) {
-    std::string s;
-    be32(s, 0x801);
-    be32(s, count);
-    for (std::uint32_t i = 0; i < count; ++i) s.push_back(static_cast<char>(i == 0 ? first_label : i % 10));
-    return s;
-}
-
-void write_gz(const std::string& path, const std::string& content) {
-    gzFile f = gzopen(path.c_str(), "wb");
-    REQUIRE(f != nullptr);
-    REQUIRE(gzwrite(f, content.data(), static_cast<unsigned>(content.size())) == static_cast<int>(content.size()));
-    gzclose(f);
-}
-
-// A data folder with `n` training and `n` test images, raw or gzip.
-void write_set(const p2p::test::TempDir& dir, std::uint32_t n, bool gz) {
-    for (const char* prefix : {"train", "t10k"}) {
-        std::string img = std::string(prefix) + "-images-idx3-ubyte";
-        std::string lab = std::string(prefix) + "-labels-idx1-ubyte";
-        if (gz) {
-            write_gz((dir.path() / (img + ".gz")).string(), images_file(n, 28, 28));
-            write_gz((dir.path() / (lab + ".gz")).string(), labels_file(n));
-        } else {
-            dir.write(img, images_file(n, 28, 28));
-            dir.write(lab, labels_file(n));
-        }
-    }
-}
 
 std::string load_error(const std::string& root) {
     try {

@@ -303,3 +303,33 @@ TEST_CASE("SGD: plain step, then momentum and weight decay as PyTorch defines th
     mom.step(q, h);  // g = 1 + 0.00899 = 1.00899; v = 0.9*1.01 + 1.00899 = 1.91799; q = 0.899 - 0.191799
     CHECK(q[0] == doctest::Approx(0.707201f));
 }
+
+TEST_CASE("conv -> maxpool -> ReLU (as SmallCnn computes it) equals conv -> ReLU -> maxpool") {
+    auto build = [](bool pool_first) {
+        std::vector<std::unique_ptr<Layer>> layers;
+        layers.push_back(std::make_unique<Conv2d>(1, 2, 3, 1));
+        if (pool_first) {
+            layers.push_back(std::make_unique<MaxPool2>());
+            layers.push_back(std::make_unique<Relu>());
+        } else {
+            layers.push_back(std::make_unique<Relu>());
+            layers.push_back(std::make_unique<MaxPool2>());
+        }
+        layers.push_back(std::make_unique<Flatten>());
+        layers.push_back(std::make_unique<Linear>(2 * 4 * 4, 3));
+        return Sequential(std::move(layers));
+    };
+    Sequential reference = build(false), ours = build(true);
+    reference.init(9);
+    std::copy(reference.params().begin(), reference.params().end(), ours.params().begin());
+    std::mt19937 rng(2);
+    Tensor input = random_tensor({1, 5, 8, 8}, rng);  // negatives too, so some windows are all <= 0
+    std::vector<std::uint8_t> labels{0, 1, 2, 1, 0};
+    auto r1 = reference.compute_gradient(input, labels);
+    auto r2 = ours.compute_gradient(input, labels);
+    CHECK(r1.loss_sum == doctest::Approx(r2.loss_sum).epsilon(1e-6));
+    for (std::size_t i = 0; i < reference.param_count(); ++i) {
+        CAPTURE(i);
+        CHECK(reference.grads()[i] == doctest::Approx(ours.grads()[i]).epsilon(1e-5));
+    }
+}

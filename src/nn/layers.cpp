@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <stdexcept>
 
@@ -69,6 +70,42 @@ P2P_NO_LIBCALLS void im2col(const float* x, std::size_t Cin, std::size_t B, std:
             std::size_t pad, std::size_t b0, std::size_t b1, float* col) {
     const std::size_t Ho = H + 2 * pad - k + 1, Wo = W + 2 * pad - k + 1;
     const std::size_t Nc = (b1 - b0) * Ho * Wo;
+    if (Ho == H && Wo == W && pad < W) {
+        // "Same" padding: an output row and its source row have the same length, so the valid
+        // rows of one image shift as one block by d = kj - pad; only the |d| edge columns of
+        // each row, which the block copy fills from the neighbouring row, are then zeroed.
+        for (std::size_t c = 0; c < Cin; ++c)
+            for (std::size_t ki = 0; ki < k; ++ki)
+                for (std::size_t kj = 0; kj < k; ++kj) {
+                    float* row = col + ((c * k + ki) * k + kj) * Nc;
+                    const long d = static_cast<long>(kj) - static_cast<long>(pad);
+                    const long dy = static_cast<long>(ki) - static_cast<long>(pad);
+                    const std::size_t y0 = static_cast<std::size_t>(std::max(0L, -dy));
+                    const std::size_t y1 = static_cast<std::size_t>(std::min(static_cast<long>(H), static_cast<long>(H) - dy));
+                    for (std::size_t b = b0; b < b1; ++b) {
+                        float* img = row + (b - b0) * H * W;
+                        const float* plane = x + (c * B + b) * H * W;
+                        for (std::size_t i = 0; i < y0 * W; ++i) img[i] = 0.0f;
+                        for (std::size_t i = y1 * W; i < H * W; ++i) img[i] = 0.0f;
+                        if (y1 <= y0) continue;
+                        float* dst = img + y0 * W;
+                        const float* src = plane + static_cast<std::size_t>(static_cast<long>(y0) + dy) * W;
+                        const std::size_t n = (y1 - y0) * W;
+                        if (d >= 0) {
+                            const std::size_t u = static_cast<std::size_t>(d);
+                            std::memcpy(dst, src + u, (n - u) * sizeof(float));
+                            for (std::size_t y = 0; y < y1 - y0; ++y)
+                                for (std::size_t j = W - u; j < W; ++j) dst[y * W + j] = 0.0f;
+                        } else {
+                            const std::size_t u = static_cast<std::size_t>(-d);
+                            std::memcpy(dst + u, src, (n - u) * sizeof(float));
+                            for (std::size_t y = 0; y < y1 - y0; ++y)
+                                for (std::size_t j = 0; j < u; ++j) dst[y * W + j] = 0.0f;
+                        }
+                    }
+                }
+        return;
+    }
     for (std::size_t c = 0; c < Cin; ++c)
         for (std::size_t ki = 0; ki < k; ++ki)
             for (std::size_t kj = 0; kj < k; ++kj) {
@@ -93,10 +130,42 @@ P2P_NO_LIBCALLS void im2col(const float* x, std::size_t Cin, std::size_t B, std:
 }
 
 // The inverse scatter: adds `col` (laid out as im2col writes it) into dx for images [b0, b1).
-void col2im_add(const float* col, std::size_t Cin, std::size_t B, std::size_t H, std::size_t W, std::size_t k,
+// `col` is scratch: entries that came from padding may be overwritten.
+void col2im_add(float* col, std::size_t Cin, std::size_t B, std::size_t H, std::size_t W, std::size_t k,
                 std::size_t pad, std::size_t b0, std::size_t b1, float* dx) {
     const std::size_t Ho = H + 2 * pad - k + 1, Wo = W + 2 * pad - k + 1;
     const std::size_t Nc = (b1 - b0) * Ho * Wo;
+    if (Ho == H && Wo == W && pad < W) {
+        // The mirror of im2col's block shift: zero the entries that came from padding (they
+        // would otherwise land on the neighbouring row), then add each image's block at once.
+        for (std::size_t c = 0; c < Cin; ++c)
+            for (std::size_t ki = 0; ki < k; ++ki)
+                for (std::size_t kj = 0; kj < k; ++kj) {
+                    float* row = col + ((c * k + ki) * k + kj) * Nc;
+                    const long d = static_cast<long>(kj) - static_cast<long>(pad);
+                    const long dy = static_cast<long>(ki) - static_cast<long>(pad);
+                    const std::size_t y0 = static_cast<std::size_t>(std::max(0L, -dy));
+                    const std::size_t y1 = static_cast<std::size_t>(std::min(static_cast<long>(H), static_cast<long>(H) - dy));
+                    if (y1 <= y0) continue;
+                    const std::size_t n = (y1 - y0) * W;
+                    for (std::size_t b = b0; b < b1; ++b) {
+                        float* src = row + (b - b0) * H * W + y0 * W;
+                        float* dst = dx + (c * B + b) * H * W + static_cast<std::size_t>(static_cast<long>(y0) + dy) * W;
+                        if (d >= 0) {
+                            const std::size_t u = static_cast<std::size_t>(d);
+                            for (std::size_t y = 0; y < y1 - y0; ++y)
+                                for (std::size_t j = W - u; j < W; ++j) src[y * W + j] = 0.0f;
+                            for (std::size_t i = 0; i < n - u; ++i) dst[i + u] += src[i];
+                        } else {
+                            const std::size_t u = static_cast<std::size_t>(-d);
+                            for (std::size_t y = 0; y < y1 - y0; ++y)
+                                for (std::size_t j = 0; j < u; ++j) src[y * W + j] = 0.0f;
+                            for (std::size_t i = u; i < n; ++i) dst[i - u] += src[i];
+                        }
+                    }
+                }
+        return;
+    }
     for (std::size_t c = 0; c < Cin; ++c)
         for (std::size_t ki = 0; ki < k; ++ki)
             for (std::size_t kj = 0; kj < k; ++kj) {

@@ -1,8 +1,6 @@
 // Benchmark of one SGD step (forward + backward + update) and of a full test-set evaluation
 // of SmallCnn, on this machine, with medians. Run through tools/bench-step.sh.
 #include <algorithm>
-#include <xmmintrin.h>
-#include <pmmintrin.h>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -32,7 +30,6 @@ int main(int argc, char** argv) {
     const std::size_t batch = 64;
     const std::string root = p2p::data::default_data_root();
     p2p::nn::set_blas_threads(1);
-    if (std::getenv("FTZ")) _mm_setcsr(_mm_getcsr() | 0x8040);
     auto data = p2p::data::load_mnist_data(root);
 
     p2p::nn::Sequential model = p2p::nn::make_small_cnn(0);

@@ -7,6 +7,7 @@ the same format as bench-step. Optional: needs Debian's python3-torch (run with
 /usr/bin/python3 when another python3 comes first on PATH). Not part of CI.
 
 Usage: tools/torch_baseline.py [STEPS] [EVALS] [DATA_ROOT]
+       tools/torch_baseline.py train ROUNDS [DATA_ROOT]   # accuracy of `p2pnode train --rounds ROUNDS`'s run
 """
 import gzip
 import os
@@ -48,11 +49,44 @@ def read_idx(root, name):
     raise FileNotFoundError(os.path.join(root, name))
 
 
+def train_run(rounds, root):
+    """The run `p2pnode train` does: batch 64, lr 0.05, plain SGD, reshuffled epochs."""
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    train_x = torch.from_numpy(read_idx(root, "train-images-idx3-ubyte").astype(np.float32) / 255.0).unsqueeze(1)
+    train_y = torch.from_numpy(read_idx(root, "train-labels-idx1-ubyte").astype(np.int64))
+    test_x = torch.from_numpy(read_idx(root, "t10k-images-idx3-ubyte").astype(np.float32) / 255.0).unsqueeze(1)
+    test_y = torch.from_numpy(read_idx(root, "t10k-labels-idx1-ubyte").astype(np.int64))
+    model = SmallCnn()
+    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+    order = torch.randperm(len(train_x))
+    pos = 0
+    for _ in range(rounds):
+        if pos + 64 > len(order):
+            order, pos = torch.randperm(len(train_x)), 0
+        idx = order[pos:pos + 64]
+        pos += 64
+        opt.zero_grad()
+        F.cross_entropy(model(train_x[idx]), train_y[idx]).backward()
+        opt.step()
+    with torch.no_grad():
+        logits = model(test_x)
+        loss = F.cross_entropy(logits, test_y).item()
+        acc = (logits.argmax(1) == test_y).float().mean().item()
+    print(f"PyTorch {torch.__version__}: {rounds} rounds, batch 64, lr 0.05: Final: loss={loss:.4f}, acc={acc:.4f}")
+
+
+def default_root():
+    return "./data" if os.path.exists("./data/train-images-idx3-ubyte.gz") else "/usr/share/datasets/fashion-mnist"
+
+
 def main():
+    if len(sys.argv) > 1 and sys.argv[1] == "train":
+        train_run(int(sys.argv[2]) if len(sys.argv) > 2 else 300, sys.argv[3] if len(sys.argv) > 3 else default_root())
+        return
     steps = int(sys.argv[1]) if len(sys.argv) > 1 else 200
     evals = int(sys.argv[2]) if len(sys.argv) > 2 else 3
-    root = sys.argv[3] if len(sys.argv) > 3 else (
-        "./data" if os.path.exists("./data/train-images-idx3-ubyte.gz") else "/usr/share/datasets/fashion-mnist")
+    root = sys.argv[3] if len(sys.argv) > 3 else default_root()
     torch.set_num_threads(1)
     torch.manual_seed(0)
     train_x = read_idx(root, "train-images-idx3-ubyte")

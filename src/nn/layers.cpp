@@ -131,8 +131,8 @@ P2P_NO_LIBCALLS void im2col(const float* x, std::size_t Cin, std::size_t B, std:
 
 // The inverse scatter: adds `col` (laid out as im2col writes it) into dx for images [b0, b1).
 // `col` is scratch: entries that came from padding may be overwritten.
-void col2im_add(float* col, std::size_t Cin, std::size_t B, std::size_t H, std::size_t W, std::size_t k,
-                std::size_t pad, std::size_t b0, std::size_t b1, float* dx) {
+void col2im_add(float* __restrict col, std::size_t Cin, std::size_t B, std::size_t H, std::size_t W, std::size_t k,
+                std::size_t pad, std::size_t b0, std::size_t b1, float* __restrict dx) {
     const std::size_t Ho = H + 2 * pad - k + 1, Wo = W + 2 * pad - k + 1;
     const std::size_t Nc = (b1 - b0) * Ho * Wo;
     if (Ho == H && Wo == W && pad < W) {
@@ -210,22 +210,24 @@ void sgemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, const 
 
 }  // namespace
 
-// The batch is processed in chunks of images whose im2col matrix fits in L2; `col_` keeps
-// every chunk's matrix (chunk after chunk) for backward().
+// The batch is processed in chunks of images whose im2col matrix fits in L2. backward()
+// rebuilds each chunk's matrix rather than keeping the whole batch's (7 MB for conv2 at batch
+// 64): streaming that through memory evicts every other activation and costs more than the
+// rebuild.
 void Conv2d::forward(const Tensor& in, Tensor& out) {
     require_dims(in, 4, "conv2d");
     if (in.shape()[0] != in_) throw std::invalid_argument("conv2d: wrong number of input channels");
     const std::size_t B = in.shape()[1], H = in.shape()[2], W = in.shape()[3];
     const std::size_t Ho = H + 2 * pad_ - k_ + 1, Wo = W + 2 * pad_ - k_ + 1;
     const std::size_t HoWo = Ho * Wo, N = B * HoWo, K = in_ * k_ * k_;
-    col_.resize(K * N);
+    const std::size_t step = chunk_images(K, HoWo);
+    col_.resize(K * std::min(B, step) * HoWo);
     ensure_shape(out, {out_, B, Ho, Wo});
     float* y = out.data();
     for (std::size_t o = 0; o < out_; ++o) std::fill(y + o * N, y + (o + 1) * N, b_[o]);
-    const std::size_t step = chunk_images(K, HoWo);
     for (std::size_t b0 = 0; b0 < B; b0 += step) {
         const std::size_t b1 = std::min(B, b0 + step), Nc = (b1 - b0) * HoWo;
-        float* col = col_.data() + K * b0 * HoWo;
+        float* col = col_.data();
         im2col(in.data(), in_, B, H, W, k_, pad_, b0, b1, col);
         sgemm(false, false, out_, Nc, K, w_, K, col, Nc, 1.0f, y + b0 * HoWo, N);
     }
@@ -234,6 +236,7 @@ void Conv2d::forward(const Tensor& in, Tensor& out) {
 void Conv2d::backward(const Tensor& in, const Tensor& dout, Tensor* din) {
     const std::size_t B = in.shape()[1], H = in.shape()[2], W = in.shape()[3];
     const std::size_t HoWo = dout.shape()[2] * dout.shape()[3], N = B * HoWo, K = in_ * k_ * k_;
+    col_.resize(K * std::min(B, chunk_images(K, HoWo)) * HoWo);
     const float* dy = dout.data();
     for (std::size_t o = 0; o < out_; ++o) db_[o] = sum(dy + o * N, N);
     float* dx = nullptr;
@@ -244,16 +247,20 @@ void Conv2d::backward(const Tensor& in, const Tensor& dout, Tensor* din) {
     }
     const std::size_t step = chunk_images(K, HoWo);
     dcol_.resize(K * step * HoWo);
+    dwt_.resize(K * out_);
     for (std::size_t b0 = 0; b0 < B; b0 += step) {
         const std::size_t b1 = std::min(B, b0 + step), Nc = (b1 - b0) * HoWo;
-        const float* col = col_.data() + K * b0 * HoWo;
-        // dW += dout_chunk x col_chunk^T
-        sgemm(false, true, out_, K, Nc, dy + b0 * HoWo, N, col, Nc, b0 == 0 ? 0.0f : 1.0f, dw_, K);
+        float* col = col_.data();
+        im2col(in.data(), in_, B, H, W, k_, pad_, b0, b1, col);
+        // dW^T += col_chunk x dout_chunk^T (measured ~20% faster than dW += dout x col^T here)
+        sgemm(false, true, K, out_, Nc, col, Nc, dy + b0 * HoWo, N, b0 == 0 ? 0.0f : 1.0f, dwt_.data(), out_);
         if (!dx) continue;
         // dcol = W^T x dout_chunk, scattered back into dx
         sgemm(true, false, K, Nc, out_, w_, K, dy + b0 * HoWo, N, 0.0f, dcol_.data(), Nc);
         col2im_add(dcol_.data(), in_, B, H, W, k_, pad_, b0, b1, dx);
     }
+    for (std::size_t o = 0; o < out_; ++o)
+        for (std::size_t kk = 0; kk < K; ++kk) dw_[o * K + kk] = dwt_[kk * out_ + o];
 }
 
 // ---------------------------------------------------------------- Relu
@@ -268,10 +275,13 @@ void Relu::forward(const Tensor& in, Tensor& out) {
 void Relu::backward(const Tensor& in, const Tensor& dout, Tensor* din) {
     if (!din) return;
     if (din->shape() != in.shape()) din->resize(in.shape());
-    const float* x = in.data();
-    const float* dy = dout.data();
-    float* dx = din->data();
-    for (std::size_t i = 0, n = in.size(); i < n; ++i) dx[i] = x[i] > 0.0f ? dy[i] : 0.0f;
+    const float* __restrict x = in.data();
+    const float* __restrict dy = dout.data();
+    float* __restrict dx = din->data();
+    for (std::size_t i = 0, n = in.size(); i < n; ++i) {
+        const float g = dy[i];  // loaded unconditionally, so the select vectorises
+        dx[i] = x[i] > 0.0f ? g : 0.0f;
+    }
 }
 
 // ---------------------------------------------------------------- MaxPool2
@@ -310,7 +320,34 @@ void MaxPool2::forward(const Tensor& in, Tensor& out) {
     }
 }
 
-void MaxPool2::backward(const Tensor& in, const Tensor& dout, Tensor* din) {
+#if defined(__SSE2__)
+// Max-pool backward for four adjacent 2x2 windows: r0 and r1 hold 8 inputs of the top and
+// bottom rows, g the 4 output gradients; d0 and d1 receive the 8 input gradients of each row.
+// The first input equal to the window's maximum (scan order) takes the gradient.
+inline void pool_grad4(const float* r0, const float* r1, const float* g, float* d0, float* d1) {
+    const __m128 p0 = _mm_loadu_ps(r0), p1 = _mm_loadu_ps(r0 + 4);
+    const __m128 q0 = _mm_loadu_ps(r1), q1 = _mm_loadu_ps(r1 + 4);
+    const __m128 a = _mm_shuffle_ps(p0, p1, _MM_SHUFFLE(2, 0, 2, 0));
+    const __m128 b = _mm_shuffle_ps(p0, p1, _MM_SHUFFLE(3, 1, 3, 1));
+    const __m128 c = _mm_shuffle_ps(q0, q1, _MM_SHUFFLE(2, 0, 2, 0));
+    const __m128 d = _mm_shuffle_ps(q0, q1, _MM_SHUFFLE(3, 1, 3, 1));
+    const __m128 m = _mm_max_ps(_mm_max_ps(a, b), _mm_max_ps(c, d));
+    const __m128 ea = _mm_cmpeq_ps(a, m);
+    const __m128 eb = _mm_andnot_ps(ea, _mm_cmpeq_ps(b, m));
+    const __m128 eab = _mm_or_ps(ea, eb);
+    const __m128 ec = _mm_andnot_ps(eab, _mm_cmpeq_ps(c, m));
+    const __m128 ed = _mm_andnot_ps(_mm_or_ps(eab, ec), _mm_castsi128_ps(_mm_set1_epi32(-1)));
+    const __m128 gv = _mm_loadu_ps(g);
+    const __m128 ga = _mm_and_ps(ea, gv), gb = _mm_and_ps(eb, gv);
+    const __m128 gc = _mm_and_ps(ec, gv), gd = _mm_and_ps(ed, gv);
+    _mm_storeu_ps(d0, _mm_unpacklo_ps(ga, gb));
+    _mm_storeu_ps(d0 + 4, _mm_unpackhi_ps(ga, gb));
+    _mm_storeu_ps(d1, _mm_unpacklo_ps(gc, gd));
+    _mm_storeu_ps(d1 + 4, _mm_unpackhi_ps(gc, gd));
+}
+#endif
+
+P2P_NO_LIBCALLS void MaxPool2::backward(const Tensor& in, const Tensor& dout, Tensor* din) {
     if (!din) return;
     if (din->shape() != in.shape()) din->resize(in.shape());
     const std::size_t C = in.shape()[0], B = in.shape()[1], H = in.shape()[2], W = in.shape()[3];
@@ -332,28 +369,17 @@ void MaxPool2::backward(const Tensor& in, const Tensor& dout, Tensor* din) {
             const float* g = dy + (plane * Ho + oy) * Wo;
             std::size_t ox = 0;
 #if defined(__SSE2__)
-            for (; ox + 4 <= Wo; ox += 4) {
-                const __m128 p0 = _mm_loadu_ps(r0 + 2 * ox), p1 = _mm_loadu_ps(r0 + 2 * ox + 4);
-                const __m128 q0 = _mm_loadu_ps(r1 + 2 * ox), q1 = _mm_loadu_ps(r1 + 2 * ox + 4);
-                const __m128 a = _mm_shuffle_ps(p0, p1, _MM_SHUFFLE(2, 0, 2, 0));
-                const __m128 b = _mm_shuffle_ps(p0, p1, _MM_SHUFFLE(3, 1, 3, 1));
-                const __m128 c = _mm_shuffle_ps(q0, q1, _MM_SHUFFLE(2, 0, 2, 0));
-                const __m128 d = _mm_shuffle_ps(q0, q1, _MM_SHUFFLE(3, 1, 3, 1));
-                const __m128 m = _mm_max_ps(_mm_max_ps(a, b), _mm_max_ps(c, d));
-                const __m128 ea = _mm_cmpeq_ps(a, m);
-                const __m128 eb = _mm_andnot_ps(ea, _mm_cmpeq_ps(b, m));
-                const __m128 eab = _mm_or_ps(ea, eb);
-                const __m128 ec = _mm_andnot_ps(eab, _mm_cmpeq_ps(c, m));
-                const __m128 ed = _mm_andnot_ps(_mm_or_ps(eab, ec), _mm_castsi128_ps(_mm_set1_epi32(-1)));
-                const __m128 gv = _mm_loadu_ps(g + ox);
-                const __m128 ga = _mm_and_ps(ea, gv), gb = _mm_and_ps(eb, gv);
-                const __m128 gc = _mm_and_ps(ec, gv), gd = _mm_and_ps(ed, gv);
-                _mm_storeu_ps(d0 + 2 * ox, _mm_unpacklo_ps(ga, gb));
-                _mm_storeu_ps(d0 + 2 * ox + 4, _mm_unpackhi_ps(ga, gb));
-                _mm_storeu_ps(d1 + 2 * ox, _mm_unpacklo_ps(gc, gd));
-                _mm_storeu_ps(d1 + 2 * ox + 4, _mm_unpackhi_ps(gc, gd));
+            for (; ox + 4 <= Wo; ox += 4) pool_grad4(r0 + 2 * ox, r1 + 2 * ox, g + ox, d0 + 2 * ox, d1 + 2 * ox);
+            if (ox < Wo) {
+                // The last 1-3 windows of the row go through the same code on a zero-padded copy.
+                const std::size_t rest = Wo - ox;
+                alignas(16) float a0[8] = {}, a1[8] = {}, gg[4] = {}, o0[8], o1[8];
+                for (std::size_t i = 0; i < 2 * rest; ++i) a0[i] = r0[2 * ox + i], a1[i] = r1[2 * ox + i];
+                for (std::size_t i = 0; i < rest; ++i) gg[i] = g[ox + i];
+                pool_grad4(a0, a1, gg, o0, o1);
+                for (std::size_t i = 0; i < 2 * rest; ++i) d0[2 * ox + i] = o0[i], d1[2 * ox + i] = o1[i];
             }
-#endif
+#else
             for (; ox < Wo; ++ox) {
                 const float a = r0[2 * ox], b = r0[2 * ox + 1], c = r1[2 * ox], d = r1[2 * ox + 1];
                 const float m = std::max(std::max(a, b), std::max(c, d));
@@ -363,6 +389,7 @@ void MaxPool2::backward(const Tensor& in, const Tensor& dout, Tensor* din) {
                 d1[2 * ox] = tc ? g[ox] : 0.0f;
                 d1[2 * ox + 1] = td ? g[ox] : 0.0f;
             }
+#endif
         }
     }
 }

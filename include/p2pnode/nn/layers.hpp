@@ -55,8 +55,9 @@ private:
     float* b_ = nullptr;
     float* dw_ = nullptr;
     float* db_ = nullptr;
-    std::vector<float> col_;   // (in*k*k) x (B*Ho*Wo), from the last forward
+    std::vector<float> col_;   // one chunk's im2col matrix, (in*k*k) x (images*Ho*Wo)
     std::vector<float> dcol_;
+    std::vector<float> dwt_;   // dW transposed, (in*k*k) x out
 };
 
 class Relu : public Layer {

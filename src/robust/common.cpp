@@ -1,0 +1,122 @@
+#include "common.hpp"
+
+#include <numeric>
+
+#include <cblas.h>
+
+namespace p2p::robust::detail {
+
+namespace {
+
+void syrk(std::size_t n, std::size_t k, const float* a, double* acc, std::vector<float>& tmp) {
+    tmp.assign(n * n, 0.0f);
+    cblas_ssyrk(CblasRowMajor, CblasUpper, CblasNoTrans, static_cast<int>(n), static_cast<int>(k), 1.0f, a,
+                static_cast<int>(k), 0.0f, tmp.data(), static_cast<int>(n));
+    for (std::size_t i = 0; i < n; ++i)
+        for (std::size_t j = i; j < n; ++j) acc[i * n + j] += tmp[i * n + j];
+}
+
+void syrk(std::size_t n, std::size_t k, const double* a, double* acc, std::vector<double>&) {
+    cblas_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, static_cast<int>(n), static_cast<int>(k), 1.0, a,
+                static_cast<int>(k), 1.0, acc, static_cast<int>(n));
+}
+
+}  // namespace
+
+template <class T>
+std::vector<double> gram(Vectors<T> in) {
+    const std::size_t n = in.size(), d = in.empty() ? 0 : in[0].size();
+    std::vector<double> g(n * n, 0.0);
+    // Blocks of about 256 KiB: stacked once, multiplied while in cache. Float blocks are
+    // summed into double between blocks, which keeps the rounding error of long vectors small.
+    const std::size_t block = std::max<std::size_t>(256, (256 * 1024) / (sizeof(T) * std::max<std::size_t>(n, 1)));
+    std::vector<T> stack(n * std::min(block, d));
+    std::vector<T> tmp;
+    for (std::size_t j0 = 0; j0 < d; j0 += block) {
+        const std::size_t len = std::min(block, d - j0);
+        for (std::size_t i = 0; i < n; ++i) std::copy_n(in[i].data() + j0, len, stack.data() + i * len);
+        syrk(n, len, stack.data(), g.data(), tmp);
+    }
+    for (std::size_t i = 0; i < n; ++i)
+        for (std::size_t j = 0; j < i; ++j) g[i * n + j] = g[j * n + i];
+    return g;
+}
+
+template std::vector<double> gram<float>(Vectors<float>);
+template std::vector<double> gram<double>(Vectors<double>);
+
+std::vector<double> distances_from_gram(const std::vector<double>& g, std::size_t n) {
+    std::vector<double> d2(n * n, 0.0);
+    for (std::size_t i = 0; i < n; ++i)
+        for (std::size_t j = 0; j < n; ++j) {
+            if (i == j) {
+                d2[i * n + j] = std::isfinite(g[i * n + i]) ? 0.0 : kInf;
+                continue;
+            }
+            const double v = g[i * n + i] + g[j * n + j] - 2.0 * g[i * n + j];
+            d2[i * n + j] = std::isfinite(v) ? std::max(0.0, v) : kInf;
+        }
+    return d2;
+}
+
+std::vector<std::size_t> smallest(const std::vector<double>& score, std::size_t k) {
+    std::vector<std::size_t> idx(score.size());
+    std::iota(idx.begin(), idx.end(), 0);
+    std::stable_sort(idx.begin(), idx.end(), [&](std::size_t a, std::size_t b) { return score[a] < score[b]; });
+    idx.resize(std::min(k, idx.size()));
+    return idx;
+}
+
+double binomial(std::size_t n, std::size_t k) {
+    if (k > n) return 0;
+    k = std::min(k, n - k);
+    double r = 1;
+    for (std::size_t i = 1; i <= k; ++i) r = r * static_cast<double>(n - k + i) / static_cast<double>(i);
+    return std::round(r);
+}
+
+double max_eigen(std::vector<double> a, std::size_t m, std::vector<double>* vector) {
+    std::vector<double> v(m * m, 0.0);
+    for (std::size_t i = 0; i < m; ++i) v[i * m + i] = 1.0;
+    for (int sweep = 0; sweep < 60; ++sweep) {
+        double off = 0, diag = 0;
+        for (std::size_t i = 0; i < m; ++i) {
+            diag += a[i * m + i] * a[i * m + i];
+            for (std::size_t j = i + 1; j < m; ++j) off += a[i * m + j] * a[i * m + j];
+        }
+        if (off <= 1e-30 * (diag + 1e-300)) break;
+        for (std::size_t p = 0; p < m; ++p)
+            for (std::size_t q = p + 1; q < m; ++q) {
+                const double apq = a[p * m + q];
+                if (std::abs(apq) < 1e-300) continue;
+                const double theta = (a[q * m + q] - a[p * m + p]) / (2.0 * apq);
+                const double t = (theta >= 0 ? 1.0 : -1.0) / (std::abs(theta) + std::sqrt(theta * theta + 1.0));
+                const double c = 1.0 / std::sqrt(t * t + 1.0), s = t * c;
+                for (std::size_t k = 0; k < m; ++k) {  // rotate columns p, q
+                    const double akp = a[k * m + p], akq = a[k * m + q];
+                    a[k * m + p] = c * akp - s * akq;
+                    a[k * m + q] = s * akp + c * akq;
+                }
+                for (std::size_t k = 0; k < m; ++k) {  // rotate rows p, q
+                    const double apk = a[p * m + k], aqk = a[q * m + k];
+                    a[p * m + k] = c * apk - s * aqk;
+                    a[q * m + k] = s * apk + c * aqk;
+                }
+                for (std::size_t k = 0; k < m; ++k) {
+                    const double vkp = v[k * m + p], vkq = v[k * m + q];
+                    v[k * m + p] = c * vkp - s * vkq;
+                    v[k * m + q] = s * vkp + c * vkq;
+                }
+            }
+    }
+    std::size_t best = 0;
+    for (std::size_t i = 1; i < m; ++i)
+        if (a[i * m + i] > a[best * m + best]) best = i;
+    if (vector) {
+        vector->resize(m);
+        for (std::size_t k = 0; k < m; ++k) (*vector)[k] = v[k * m + best];
+    }
+    return m ? a[best * m + best] : 0.0;
+}
+
+}  // namespace p2p::robust::detail

@@ -1,0 +1,428 @@
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <random>
+#include <vector>
+
+#include "p2pnode/robust/robust.hpp"
+
+using namespace p2p::robust;
+
+namespace {
+
+using Mat = std::vector<std::vector<double>>;
+
+std::vector<double> run(const std::string& rule, const Mat& rows, Params p = {}) {
+    std::vector<std::span<const double>> views(rows.begin(), rows.end());
+    std::vector<double> out(rows[0].size());
+    make_aggregator<double>(rule, p)->aggregate(views, out);
+    return out;
+}
+
+std::vector<float> run_f(const std::string& rule, const std::vector<std::vector<float>>& rows, Params p = {}) {
+    std::vector<std::span<const float>> views(rows.begin(), rows.end());
+    std::vector<float> out(rows[0].size());
+    make_aggregator<float>(rule, p)->aggregate(views, out);
+    return out;
+}
+
+Mat column(std::initializer_list<double> values) {
+    Mat m;
+    for (double v : values) m.push_back({v});
+    return m;
+}
+
+Params with_f(std::size_t f) {
+    Params p;
+    p.f = f;
+    return p;
+}
+
+std::string error_of(const std::string& rule, const Mat& rows, Params p) {
+    try {
+        run(rule, rows, p);
+    } catch (const RobustError& e) {
+        return e.what();
+    }
+    return "(no error)";
+}
+
+double dist(const std::vector<double>& a, const std::vector<double>& b) {
+    double s = 0;
+    for (std::size_t i = 0; i < a.size(); ++i) s += (a[i] - b[i]) * (a[i] - b[i]);
+    return std::sqrt(s);
+}
+
+// Parameters under which every rule can run on n = 11 inputs with f = 2.
+Params robust_params() {
+    Params p;
+    p.f = 2;
+    p.tau = 1.0;
+    p.iterations = 20;
+    return p;
+}
+
+// Rules that treat their inputs symmetrically (monna depends on which input is its own).
+const std::vector<std::string> kSymmetric = {"mean", "median", "trimmed-mean", "meamed", "mean-of-medians",
+                                             "geometric-median", "krum", "multi-krum", "bulyan", "mda",
+                                             "smea", "centered-clipping", "cge", "caf"};
+
+}  // namespace
+
+TEST_CASE("hand-computed cases, one per rule") {
+    auto one = [](const std::vector<double>& v) { return v.at(0); };
+    CHECK(run("mean", {{1, 2, 3}, {3, 4, 5}}) == std::vector<double>{2, 3, 4});
+    CHECK(one(run("median", column({1, 5, 3}))) == 3);
+    CHECK(one(run("median", column({1, 2, 3, 10}))) == 2.5);
+    CHECK(one(run("trimmed-mean", column({1, 2, 3, 100}), with_f(1))) == 2.5);
+    CHECK(one(run("trimmed-mean", column({-50, 2, 3, 4, 100}), with_f(1))) == 3);
+    // median 1.5; the 3 values closest to it are 0, 1, 2
+    CHECK(one(run("meamed", column({0, 1, 2, 10}), with_f(1))) == doctest::Approx(1.0));
+    CHECK(one(run("mean-of-medians", column({0, 1, 2, 10}), with_f(1))) == doctest::Approx(1.0));
+    // geometric median: of collinear points, the middle one; of a square's corners, its centre
+    CHECK(one(run("geometric-median", column({0, 1, 10}))) == doctest::Approx(1.0).epsilon(1e-6));
+    auto gm = run("geometric-median", {{1, 1}, {-1, 1}, {1, -1}, {-1, -1}, {0.5, 0}, {-0.5, 0}});
+    CHECK(gm[0] == doctest::Approx(0.0).epsilon(1e-6));
+    CHECK(std::abs(gm[1]) < 1e-6);
+    // krum: scores with 3 neighbours are 25.05, 24.03, 23.09, 72.05, ... -> 0.2
+    CHECK(one(run("krum", column({0, 0.1, 0.2, 5, 10}), with_f(1))) == doctest::Approx(0.2));
+    Params q3 = with_f(1);
+    q3.q = 3;
+    CHECK(one(run("multi-krum", column({0, 0.1, 0.2, 5, 10}), q3)) == doctest::Approx(0.1));
+    // bulyan selects {0.2, 0.4, 0.3, 0.1, 0}, then averages the 3 values nearest their median
+    CHECK(one(run("bulyan", column({0, 0.1, 0.2, 0.3, 0.4, 50, 100}), with_f(1))) == doctest::Approx(0.2));
+    CHECK(one(run("mda", column({0, 0.1, 0.2, 5}), with_f(1))) == doctest::Approx(0.1));
+    CHECK(one(run("monna", column({0, 0.1, 5, 0.3}), with_f(1))) == doctest::Approx(0.4 / 3));
+    Params ref2 = with_f(1);
+    ref2.reference = 2;  // the node's own vector is 5: its 3 nearest are 5, 0.3, 0.1
+    CHECK(one(run("monna", column({0, 0.1, 5, 0.3}), ref2)) == doctest::Approx(5.4 / 3));
+    CHECK(one(run("smea", column({0, 0.1, 0.2, 5}), with_f(1))) == doctest::Approx(0.1));
+    Params cc;
+    cc.tau = 1.0;
+    cc.iterations = 1;  // start 2.5; clipped differences -1, -1, -1, +1; step -0.5
+    CHECK(one(run("centered-clipping", column({0, 0, 0, 10}), cc)) == doctest::Approx(2.0));
+    auto cge = run("cge", {{1, 0}, {0, 2}, {3, 3}, {0.5, 0.5}}, with_f(1));
+    CHECK(cge[0] == doctest::Approx(0.5));
+    CHECK(cge[1] == doctest::Approx(2.5 / 3));
+    // caf: first pass gives the zeros weight 15/16 and 10 weight 0; then all agree
+    CHECK(one(run("caf", column({0, 0, 0, 0, 10}), with_f(1))) == doctest::Approx(0.0).epsilon(1e-12));
+}
+
+TEST_CASE("centered-clipping starts from its previous aggregate") {
+    Params cc;
+    cc.tau = 1.0;
+    cc.iterations = 1;
+    auto rule = make_aggregator<double>("centered-clipping", cc);
+    Mat rows = column({0, 0, 0, 10});
+    std::vector<std::span<const double>> views(rows.begin(), rows.end());
+    std::vector<double> out(1);
+    rule->aggregate(views, out);
+    CHECK(out[0] == doctest::Approx(2.0));
+    rule->aggregate(views, out);  // from 2.0: -1, -1, -1, +1 -> 1.5
+    CHECK(out[0] == doctest::Approx(1.5));
+}
+
+TEST_CASE("identical inputs give that input, for every rule") {
+    const std::vector<double> v{0.5, -1.25, 3.0, 0.0, 7.5};
+    Mat rows(11, v);
+    Params p = robust_params();
+    for (const auto& rule : aggregator_names()) {
+        CAPTURE(rule);
+        auto out = run(rule, rows, p);
+        for (std::size_t j = 0; j < v.size(); ++j) CHECK(out[j] == doctest::Approx(v[j]).epsilon(1e-9));
+    }
+}
+
+TEST_CASE("symmetric rules do not depend on the order of their inputs") {
+    std::mt19937 rng(4);
+    std::normal_distribution<double> noise(0.0, 1.0);
+    Mat rows(11, std::vector<double>(6));
+    for (auto& r : rows)
+        for (auto& x : r) x = noise(rng);
+    Mat shuffled = rows;
+    std::shuffle(shuffled.begin(), shuffled.end(), rng);
+    Params p = robust_params();
+    for (const auto& rule : kSymmetric) {
+        CAPTURE(rule);
+        auto a = run(rule, rows, p), b = run(rule, shuffled, p);
+        for (std::size_t j = 0; j < a.size(); ++j) CHECK(a[j] == doctest::Approx(b[j]).epsilon(1e-9));
+    }
+}
+
+TEST_CASE("f far outliers do not move robust rules; they move the mean") {
+    std::mt19937 rng(8);
+    std::normal_distribution<double> noise(0.0, 0.1);
+    const std::size_t d = 20;
+    std::vector<double> centre(d);
+    for (std::size_t j = 0; j < d; ++j) centre[j] = static_cast<double>(j) / d;
+    Mat rows;
+    for (int i = 0; i < 9; ++i) {
+        std::vector<double> r(centre);
+        for (auto& x : r) x += noise(rng);
+        rows.push_back(r);
+    }
+    for (int i = 0; i < 2; ++i) rows.push_back(std::vector<double>(d, 1000.0 * (i + 1)));
+    Params p = robust_params();
+    for (const auto& rule : aggregator_names()) {
+        CAPTURE(rule);
+        const double off = dist(run(rule, rows, p), centre);
+        if (rule == "mean")
+            CHECK(off > 100.0);
+        else if (rule != "centered-clipping")
+            CHECK(off < 0.5);
+    }
+    // Centered clipping is robust from its previous aggregate (how a node runs it, round after
+    // round); its very first call starts from the mean, as the reference does, so it is
+    // checked from a previous honest round.
+    auto cc = make_aggregator<double>("centered-clipping", p);
+    std::vector<double> out(d);
+    Mat honest_only(rows.begin(), rows.begin() + 9);
+    std::vector<std::span<const double>> hv(honest_only.begin(), honest_only.end()), av(rows.begin(), rows.end());
+    cc->aggregate(hv, out);
+    for (int round = 0; round < 3; ++round) {
+        cc->aggregate(av, out);
+        CHECK(dist(out, centre) < 0.5);
+    }
+}
+
+TEST_CASE("bound violations name the rule, n, f and the bound") {
+    Mat five = column({0, 1, 2, 3, 4});
+    CHECK(error_of("krum", five, with_f(2)) == "krum needs n > 2f + 2, got n = 5, f = 2");
+    CHECK(error_of("multi-krum", five, with_f(2)) == "multi-krum needs n > 2f + 2, got n = 5, f = 2");
+    Mat ten(10, std::vector<double>{1.0});
+    CHECK(error_of("bulyan", ten, with_f(2)) == "bulyan needs n >= 4f + 3, got n = 10, f = 2");
+    for (const char* rule : {"median", "trimmed-mean", "meamed", "mean-of-medians", "mda", "smea", "caf"}) {
+        CAPTURE(rule);
+        CHECK(error_of(rule, five, with_f(3)) == std::string(rule) + " needs 2f < n, got n = 5, f = 3");
+    }
+    CHECK(error_of("cge", five, with_f(5)) == "cge needs f < n, got n = 5, f = 5");
+    CHECK(error_of("monna", five, with_f(5)) == "monna needs f < n, got n = 5, f = 5");
+    Params bad_ref = with_f(1);
+    bad_ref.reference = 9;
+    CHECK(error_of("monna", five, bad_ref) == "monna: reference 9 is not one of the 5 inputs");
+    Params q = with_f(1);
+    q.q = 6;
+    CHECK(error_of("multi-krum", five, q) == "multi-krum needs 1 <= q <= n, got q = 6, n = 5");
+    Mat sixty(60, std::vector<double>{1.0});
+    CHECK(error_of("mda", sixty, with_f(29)).find("mda: C(n, f) = C(60, 29) = 1.14e+17 subsets is more than the search "
+                                                  "bound 1e+08") == 0);
+    CHECK(error_of("nope", five, {}).find("unknown aggregator 'nope' (known: mean, median") == 0);
+    CHECK(error_of("mean", {{1, 2}, {3}}, {}) == "mean: vector 1 has dimension 1, expected 2");
+}
+
+TEST_CASE("NaN and infinity: the median family and the selection rules ignore up to f of them") {
+    const double inf = std::numeric_limits<double>::infinity(), nan = std::numeric_limits<double>::quiet_NaN();
+    Mat rows = {{1.0, 2.0}, {1.1, 2.1}, {0.9, 1.9}, {1.0, 2.05}, {1.05, 1.95}, {inf, inf}, {nan, -inf}};
+    Params p = with_f(2);
+    for (const char* rule : {"median", "trimmed-mean", "meamed", "mean-of-medians", "krum", "multi-krum", "mda",
+                             "smea", "cge", "geometric-median", "centered-clipping", "caf"}) {
+        CAPTURE(rule);
+        auto out = run(rule, rows, p);
+        CHECK(std::isfinite(out[0]));
+        CHECK(std::isfinite(out[1]));
+        CHECK(std::abs(out[0] - 1.0) < 0.2);
+        CHECK(std::abs(out[1] - 2.0) < 0.2);
+    }
+    Params own = with_f(2);  // monna from an honest node's point of view
+    auto m = run("monna", rows, own);
+    CHECK(std::abs(m[0] - 1.0) < 0.2);
+    auto mean = run("mean", rows, {});
+    CHECK_FALSE(std::isfinite(mean[0]));
+}
+
+TEST_CASE("float64 inputs are computed in float64") {
+    // Values that differ below float32's resolution.
+    const double base = 1.0, eps = 1e-12;
+    Mat rows = column({base, base + eps, base + 2 * eps, base + 3 * eps, base + 100 * eps});
+    CHECK(run("median", rows)[0] == base + 2 * eps);
+    CHECK(run("trimmed-mean", rows, with_f(1))[0] == doctest::Approx(base + 2 * eps).epsilon(1e-15));
+    CHECK(run("krum", rows, with_f(1))[0] - base == doctest::Approx(eps).epsilon(1e-3));
+}
+
+TEST_CASE("float32 rules agree with float64 on the same data") {
+    std::mt19937 rng(1);
+    std::normal_distribution<float> noise(0.0f, 1.0f);
+    std::vector<std::vector<float>> rf(11, std::vector<float>(64));
+    for (auto& r : rf)
+        for (auto& x : r) x = noise(rng);
+    Mat rd;
+    for (auto& r : rf) rd.emplace_back(r.begin(), r.end());
+    Params p = robust_params();
+    for (const auto& rule : aggregator_names()) {
+        CAPTURE(rule);
+        auto a = run_f(rule, rf, p);
+        auto b = run(rule, rd, p);
+        for (std::size_t j = 0; j < a.size(); ++j) CHECK(a[j] == doctest::Approx(b[j]).epsilon(1e-4).scale(1.0));
+    }
+}
+
+TEST_CASE("pre-aggregators") {
+    Params p;
+    p.tau = 1.0;
+    SUBCASE("clipping scales long vectors to the threshold") {
+        auto clip = make_pre_aggregator<double>("clipping", p);
+        Mat rows = {{3, 4}, {0.3, 0.4}};
+        std::vector<std::span<const double>> v(rows.begin(), rows.end());
+        auto out = clip->apply(v);
+        CHECK(out[0][0] == doctest::Approx(0.6));
+        CHECK(out[0][1] == doctest::Approx(0.8));
+        CHECK(out[1][0] == doctest::Approx(0.3));
+    }
+    SUBCASE("bucketing averages seeded buckets of s") {
+        p.bucket_size = 2;
+        p.seed = 5;
+        auto a = make_pre_aggregator<double>("bucketing", p), b = make_pre_aggregator<double>("bucketing", p);
+        Mat rows = column({1, 2, 3, 4, 5});
+        std::vector<std::span<const double>> v(rows.begin(), rows.end());
+        auto out = a->apply(v);
+        REQUIRE(out.size() == 3);
+        double total = 0;
+        for (auto& o : out) total += o[0];
+        // two buckets of 2 and one of 1: their means sum to a value the partition determines,
+        // the overall weighted sum is the input's
+        CHECK((out[0][0] * 2 + out[1][0] * 2 + out[2][0]) == doctest::Approx(15.0));
+        auto again = b->apply(v);
+        for (std::size_t i = 0; i < 3; ++i) CHECK(again[i][0] == out[i][0]);  // same seed, same buckets
+        (void)total;
+    }
+    SUBCASE("nnm replaces each vector by the mean of its n - f nearest") {
+        p.f = 1;
+        auto nnm = make_pre_aggregator<double>("nnm", p);
+        Mat rows = column({0, 1, 2, 100});
+        std::vector<std::span<const double>> v(rows.begin(), rows.end());
+        auto out = nnm->apply(v);
+        CHECK(out[0][0] == doctest::Approx(1.0));   // {0, 1, 2}
+        CHECK(out[3][0] == doctest::Approx(103.0 / 3));  // nearest to 100: 100, 2, 1
+    }
+    SUBCASE("arc clips the k largest norms to the (k+1)-th") {
+        p.f = 2;  // n = 5: k = floor(2 * 2/5 * 3) = 2
+        auto arc = make_pre_aggregator<double>("arc", p);
+        Mat rows = column({1, -2, 3, 40, -50});
+        std::vector<std::span<const double>> v(rows.begin(), rows.end());
+        auto out = arc->apply(v);
+        CHECK(out[3][0] == doctest::Approx(3.0));
+        CHECK(out[4][0] == doctest::Approx(-3.0));
+        CHECK(out[2][0] == 3.0);
+        CHECK(out[1][0] == -2.0);
+    }
+    SUBCASE("a pipeline runs pre-aggregators then the rule") {
+        Params pp;
+        pp.f = 1;
+        pp.tau = 1.0;
+        Pipeline<double> pipe({"clipping"}, "mean", pp);
+        Mat rows = {{3, 4}, {0, 0}};
+        std::vector<std::span<const double>> v(rows.begin(), rows.end());
+        std::vector<double> out(2);
+        pipe.aggregate(v, out);
+        CHECK(out[0] == doctest::Approx(0.3));
+        CHECK(out[1] == doctest::Approx(0.4));
+    }
+    CHECK_THROWS_WITH_AS(make_pre_aggregator<double>("zip", p), doctest::Contains("unknown pre-aggregator 'zip'"),
+                         RobustError);
+}
+
+TEST_CASE("attacks forge what their definitions say") {
+    Mat honest = {{1, 2}, {3, 6}};
+    std::vector<std::span<const double>> h(honest.begin(), honest.end());
+    std::vector<double> out(2);
+    AttackParams ap;
+    AttackInput<double> in;
+    in.honest = h;
+
+    SUBCASE("empire / ipm: scale x mean") {
+        ap.scale = -1.0;
+        make_attack<double>("empire", ap)->forge(in, out);
+        CHECK(out == std::vector<double>{-2, -4});
+        ap.scale = 0.5;
+        make_attack<double>("ipm", ap)->forge(in, out);
+        CHECK(out == std::vector<double>{1, 2});
+    }
+    SUBCASE("sign-flip: scale x own gradient") {
+        std::vector<double> own{1, -1};
+        in.own = own;
+        ap.scale = -2.0;
+        make_attack<double>("sign-flip", ap)->forge(in, out);
+        CHECK(out == std::vector<double>{-2, 2});
+    }
+    SUBCASE("label-flip: the gradient the node computes on flipped labels") {
+        in.flipped_gradient = [](std::span<double> g) { std::fill(g.begin(), g.end(), 9.0); };
+        make_attack<double>("label-flip", ap)->forge(in, out);
+        CHECK(out == std::vector<double>{9, 9});
+        AttackInput<double> none;
+        none.honest = h;
+        CHECK_THROWS_AS(make_attack<double>("label-flip", ap)->forge(none, out), RobustError);
+    }
+    SUBCASE("alie: mu + z sigma with Baruch et al.'s z") {
+        ap.n = 50;
+        ap.f = 24;  // s = 26 - 24 = 2, z = Phi^-1(48/50)
+        const double z = alie_z(50, 24);
+        CHECK(z == doctest::Approx(1.7506860712521692).epsilon(1e-12));
+        make_attack<double>("alie", ap)->forge(in, out);
+        // mean (2, 4), unbiased std (sqrt(2), 2 sqrt(2))
+        CHECK(out[0] == doctest::Approx(2 + z * std::sqrt(2.0)));
+        CHECK(out[1] == doctest::Approx(4 + z * 2 * std::sqrt(2.0)));
+        CHECK(normal_quantile(0.975) == doctest::Approx(1.959963984540054).epsilon(1e-13));
+        CHECK(normal_quantile(0.5) == doctest::Approx(0.0).scale(1.0).epsilon(1e-15));
+        CHECK(alie_z(5, 1) == doctest::Approx(0.2533471031357997).epsilon(1e-12));  // s = 2: Phi^-1(3/5)
+    }
+    SUBCASE("gaussian: N(mu, sigma) per coordinate, seeded") {
+        ap.mu = 3.0;
+        ap.sigma = 2.0;
+        std::vector<double> big(20000), again(20000);
+        make_attack<double>("gaussian", ap)->forge(in, big);
+        make_attack<double>("gaussian", ap)->forge(in, again);
+        CHECK(big == again);
+        double m = 0, s = 0;
+        for (double v : big) m += v;
+        m /= big.size();
+        for (double v : big) s += (v - m) * (v - m);
+        CHECK(m == doctest::Approx(3.0).epsilon(0.02));
+        CHECK(std::sqrt(s / big.size()) == doctest::Approx(2.0).epsilon(0.03));
+    }
+    SUBCASE("inf and mimic") {
+        make_attack<double>("inf", ap)->forge(in, out);
+        CHECK(std::isinf(out[0]));
+        CHECK(out[0] > 0);
+        ap.target = 1;
+        make_attack<double>("mimic", ap)->forge(in, out);
+        CHECK(out == std::vector<double>{3, 6});
+    }
+    CHECK_THROWS_WITH_AS(make_attack<double>("rowhammer", ap), doctest::Contains("unknown attack 'rowhammer'"),
+                         RobustError);
+}
+
+TEST_CASE("optimal attacks push the target rule at least as far as any fixed factor on their grid") {
+    std::mt19937 rng(3);
+    std::normal_distribution<double> noise(1.0, 0.5);
+    Mat honest(8, std::vector<double>(10));
+    for (auto& r : honest)
+        for (auto& x : r) x = noise(rng);
+    std::vector<std::span<const double>> h(honest.begin(), honest.end());
+    for (const char* name : {"optimal-ipm", "optimal-alie"}) {
+        CAPTURE(name);
+        AttackParams ap;
+        ap.n = 10;
+        ap.f = 2;
+        ap.rule = "mean";
+        AttackInput<double> in;
+        in.honest = h;
+        std::vector<double> forged(10);
+        make_attack<double>(name, ap)->forge(in, forged);
+        // damage of a forged vector: distance of mean(honest + 2 copies) from the honest mean
+        auto damage = [&](const std::vector<double>& v) {
+            Mat all = honest;
+            all.push_back(v);
+            all.push_back(v);
+            Mat hm = honest;
+            return dist(run("mean", all), run("mean", hm));
+        };
+        std::vector<double> mu = run("mean", honest), at_lo(10);
+        // For the mean, the damage grows with |factor|: the best is an end of [-10, 10].
+        const bool ipm = std::string(name) == "optimal-ipm";
+        for (std::size_t j = 0; j < 10; ++j) at_lo[j] = ipm ? -10.0 * mu[j] : mu[j];
+        CHECK(damage(forged) >= damage(at_lo) - 1e-9);
+        CHECK(damage(forged) > 0.5);
+    }
+}

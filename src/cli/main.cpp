@@ -12,6 +12,7 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include "commands.hpp"
 #include "p2pnode/config/nodes_config.hpp"
 #include "p2pnode/data/idx.hpp"
 #include "p2pnode/errors.hpp"
@@ -21,8 +22,8 @@
 
 namespace {
 
-constexpr int kExitRuntime = 1;
-constexpr int kExitUsage = 2;
+using p2p::cli::kExitRuntime;
+using p2p::cli::kExitUsage;
 constexpr int kExitNotBuilt = 3;
 
 // Shown as the default of --data-root; resolved by data::default_data_root().
@@ -275,6 +276,8 @@ int main(int argc, char** argv) {
 
     TrainFlags train_flags;
     add_train_command(app, train_flags);
+    p2p::cli::AggregateFlags aggregate_flags;
+    CLI::App* aggregate = p2p::cli::add_aggregate_command(app, aggregate_flags);
 
     try {
         app.parse(argc, argv);
@@ -294,6 +297,7 @@ int main(int argc, char** argv) {
         if (*hub) return run_hub_client(server_host, server_port, hub_flags, total, honest, shard);
         if (*mesh) return run_mesh(config_path, mesh_flags);
         if (*app.get_subcommand("train")) return run_train(train_flags);
+        if (*aggregate) return p2p::cli::run_aggregate(aggregate_flags);
     } catch (const p2p::ConfigError& e) {
         std::fprintf(stderr, "error: %s\n", e.what());
         return kExitUsage;

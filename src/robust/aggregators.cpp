@@ -76,7 +76,11 @@ public:
 
 protected:
     void run(Vectors<T> in, std::span<T> out) override {
-        detail::per_coordinate(in, out, [](T* v, std::size_t n) { return detail::median_inplace(v, n); });
+        const std::size_t n = in.size(), mid = n / 2;
+        detail::per_coordinate_sorted(in, out, [&](const T* b, std::size_t lanes, std::size_t len, T* o) {
+            for (std::size_t l = 0; l < len; ++l)
+                o[l] = n % 2 ? b[mid * lanes + l] : (b[(mid - 1) * lanes + l] + b[mid * lanes + l]) / T(2);
+        });
     }
 };
 
@@ -87,16 +91,13 @@ public:
 
 protected:
     void run(Vectors<T> in, std::span<T> out) override {
-        const std::size_t f = this->p_.f;
-        detail::per_coordinate(in, out, [f](T* v, std::size_t n) {
-            // v[f .. n-f) after two partitions holds the kept values (in any order).
-            if (f > 0) {
-                std::nth_element(v, v + f, v + n);
-                std::nth_element(v + f, v + (n - f - 1), v + n);
-            }
-            T s = 0;
-            for (std::size_t i = f; i < n - f; ++i) s += v[i];
-            return s / static_cast<T>(n - 2 * f);
+        const std::size_t f = this->p_.f, n = in.size();
+        detail::per_coordinate_sorted(in, out, [&](const T* b, std::size_t lanes, std::size_t len, T* o) {
+            for (std::size_t l = 0; l < len; ++l) o[l] = 0;
+            for (std::size_t r = f; r < n - f; ++r)
+                for (std::size_t l = 0; l < len; ++l) o[l] += b[r * lanes + l];
+            const T inv = T(1) / static_cast<T>(n - 2 * f);
+            for (std::size_t l = 0; l < len; ++l) o[l] *= inv;
         });
     }
 };
@@ -110,22 +111,9 @@ public:
 
 protected:
     void run(Vectors<T> in, std::span<T> out) override {
-        const std::size_t f = this->p_.f;
-        std::vector<T> copy;
-        std::vector<std::pair<T, T>> dev;
-        detail::per_coordinate(in, out, [&](T* v, std::size_t n) {
-            copy.assign(v, v + n);
-            const T m = detail::median_inplace(copy.data(), n);
-            dev.resize(n);
-            for (std::size_t i = 0; i < n; ++i) {
-                const T dv = std::abs(v[i] - m);
-                dev[i] = {dv != dv ? std::numeric_limits<T>::infinity() : dv, v[i]};
-            }
-            const std::size_t keep = n - f;
-            if (keep < n) std::nth_element(dev.begin(), dev.begin() + (keep - 1), dev.end());
-            T s = 0;
-            for (std::size_t i = 0; i < keep; ++i) s += dev[i].second;
-            return s / static_cast<T>(keep);
+        const std::size_t n = in.size(), k = n - this->p_.f;
+        detail::per_coordinate_sorted(in, out, [&](const T* b, std::size_t lanes, std::size_t len, T* o) {
+            detail::mean_around_median(b, n, k, lanes, len, o);
         });
     }
 };
@@ -200,21 +188,9 @@ protected:
         // Stage 2: per coordinate, the mean of the beta = theta - 2f values closest to the median.
         std::vector<std::span<const T>> picked;
         for (std::size_t i : chosen) picked.push_back(in[i]);
-        const std::size_t beta = chosen.size() - 2 * f;
-        std::vector<T> copy;
-        std::vector<std::pair<T, T>> dev;
-        detail::per_coordinate<T>(picked, out, [&](T* v, std::size_t m) {
-            copy.assign(v, v + m);
-            const T med = detail::median_inplace(copy.data(), m);
-            dev.resize(m);
-            for (std::size_t i = 0; i < m; ++i) {
-                const T dv = std::abs(v[i] - med);
-                dev[i] = {dv != dv ? std::numeric_limits<T>::infinity() : dv, v[i]};
-            }
-            if (beta < m) std::nth_element(dev.begin(), dev.begin() + (beta - 1), dev.end());
-            T s = 0;
-            for (std::size_t i = 0; i < beta; ++i) s += dev[i].second;
-            return s / static_cast<T>(beta);
+        const std::size_t theta = chosen.size(), beta = theta - 2 * f;
+        detail::per_coordinate_sorted<T>(picked, out, [&](const T* b, std::size_t lanes, std::size_t len, T* o) {
+            detail::mean_around_median(b, theta, beta, lanes, len, o);
         });
     }
 };

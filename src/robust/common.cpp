@@ -1,5 +1,6 @@
 #include "common.hpp"
 
+#include <cstring>
 #include <numeric>
 
 #include <cblas.h>
@@ -57,6 +58,61 @@ std::vector<double> distances_from_gram(const std::vector<double>& g, std::size_
             d2[i * n + j] = std::isfinite(v) ? std::max(0.0, v) : kInf;
         }
     return d2;
+}
+
+std::vector<std::pair<std::uint32_t, std::uint32_t>> sorting_network(std::size_t n) {
+    // Batcher's odd-even merge sort on the next power of two; comparators that touch an index
+    // >= n are dropped, which is exact when the missing inputs are taken as +inf.
+    std::vector<std::pair<std::uint32_t, std::uint32_t>> net;
+    std::size_t size = 1;
+    while (size < n) size <<= 1;
+    for (std::size_t p = 1; p < size; p <<= 1)
+        for (std::size_t k = p; k >= 1; k >>= 1)
+            for (std::size_t j = k % p; j + k < size; j += 2 * k)
+                for (std::size_t i = 0; i < std::min(k, size - j - k); ++i)
+                    if ((i + j) / (2 * p) == (i + j + k) / (2 * p)) {
+                        const std::size_t a = i + j, b = i + j + k;
+                        if (b < n) net.emplace_back(static_cast<std::uint32_t>(a), static_cast<std::uint32_t>(b));
+                    }
+    return net;
+}
+
+namespace {
+
+template <class T, std::size_t W>
+using Vec [[gnu::vector_size(W * sizeof(T))]] = T;
+
+// One comparator pass over whole rows with GCC vector types: min/max as selects, so the
+// AVX2 clone uses 256-bit vminps/vmaxps and the default one 128-bit SSE2.
+template <class T>
+inline void sort_rows(T* block, std::size_t lanes, const std::vector<std::pair<std::uint32_t, std::uint32_t>>& net) {
+    constexpr std::size_t W = 32 / sizeof(T);
+    using V = Vec<T, W>;
+    for (const auto& [i, j] : net) {
+        T* a = block + i * lanes;
+        T* b = block + j * lanes;
+        for (std::size_t l = 0; l < lanes; l += W) {
+            V x, y;
+            std::memcpy(&x, a + l, sizeof(V));
+            std::memcpy(&y, b + l, sizeof(V));
+            const V lo = y < x ? y : x;
+            const V hi = y < x ? x : y;
+            std::memcpy(a + l, &lo, sizeof(V));
+            std::memcpy(b + l, &hi, sizeof(V));
+        }
+    }
+}
+
+}  // namespace
+
+__attribute__((target_clones("avx2", "default"))) void sort_columns(
+    float* block, std::size_t lanes, const std::vector<std::pair<std::uint32_t, std::uint32_t>>& net) {
+    sort_rows(block, lanes, net);
+}
+
+__attribute__((target_clones("avx2", "default"))) void sort_columns(
+    double* block, std::size_t lanes, const std::vector<std::pair<std::uint32_t, std::uint32_t>>& net) {
+    sort_rows(block, lanes, net);
 }
 
 std::vector<std::size_t> smallest(const std::vector<double>& score, std::size_t k) {

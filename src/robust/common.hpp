@@ -3,6 +3,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <utility>
 #include <limits>
 #include <span>
 #include <vector>
@@ -78,6 +80,72 @@ void per_coordinate(Vectors<T> in, std::span<T> out, Kernel kernel) {
         }
         for (std::size_t j = 0; j < len; ++j) out[j0 + j] = kernel(block.data() + j * n, n);
     }
+}
+
+// Comparators (i < j) of Batcher's odd-even merge sort for n inputs: applying each as
+// (v[i], v[j]) <- (min, max) sorts any n values.
+std::vector<std::pair<std::uint32_t, std::uint32_t>> sorting_network(std::size_t n);
+
+// Sorts every column of a block of n rows x `lanes` values (row-major, row stride `lanes`):
+// each comparator is a min/max over whole rows, which the compiler vectorises.
+// Sorts every column of a block of n rows x `lanes` values (row-major, row stride `lanes`, a
+// multiple of 8): each comparator is a min/max over whole rows. Defined in common.cpp, built
+// for AVX2 and for baseline x86-64 and picked at run time.
+void sort_columns(float* block, std::size_t lanes, const std::vector<std::pair<std::uint32_t, std::uint32_t>>& net);
+void sort_columns(double* block, std::size_t lanes, const std::vector<std::pair<std::uint32_t, std::uint32_t>>& net);
+
+// For every coordinate, sorts its n values (NaN ordered as +inf) and calls
+// finish(sorted_block, lanes, out_ptr), where sorted_block holds n rows of `lanes` sorted
+// columns. Coordinates go in blocks that stay in L2.
+template <class T, class Finish>
+void per_coordinate_sorted(Vectors<T> in, std::span<T> out, Finish finish) {
+    const std::size_t n = in.size(), d = out.size();
+    const auto net = sorting_network(n);
+    constexpr std::size_t kLanes = 512;
+    std::vector<T> block(n * kLanes);
+    for (std::size_t j0 = 0; j0 < d; j0 += kLanes) {
+        const std::size_t len = std::min(kLanes, d - j0);
+        for (std::size_t i = 0; i < n; ++i) {
+            const T* __restrict src = in[i].data() + j0;
+            T* __restrict dst = block.data() + i * kLanes;
+            for (std::size_t l = 0; l < len; ++l) {
+                const T v = src[l];
+                dst[l] = v != v ? std::numeric_limits<T>::infinity() : v;
+            }
+        }
+        sort_columns(block.data(), kLanes, net);
+        finish(block.data(), kLanes, len, out.data() + j0);
+    }
+}
+
+// Per column of a sorted block: the mean of the k values closest to the column's median
+// (ties keep the smaller values). The k closest values of a sorted column are a window
+// [s, s + k); s only moves right while the next value above is closer than the lowest one.
+template <class T>
+void mean_around_median(const T* block, std::size_t n, std::size_t k, std::size_t lanes, std::size_t len, T* out) {
+    const std::size_t mid = n / 2;
+    std::vector<T> m(len), s(len, T(0));
+    for (std::size_t l = 0; l < len; ++l)
+        m[l] = n % 2 ? block[mid * lanes + l] : (block[(mid - 1) * lanes + l] + block[mid * lanes + l]) / T(2);
+    // The window moves right from s to s + 1 while b[s + k] - m < m - b[s]; that test is true
+    // for a prefix of s = 0 .. n - k - 1, so counting the true ones gives the final s.
+    for (std::size_t r = 0; r + k < n; ++r) {
+        const T* lo = block + r * lanes;
+        const T* hi = block + (r + k) * lanes;
+        for (std::size_t l = 0; l < len; ++l) s[l] += (hi[l] - m[l] < m[l] - lo[l]) ? T(1) : T(0);
+    }
+    for (std::size_t l = 0; l < len; ++l) out[l] = 0;
+    for (std::size_t r = 0; r < n; ++r) {
+        const T* row = block + r * lanes;
+        const T rr = static_cast<T>(r);
+        const T kk = static_cast<T>(k);
+        for (std::size_t l = 0; l < len; ++l) {
+            const bool inside = (rr >= s[l]) & (rr < s[l] + kk);  // no short-circuit: a select
+            out[l] += inside ? row[l] : T(0);
+        }
+    }
+    const T inv = T(1) / static_cast<T>(k);
+    for (std::size_t l = 0; l < len; ++l) out[l] *= inv;
 }
 
 // Median of v[0..n) (reorders v): the middle value, or the mean of the two middle values.

@@ -360,7 +360,30 @@ protected:
 
 // ---------------------------------------------------------------- iterative
 
-// Smoothed Weiszfeld iterations from the coordinate-wise median.
+// Zeroes the Gram rows and columns of non-finite vectors (they take no part) and reports which.
+std::vector<bool> finite_rows(std::vector<double>& g, std::size_t n) {
+    std::vector<bool> ok(n);
+    for (std::size_t i = 0; i < n; ++i) ok[i] = std::isfinite(g[i * n + i]);
+    for (std::size_t i = 0; i < n; ++i)
+        for (std::size_t j = 0; j < n; ++j)
+            if (!ok[i] || !ok[j]) g[i * n + j] = 0.0;
+    return ok;
+}
+
+// a^T G b
+double quad(const std::vector<double>& g, const std::vector<double>& a, const std::vector<double>& b) {
+    const std::size_t n = a.size();
+    double s = 0;
+    for (std::size_t i = 0; i < n; ++i)
+        if (a[i] != 0)
+            for (std::size_t j = 0; j < n; ++j) s += a[i] * g[i * n + j] * b[j];
+    return s;
+}
+
+// Smoothed Weiszfeld iterations from the coordinate-wise median. After the first step the
+// iterate is a weighted mean of the inputs, so the iterations run on the n x n Gram matrix
+// (distances |z - x_i|^2 = a^T G a - 2 (G a)_i + G_ii for z = sum a_k x_k) and the data are
+// read only to build G, to start from the median, and to form the result.
 template <class T>
 class GeometricMedian final : public Aggregator<T> {
 public:
@@ -368,40 +391,56 @@ public:
 
 protected:
     void run(Vectors<T> in, std::span<T> out) override {
-        const std::size_t n = in.size(), d = out.size();
-        detail::per_coordinate(in, out, [](T* v, std::size_t m) { return detail::median_inplace(v, m); });
-        std::vector<double> z(out.begin(), out.end()), next(d), w(n);
+        const std::size_t n = in.size();
+        const std::size_t mid = n / 2;
+        detail::per_coordinate_sorted(in, out, [&](const T* b, std::size_t lanes, std::size_t len, T* o) {
+            for (std::size_t l = 0; l < len; ++l)
+                o[l] = n % 2 ? b[mid * lanes + l] : (b[(mid - 1) * lanes + l] + b[mid * lanes + l]) / T(2);
+        });
+        std::vector<double> g = detail::gram(in);
+        const auto ok = finite_rows(g, n);
+        std::vector<double> z0(out.begin(), out.end());
+        double z0z0 = 0;
+        for (double v : z0) z0z0 += v * v;
+        std::vector<double> c = detail::dots_with(in, z0);  // <x_i, z0>
+
+        std::vector<double> alpha(n, 0.0), next(n), galpha(n, 0.0);
+        bool at_start = true;  // z is still z0 (not a combination of inputs)
         const std::size_t iterations = this->p_.iterations ? this->p_.iterations : 100;
         for (std::size_t it = 0; it < iterations; ++it) {
-            double wsum = 0;
+            double zz = at_start ? z0z0 : quad(g, alpha, alpha), wsum = 0;
             for (std::size_t i = 0; i < n; ++i) {
-                double s = 0;
-                for (std::size_t j = 0; j < d; ++j) {
-                    const double dv = static_cast<double>(in[i][j]) - z[j];
-                    s += dv * dv;
-                }
-                w[i] = std::isfinite(s) ? 1.0 / std::max(this->p_.nu, std::sqrt(s)) : 0.0;
-                wsum += w[i];
+                next[i] = 0;
+                if (!ok[i]) continue;
+                const double cross = at_start ? c[i] : galpha[i];
+                const double dist2 = std::max(0.0, g[i * n + i] - 2 * cross + zz);
+                next[i] = 1.0 / std::max(this->p_.nu, std::sqrt(dist2));
+                wsum += next[i];
             }
             if (wsum == 0) break;
-            std::fill(next.begin(), next.end(), 0.0);
+            for (double& w : next) w /= wsum;
+            // |z_next - z|^2 and |z_next|^2, in the same space
+            std::vector<double> gnext(n, 0.0);
             for (std::size_t i = 0; i < n; ++i)
-                if (w[i] > 0)
-                    for (std::size_t j = 0; j < d; ++j) next[j] += w[i] * static_cast<double>(in[i][j]);
-            double step = 0, norm = 0;
-            for (std::size_t j = 0; j < d; ++j) {
-                next[j] /= wsum;
-                step += (next[j] - z[j]) * (next[j] - z[j]);
-                norm += next[j] * next[j];
+                for (std::size_t j = 0; j < n; ++j) gnext[i] += g[i * n + j] * next[j];
+            double nn = 0, cross = 0;
+            for (std::size_t i = 0; i < n; ++i) {
+                nn += next[i] * gnext[i];
+                cross += next[i] * (at_start ? c[i] : galpha[i]);
             }
-            z.swap(next);
-            if (std::sqrt(step) <= this->p_.tolerance * std::max(std::sqrt(norm), 1e-12)) break;
+            const double step2 = std::max(0.0, nn - 2 * cross + zz);
+            alpha = next;
+            galpha = gnext;
+            at_start = false;
+            if (std::sqrt(step2) <= this->p_.tolerance * std::max(std::sqrt(std::max(nn, 0.0)), 1e-12)) break;
         }
-        for (std::size_t j = 0; j < d; ++j) out[j] = static_cast<T>(z[j]);
+        if (!at_start) detail::combine_rows<T>(in, alpha, 1, out.data());
     }
 };
 
 // v <- v + (1/n) sum_i clip_tau(x_i - v), from the previous aggregate (or the mean at first).
+// The iterate stays v = gamma v0 + sum_k beta_k x_k, so the iterations run on the Gram matrix
+// and the data are read to build it, to project v0, and to form the result.
 template <class T>
 class CenteredClipping final : public Aggregator<T> {
 public:
@@ -412,35 +451,49 @@ public:
 protected:
     void run(Vectors<T> in, std::span<T> out) override {
         const std::size_t n = in.size(), d = out.size();
-        if (prev_.size() != d) {
+        std::vector<double> g = detail::gram(in);
+        const auto ok = finite_rows(g, n);
+        std::vector<double> beta(n, 0.0);
+        double gamma = 1.0;
+        if (prev_.size() != d) {  // first call: start from the mean of the finite inputs
             prev_.assign(d, 0.0);
-            std::vector<std::size_t> finite;
-            for (std::size_t i = 0; i < n; ++i)
-                if (std::isfinite(detail::norm2(in[i]))) finite.push_back(i);
-            if (!finite.empty()) {
-                std::vector<T> start(d);
-                detail::mean_of<T>(in, finite, start);
-                std::copy(start.begin(), start.end(), prev_.begin());
-            }
+            gamma = 0.0;
+            const double cnt = static_cast<double>(std::count(ok.begin(), ok.end(), true));
+            for (std::size_t i = 0; i < n; ++i) beta[i] = ok[i] && cnt > 0 ? 1.0 / cnt : 0.0;
         }
-        std::vector<double>& v = prev_;
-        std::vector<double> delta(d);
+        std::vector<double> c = detail::dots_with(in, prev_);  // <x_i, v0>
+        double v0v0 = 0;
+        for (double v : prev_) v0v0 += v * v;
+        for (std::size_t i = 0; i < n; ++i)
+            if (!ok[i]) c[i] = 0;
+        std::vector<double> gbeta(n);
         const std::size_t iterations = this->p_.iterations ? this->p_.iterations : 3;
         for (std::size_t it = 0; it < iterations; ++it) {
-            std::fill(delta.begin(), delta.end(), 0.0);
             for (std::size_t i = 0; i < n; ++i) {
-                double s = 0;
-                for (std::size_t j = 0; j < d; ++j) {
-                    const double dv = static_cast<double>(in[i][j]) - v[j];
-                    s += dv * dv;
-                }
-                if (!std::isfinite(s)) continue;  // a non-finite vector is clipped to nothing
-                const double scale = std::min(1.0, this->p_.tau / std::max(std::sqrt(s), 1e-300));
-                for (std::size_t j = 0; j < d; ++j) delta[j] += scale * (static_cast<double>(in[i][j]) - v[j]);
+                gbeta[i] = 0;
+                for (std::size_t j = 0; j < n; ++j) gbeta[i] += g[i * n + j] * beta[j];
             }
-            for (std::size_t j = 0; j < d; ++j) v[j] += delta[j] / static_cast<double>(n);
+            double bgb = 0, bc = 0;
+            for (std::size_t i = 0; i < n; ++i) bgb += beta[i] * gbeta[i], bc += beta[i] * c[i];
+            const double vv = gamma * gamma * v0v0 + 2 * gamma * bc + bgb;
+            double total = 0;
+            std::vector<double> scale(n, 0.0);
+            for (std::size_t i = 0; i < n; ++i) {
+                if (!ok[i]) continue;  // a non-finite vector is clipped to nothing
+                const double dist2 = std::max(0.0, g[i * n + i] - 2 * (gamma * c[i] + gbeta[i]) + vv);
+                scale[i] = std::min(1.0, this->p_.tau / std::max(std::sqrt(dist2), 1e-300));
+                total += scale[i];
+            }
+            const double keep = 1.0 - total / static_cast<double>(n);
+            gamma *= keep;
+            for (std::size_t i = 0; i < n; ++i) beta[i] = beta[i] * keep + scale[i] / static_cast<double>(n);
         }
-        for (std::size_t j = 0; j < d; ++j) out[j] = static_cast<T>(v[j]);
+        std::vector<T> part(d);
+        detail::combine_rows<T>(in, beta, 1, part.data());
+        for (std::size_t j = 0; j < d; ++j) {
+            prev_[j] = gamma * prev_[j] + static_cast<double>(part[j]);
+            out[j] = static_cast<T>(prev_[j]);
+        }
     }
 
 private:

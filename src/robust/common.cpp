@@ -43,6 +43,59 @@ std::vector<double> gram(Vectors<T> in) {
     return g;
 }
 
+namespace {
+
+void gemm(std::size_t m, std::size_t len, std::size_t n, const float* w, const float* x, float* out, std::size_t ldc) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(m), static_cast<int>(len),
+                static_cast<int>(n), 1.0f, w, static_cast<int>(n), x, static_cast<int>(len), 0.0f, out,
+                static_cast<int>(ldc));
+}
+void gemm(std::size_t m, std::size_t len, std::size_t n, const double* w, const double* x, double* out,
+          std::size_t ldc) {
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(m), static_cast<int>(len),
+                static_cast<int>(n), 1.0, w, static_cast<int>(n), x, static_cast<int>(len), 0.0, out,
+                static_cast<int>(ldc));
+}
+
+}  // namespace
+
+template <class T>
+void combine_rows(Vectors<T> in, const std::vector<double>& w, std::size_t m, T* out) {
+    const std::size_t n = in.size(), d = in.empty() ? 0 : in[0].size();
+    std::vector<T> wt(w.begin(), w.end());
+    const std::size_t block = std::max<std::size_t>(256, (256 * 1024) / (sizeof(T) * std::max<std::size_t>(n, 1)));
+    std::vector<T> stack(n * std::min(block, d));
+    for (std::size_t j0 = 0; j0 < d; j0 += block) {
+        const std::size_t len = std::min(block, d - j0);
+        for (std::size_t i = 0; i < n; ++i) {
+            // zero weight columns may hold inf/NaN (0 * inf = NaN): store zeros for them
+            bool used = false;
+            for (std::size_t r = 0; r < m; ++r) used = used || w[r * n + i] != 0.0;
+            if (used)
+                std::copy_n(in[i].data() + j0, len, stack.data() + i * len);
+            else
+                std::fill_n(stack.data() + i * len, len, T(0));
+        }
+        gemm(m, len, n, wt.data(), stack.data(), out + j0, d);
+    }
+}
+
+template <class T>
+std::vector<double> dots_with(Vectors<T> in, const std::vector<double>& v) {
+    std::vector<double> out(in.size());
+    for (std::size_t i = 0; i < in.size(); ++i) {
+        double s = 0;
+        const T* x = in[i].data();
+        for (std::size_t j = 0; j < v.size(); ++j) s += static_cast<double>(x[j]) * v[j];
+        out[i] = s;
+    }
+    return out;
+}
+
+template void combine_rows<float>(Vectors<float>, const std::vector<double>&, std::size_t, float*);
+template void combine_rows<double>(Vectors<double>, const std::vector<double>&, std::size_t, double*);
+template std::vector<double> dots_with<float>(Vectors<float>, const std::vector<double>&);
+template std::vector<double> dots_with<double>(Vectors<double>, const std::vector<double>&);
 template std::vector<double> gram<float>(Vectors<float>);
 template std::vector<double> gram<double>(Vectors<double>);
 

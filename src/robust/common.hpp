@@ -31,6 +31,15 @@ void check_dims(std::string_view rule, Vectors<T> in, std::size_t d) {
 template <class T>
 std::vector<double> gram(Vectors<T> in);
 
+// out (m x d, row-major) = W (m x n, row-major) x X, where X stacks the n inputs: one BLAS
+// GEMM per L2-sized column block, so nothing is stacked whole.
+template <class T>
+void combine_rows(Vectors<T> in, const std::vector<double>& w, std::size_t m, T* out);
+
+// dots[i] = <x_i, v> in double; +inf/NaN for a non-finite x_i.
+template <class T>
+std::vector<double> dots_with(Vectors<T> in, const std::vector<double>& v);
+
 // Squared distances from the Gram matrix; non-finite (a vector with NaN/inf) becomes +inf.
 std::vector<double> distances_from_gram(const std::vector<double>& g, std::size_t n);
 

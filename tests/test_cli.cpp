@@ -5,6 +5,9 @@
 #include <string>
 #include <vector>
 
+#include <xtensor/xarray.hpp>
+#include <xtensor/xnpy.hpp>
+
 #include "support.hpp"
 
 using p2p::test::run_p2pnode;
@@ -65,7 +68,7 @@ TEST_CASE("bad usage exits 2 with a one-line reason and the usage") {
     const std::string cfg = example("nodes_example.yaml");
     const Case cases[] = {
         {{}, "A subcommand is required"},
-        {{"frobnicate"}, "unknown subcommand 'frobnicate' (expected one of: broker, hub-client, mesh, train)"},
+        {{"frobnicate"}, "unknown subcommand 'frobnicate' (expected one of: broker, hub-client, mesh, train, aggregate)"},
         {{"mesh", "--config", cfg, "--node-id", "0", "--bogus"}, "--bogus"},
         {{"mesh", "--node-id", "0"}, "--config is required"},
         {{"hub-client", "--server-host", "h", "--total-nodes", "3", "--honest-nodes", "2"}, "--node-id is required"},
@@ -176,4 +179,102 @@ TEST_CASE("train runs on a data folder, prints Round/Eval/Final lines and writes
     auto bad_shard = run_p2pnode({"train", "--shard", "2/2"});
     CHECK(bad_shard.status == 2);
     CHECK(contains(bad_shard.err, "--shard: must be h/H with 0 <= h < H, got '2/2'"));
+}
+
+TEST_CASE("mesh and hub-client take the robust choice from flags over the file over the defaults") {
+    auto defaults = run_p2pnode({"mesh", "--config", example("nodes_example.yaml"), "--node-id", "0"});
+    CHECK(contains(defaults.out, "median (f=1), attack empire (scale -1)"));  // f = the file's one Byzantine node
+    auto flags = run_p2pnode({"mesh", "--config", example("nodes_example.yaml"), "--node-id", "0", "--aggregator",
+                              "krum", "--pre-aggregator", "clipping", "--pre-aggregator", "nnm", "--attack", "alie",
+                              "--f", "0"});
+    CHECK(flags.status == 3);
+    CHECK(contains(flags.out, "clipping -> nnm -> krum (f=0), attack alie"));
+
+    p2p::test::TempDir dir;
+    auto cfg = dir.write("r.yaml", "robust:\n  aggregator: bulyann\nnodes:\n  - {id: 0, host: a, port: 1}\n");
+    auto bad = run_p2pnode({"mesh", "--config", cfg, "--node-id", "0"});
+    CHECK(bad.status == 2);
+    CHECK(contains(bad.err, "r.yaml:2: robust.aggregator: unknown name 'bulyann' (known: mean, median"));
+    auto bad_flag = run_p2pnode({"hub-client", "--server-host", "h", "--node-id", "0", "--total-nodes", "3",
+                                 "--honest-nodes", "2", "--attack", "nuke"});
+    CHECK(bad_flag.status == 2);
+    CHECK(contains(bad_flag.err, "--attack: nuke not in"));
+    auto hub = run_p2pnode({"hub-client", "--server-host", "h", "--node-id", "0", "--total-nodes", "5",
+                            "--honest-nodes", "3", "--aggregator", "trimmed-mean"});
+    CHECK(contains(hub.out, "trimmed-mean (f=2)"));
+}
+
+namespace {
+
+void save_matrix(const std::string& path, const xt::xarray<double>& m) { xt::dump_npy(path, m); }
+
+xt::xarray<double> load_vector64(const std::string& path) { return xt::load_npy<double>(path); }
+
+}  // namespace
+
+TEST_CASE("aggregate: a rule over a saved .npy matrix, in the input's precision") {
+    p2p::test::TempDir dir;
+    const std::string in = (dir.path() / "g.npy").string(), out = (dir.path() / "out.npy").string();
+    xt::xarray<double> g = {{0.0, 1.0}, {0.1, 2.0}, {0.2, 3.0}, {5.0, 100.0}, {10.0, -7.0}};
+    save_matrix(in, g);
+
+    auto r = run_p2pnode({"aggregate", "--rule", "median", in, out});
+    CHECK(r.status == 0);
+    auto med = load_vector64(out);
+    REQUIRE(med.size() == 2);
+    CHECK(med(0) == 0.2);
+    CHECK(med(1) == 2.0);
+
+    r = run_p2pnode({"aggregate", "--rule", "krum", "--f", "1", in, out});
+    CHECK(r.status == 0);
+    // scores (3 nearest): row 0 169.05, row 1 181.03, row 2 201.09, rows 3-4 far larger
+    CHECK(load_vector64(out)(0) == 0.0);
+    CHECK(load_vector64(out)(1) == 1.0);
+
+    r = run_p2pnode({"aggregate", "--rule", "trimmed-mean", "--f", "1", "--pre", "clipping", "--tau", "1000", in, out});
+    CHECK(r.status == 0);
+    CHECK(load_vector64(out)(1) == doctest::Approx(2.0));
+
+    // float32 in, float32 out
+    xt::xarray<float> g32 = xt::cast<float>(g);
+    const std::string in32 = (dir.path() / "g32.npy").string();
+    xt::dump_npy(in32, g32);
+    r = run_p2pnode({"aggregate", "--rule", "mean", in32, out});
+    CHECK(r.status == 0);
+    auto mean32 = xt::load_npy<float>(out);
+    CHECK(mean32(0) == doctest::Approx(3.06f));
+    CHECK_THROWS(xt::load_npy<double>(out));  // really float32 on disk
+
+    // bad inputs: exit 2 with the reason
+    r = run_p2pnode({"aggregate", "--rule", "krum", "--f", "2", in, out});
+    CHECK(r.status == 2);
+    CHECK(contains(r.err, "krum needs n > 2f + 2, got n = 5, f = 2"));
+    xt::xarray<int> ints = {{1, 2}};
+    const std::string in_int = (dir.path() / "i.npy").string();
+    xt::dump_npy(in_int, ints);
+    r = run_p2pnode({"aggregate", "--rule", "mean", in_int, out});
+    CHECK(r.status == 2);
+    CHECK(contains(r.err, "dtype '<i4' is not supported"));
+    xt::xarray<double> flat = {1.0, 2.0};
+    const std::string in_1d = (dir.path() / "v.npy").string();
+    xt::dump_npy(in_1d, flat);
+    r = run_p2pnode({"aggregate", "--rule", "mean", in_1d, out});
+    CHECK(r.status == 2);
+    CHECK(contains(r.err, "expected a 2-D (n, d) matrix, got 1 dimensions"));
+    const std::string bytes = p2p::test::slurp(in);
+    const std::string cut = dir.write("cut.npy", bytes.substr(0, bytes.size() - 8));
+    r = run_p2pnode({"aggregate", "--rule", "mean", cut, out});
+    CHECK(r.status == 2);
+    CHECK(contains(r.err, "the header says 5 x 2 values of 8 bytes but the file holds 72 data bytes"));
+    r = run_p2pnode({"aggregate", "--rule", "mean", dir.write("junk.npy", "hello"), out});
+    CHECK(r.status == 2);
+    CHECK(contains(r.err, "not a .npy file"));
+    r = run_p2pnode({"aggregate", "--rule", "bogus", in, out});
+    CHECK(r.status == 2);
+    CHECK(contains(r.err, "--rule: bogus not in"));
+    r = run_p2pnode({"aggregate", "--rule", "mean", "--pre", "zip", in, out});
+    CHECK(r.status == 2);
+    r = run_p2pnode({"aggregate", "--rule", "mean", (dir.path() / "missing.npy").string(), out});
+    CHECK(r.status == 2);
+    CHECK(contains(r.err, "missing.npy: cannot read"));
 }

@@ -77,6 +77,9 @@ TEST_CASE("the shipped examples hold the same five nodes in YAML and JSON") {
     CHECK(yaml.training.rounds == json.training.rounds);
     CHECK(yaml.training.batch_size == json.training.batch_size);
     CHECK(yaml.training.learning_rate == json.training.learning_rate);
+    CHECK(yaml.robust.aggregator == json.robust.aggregator);
+    CHECK(yaml.robust.attack == json.robust.attack);
+    CHECK(yaml.robust.aggregator == "median");
     CHECK(yaml.warnings.empty());
     CHECK(json.warnings.empty());
 }
@@ -174,4 +177,24 @@ TEST_CASE("missing, empty and directory paths are clear errors") {
                          doctest::Contains("empty.yaml: the file is empty"), ConfigError);
     CHECK_THROWS_WITH_AS(p2p::load_nodes_config(dir.path().string()), doctest::Contains("is a directory"),
                          ConfigError);
+}
+
+TEST_CASE("the robust section is read with its lines; bad values name the field") {
+    auto cfg = p2p::parse_nodes_config("robust:\n  aggregator: krum\n  pre_aggregators: [clipping, nnm]\n"
+                                       "  attack: alie\n  f: 2\n  tau: 0.5\n  iterations: 4\n"
+                                       "nodes:\n  - {id: 0, host: a, port: 1}\n",
+                                       "r.yaml");
+    CHECK(cfg.robust.aggregator == "krum");
+    CHECK(cfg.robust.aggregator_line == 2);
+    CHECK(cfg.robust.pre_aggregators == std::vector<std::string>{"clipping", "nnm"});
+    CHECK(cfg.robust.attack == "alie");
+    CHECK(cfg.robust.f == 2);
+    CHECK(cfg.robust.tau == doctest::Approx(0.5));
+    CHECK(cfg.robust.iterations == 4);
+    CHECK(error_of("robust: 3\nnodes:\n  - {id: 0, host: a, port: 1}\n").find("bad.yaml:1: robust: must be a mapping") !=
+          std::string::npos);
+    CHECK(error_of("robust:\n  f: -1\nnodes:\n  - {id: 0, host: a, port: 1}\n")
+              .find("bad.yaml:2: robust.f: must be in 0..100000, got -1") != std::string::npos);
+    CHECK(error_of("robust:\n  pre_aggregators: nnm\nnodes:\n  - {id: 0, host: a, port: 1}\n")
+              .find("bad.yaml:2: robust.pre_aggregators: must be a list of names") != std::string::npos);
 }

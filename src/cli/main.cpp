@@ -1,5 +1,6 @@
 // p2pnode: one binary, the role is a subcommand. Exit status: 0 success, 1 runtime failure,
 // 2 bad usage or a bad config, 3 the requested role is not built yet.
+#include <algorithm>
 #include <atomic>
 #include <csignal>
 #include <cstdio>
@@ -18,9 +19,16 @@
 #include "p2pnode/errors.hpp"
 #include "p2pnode/nn/layers.hpp"
 #include "p2pnode/node/local_trainer.hpp"
+#include "p2pnode/robust/robust.hpp"
 #include "p2pnode_version.h"
 
 namespace {
+
+std::string join(const std::vector<std::string>& v) {
+    std::string out;
+    for (const auto& s : v) out += (out.empty() ? "" : ", ") + s;
+    return out;
+}
 
 using p2p::cli::kExitRuntime;
 using p2p::cli::kExitUsage;
@@ -49,6 +57,18 @@ struct NodeFlags {
     double byz_scale = -1.0;
     std::string data_root = kAutoDataRoot;
     std::uint64_t seed = 0;
+    std::string aggregator = "median";
+    std::vector<std::string> pre;
+    std::string attack = "empire";
+    int f = -1;  // -1: the number of Byzantine nodes
+    double tau = 10.0;
+    int iterations = 0;
+    CLI::Option* aggregator_opt = nullptr;
+    CLI::Option* pre_opt = nullptr;
+    CLI::Option* attack_opt = nullptr;
+    CLI::Option* f_opt = nullptr;
+    CLI::Option* tau_opt = nullptr;
+    CLI::Option* iterations_opt = nullptr;
     CLI::Option* node_type_opt = nullptr;
     CLI::Option* rounds_opt = nullptr;
     CLI::Option* batch_opt = nullptr;
@@ -73,6 +93,67 @@ void add_node_flags(CLI::App* sub, NodeFlags& f) {
     sub->add_option("--byz-scale", f.byz_scale, "Byzantine attack scale (Empire: scale x mean of honest gradients)");
     sub->add_option("--data-root", f.data_root, kDataRootHelp);
     sub->add_option("--seed", f.seed, "Random seed (model init, shuffling, attacks)");
+    f.aggregator_opt = sub->add_option("--aggregator", f.aggregator, "Robust aggregation rule of honest nodes: " +
+                                                                         join(p2p::robust::aggregator_names()))
+                           ->check(CLI::IsMember(p2p::robust::aggregator_names()));
+    f.pre_opt = sub->add_option("--pre-aggregator", f.pre,
+                                "Pre-aggregator before the rule, in the order given (repeatable): " +
+                                    join(p2p::robust::pre_aggregator_names()))
+                    ->check(CLI::IsMember(p2p::robust::pre_aggregator_names()))
+                    ->take_all()
+                    ->expected(1)
+                    ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+    f.attack_opt = sub->add_option("--attack", f.attack, "What Byzantine nodes send: " +
+                                                             join(p2p::robust::attack_names()))
+                       ->check(CLI::IsMember(p2p::robust::attack_names()));
+    f.f_opt = sub->add_option("--f", f.f, "Tolerated Byzantine inputs (-1: the number of Byzantine nodes)")
+                  ->check(CLI::Range(-1, 100000));
+    f.tau_opt = sub->add_option("--tau", f.tau, "centered-clipping radius / clipping threshold")->check(CLI::PositiveNumber);
+    f.iterations_opt = sub->add_option("--iterations", f.iterations,
+                                       "geometric-median / centered-clipping iterations (0: the rule's default)")
+                           ->check(CLI::NonNegativeNumber);
+}
+
+// The robust settings a node runs with: flags over the file's `robust:` section over defaults.
+struct RobustChoice {
+    std::string aggregator, attack;
+    std::vector<std::string> pre;
+    p2p::robust::Params params;
+};
+
+RobustChoice resolve_robust(const NodeFlags& f, const p2p::RobustSection& file, const std::string& source,
+                            int byzantine_nodes) {
+    auto from_file = [&](const std::optional<std::string>& name, int line, const std::vector<std::string>& known,
+                         const char* field) {
+        if (name && std::find(known.begin(), known.end(), *name) == known.end())
+            throw p2p::ConfigError(fmt::format("{}:{}: robust.{}: unknown name '{}' (known: {})", source, line, field,
+                                               *name, join(known)));
+    };
+    from_file(file.aggregator, file.aggregator_line, p2p::robust::aggregator_names(), "aggregator");
+    from_file(file.attack, file.attack_line, p2p::robust::attack_names(), "attack");
+    for (const auto& name : file.pre_aggregators)
+        from_file(name, file.pre_line, p2p::robust::pre_aggregator_names(), "pre_aggregators");
+    RobustChoice c;
+    c.aggregator = f.aggregator_opt->count() ? f.aggregator : file.aggregator.value_or(f.aggregator);
+    c.attack = f.attack_opt->count() ? f.attack : file.attack.value_or(f.attack);
+    c.pre = f.pre_opt->count() ? f.pre : file.pre_aggregators;
+    const int fv = f.f_opt->count() ? f.f : file.f.value_or(f.f);
+    c.params.f = static_cast<std::size_t>(fv < 0 ? byzantine_nodes : fv);
+    c.params.tau = f.tau_opt->count() ? f.tau : file.tau.value_or(f.tau);
+    c.params.iterations = static_cast<std::size_t>(f.iterations_opt->count() ? f.iterations : file.iterations.value_or(f.iterations));
+    c.params.seed = f.seed;
+    // Builds them once so that a bad parameter fails now, not at the first round.
+    p2p::robust::Pipeline<float>(c.pre, c.aggregator, c.params);
+    p2p::robust::AttackParams ap;
+    ap.scale = f.byz_scale;
+    p2p::robust::make_attack<float>(c.attack, ap);
+    return c;
+}
+
+std::string describe(const RobustChoice& c, double scale) {
+    std::string pre;
+    for (const auto& p : c.pre) pre += p + " -> ";
+    return fmt::format("{}{} (f={}), attack {} (scale {})", pre, c.aggregator, c.params.f, c.attack, scale);
 }
 
 void setup_logging() {
@@ -101,10 +182,12 @@ int run_hub_client(const std::string& server_host, int server_port, const NodeFl
     p2p::TrainingOptions opts = p2p::merge_training({}, {}, f.given());
     opts.byz_scale = f.byz_scale;
     opts.seed = f.seed;
+    const RobustChoice robust = resolve_robust(f, {}, "(command line)", total - honest);
     spdlog::info("[Node {}] hub-client: {} node {} of {} ({} honest), server tcp://{}:{}, shard {}, rounds {}, "
-                 "batch {}, lr {}, byz-scale {}, seed {}, data {}",
+                 "batch {}, lr {}, byz-scale {}, seed {}, data {}, {}",
                  f.node_id, f.node_type, f.node_id, total, honest, server_host, server_port, shard, opts.rounds,
-                 opts.batch_size, opts.learning_rate, opts.byz_scale, opts.seed, f.data_root);
+                 opts.batch_size, opts.learning_rate, opts.byz_scale, opts.seed, f.data_root,
+                 describe(robust, f.byz_scale));
     return not_built("hub-client", "training over the hub lands with the transports issue");
 }
 
@@ -123,11 +206,13 @@ int run_mesh(const std::string& config_path, const NodeFlags& f) {
     p2p::TrainingOptions opts = p2p::merge_training({}, cfg.training, f.given());
     opts.byz_scale = f.byz_scale;
     opts.seed = f.seed;
+    const int byzantine = static_cast<int>(cfg.nodes.size()) - cfg.honest_count();
+    const RobustChoice robust = resolve_robust(f, cfg.robust, cfg.source, byzantine);
     spdlog::info("[Node {}] mesh: {} node, binds {}:{}, {} peers in {}, rounds {}, batch {}, lr {}, byz-scale {}, "
-                 "seed {}, data {}",
+                 "seed {}, data {}, {}",
                  self.id, p2p::to_string(type), self.bind_host.value_or(self.host), self.port, cfg.nodes.size() - 1,
                  cfg.source, opts.rounds, opts.batch_size, opts.learning_rate, opts.byz_scale, opts.seed,
-                 f.data_root);
+                 f.data_root, describe(robust, f.byz_scale));
     return not_built("mesh", "training over the mesh lands with the transports issue");
 }
 
@@ -299,6 +384,9 @@ int main(int argc, char** argv) {
         if (*app.get_subcommand("train")) return run_train(train_flags);
         if (*aggregate) return p2p::cli::run_aggregate(aggregate_flags);
     } catch (const p2p::ConfigError& e) {
+        std::fprintf(stderr, "error: %s\n", e.what());
+        return kExitUsage;
+    } catch (const p2p::robust::RobustError& e) {
         std::fprintf(stderr, "error: %s\n", e.what());
         return kExitUsage;
     } catch (const std::exception& e) {

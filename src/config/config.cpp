@@ -155,6 +155,39 @@ TrainingSection read_training(const Reader& r, const YAML::Node& node, int line,
     return t;
 }
 
+RobustSection read_robust(const Reader& r, const YAML::Node& node, int line, std::vector<std::string>& warnings) {
+    if (!node.IsMap())
+        r.fail(line, "robust", "must be a mapping {aggregator, pre_aggregators, attack, f, tau, iterations}");
+    RobustSection out;
+    for (const auto& e : r.entries(node, "robust")) {
+        const std::string field = "robust." + e.key;
+        if (e.key == "aggregator") {
+            out.aggregator = r.text(e, field);
+            out.aggregator_line = e.line;
+        } else if (e.key == "attack") {
+            out.attack = r.text(e, field);
+            out.attack_line = e.line;
+        } else if (e.key == "pre_aggregators") {
+            if (!e.value.IsSequence()) r.fail(e.line, field, "must be a list of names");
+            for (std::size_t i = 0; i < e.value.size(); ++i) {
+                const YAML::Node item = e.value[i];
+                if (!item.IsScalar() || item.Scalar().empty()) r.fail(e.line, field, "must be a list of names");
+                out.pre_aggregators.push_back(item.Scalar());
+            }
+            out.pre_line = e.line;
+        } else if (e.key == "f") {
+            out.f = static_cast<int>(r.integer(e, field, 0, 100000));
+        } else if (e.key == "tau") {
+            out.tau = r.positive_number(e, field);
+        } else if (e.key == "iterations") {
+            out.iterations = static_cast<int>(r.integer(e, field, 1, 1000000));
+        } else {
+            r.warn_unknown(e, field, warnings);
+        }
+    }
+    return out;
+}
+
 NodeSpec read_node(const Reader& r, const YAML::Node& node, size_t index, std::vector<std::string>& warnings) {
     const std::string where = fmt::format("nodes[{}]", index);
     if (!node.IsMap()) r.fail(node, where, "each node must be a mapping {id, host, port, type}");
@@ -234,6 +267,8 @@ NodesConfig parse_nodes_config(std::string_view text, const std::string& source)
             has_nodes = true;
         } else if (e.key == "training") {
             cfg.training = read_training(r, e.value, e.line, cfg.warnings);
+        } else if (e.key == "robust") {
+            cfg.robust = read_robust(r, e.value, e.line, cfg.warnings);
         } else {
             r.warn_unknown(e, e.key, cfg.warnings);
         }

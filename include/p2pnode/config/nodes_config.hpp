@@ -29,6 +29,18 @@ struct TrainingSection {
     std::optional<double> learning_rate;
 };
 
+// The optional `robust:` section. Names are checked against the catalogue by the caller (the
+// config layer knows no rules); `line` says where each given name stands, for its messages.
+struct RobustSection {
+    std::optional<std::string> aggregator;       // e.g. median
+    std::vector<std::string> pre_aggregators;    // applied in order
+    std::optional<std::string> attack;           // what Byzantine nodes send, e.g. empire
+    std::optional<int> f;                        // tolerated Byzantine inputs
+    std::optional<double> tau;                   // centered clipping radius / clipping threshold
+    std::optional<int> iterations;
+    int aggregator_line = 0, pre_line = 0, attack_line = 0;
+};
+
 struct NodeSpec {
     int id = 0;
     std::string host;
@@ -41,6 +53,7 @@ struct NodeSpec {
 struct NodesConfig {
     std::string source;  // file path (or a name given by the caller) used in messages
     TrainingSection training;
+    RobustSection robust;
     std::vector<NodeSpec> nodes;  // in file order; ids are unique
     std::vector<std::string> warnings;
 

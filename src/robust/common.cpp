@@ -185,7 +185,7 @@ using Vec [[gnu::vector_size(W * sizeof(T))]] = T;
 // AVX2 clone uses 256-bit vminps/vmaxps and the default one 128-bit SSE2.
 template <class T>
 inline void sort_rows(T* block, std::size_t lanes, const std::vector<std::pair<std::uint32_t, std::uint32_t>>& net) {
-    constexpr std::size_t W = 32 / sizeof(T);
+    constexpr std::size_t W = 64 / sizeof(T);
     using V = Vec<T, W>;
     for (const auto& [i, j] : net) {
         T* a = block + i * lanes;
@@ -204,12 +204,12 @@ inline void sort_rows(T* block, std::size_t lanes, const std::vector<std::pair<s
 
 }  // namespace
 
-__attribute__((target_clones("avx2", "default"))) void sort_columns(
+__attribute__((target_clones("avx512f", "avx2", "default"))) void sort_columns(
     float* block, std::size_t lanes, const std::vector<std::pair<std::uint32_t, std::uint32_t>>& net) {
     sort_rows(block, lanes, net);
 }
 
-__attribute__((target_clones("avx2", "default"))) void sort_columns(
+__attribute__((target_clones("avx512f", "avx2", "default"))) void sort_columns(
     double* block, std::size_t lanes, const std::vector<std::pair<std::uint32_t, std::uint32_t>>& net) {
     sort_rows(block, lanes, net);
 }

@@ -1,0 +1,50 @@
+// After the first steps, a training step allocates nothing: every activation, gradient and
+// scratch buffer is reused (fresh pages cost ~10 us per 4 KiB on these machines). Counts calls
+// to the global operator new while steps run.
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <new>
+#include <random>
+#include <vector>
+
+#include "p2pnode/nn/model.hpp"
+
+namespace {
+std::atomic<long> g_allocations{0};
+}
+
+void* operator new(std::size_t size) {
+    g_allocations.fetch_add(1, std::memory_order_relaxed);
+    if (void* p = std::malloc(size ? size : 1)) return p;
+    throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+
+TEST_CASE("a training step allocates nothing after the first ones") {
+    using namespace p2p::nn;
+    set_blas_threads(1);
+    Sequential model = make_small_cnn(0);
+    Sgd sgd(0.05f);
+    Tensor input = Tensor::from_shape({1, 16, 28, 28});
+    std::mt19937 rng(1);
+    std::uniform_real_distribution<float> u(0.0f, 1.0f);
+    for (auto& v : input) v = u(rng);
+    std::vector<std::uint8_t> labels(16);
+    for (std::size_t i = 0; i < labels.size(); ++i) labels[i] = static_cast<std::uint8_t>(i % 10);
+    for (int warm = 0; warm < 2; ++warm) {
+        model.compute_gradient(input, labels);
+        sgd.step(model.params(), model.grads());
+    }
+    const long before = g_allocations.load();
+    for (int step = 0; step < 5; ++step) {
+        model.compute_gradient(input, labels);
+        sgd.step(model.params(), model.grads());
+    }
+    CHECK(g_allocations.load() - before == 0);
+    // The counter works: a vector does allocate.
+    std::vector<int> probe(100);
+    CHECK(g_allocations.load() - before >= 1);
+}

@@ -110,7 +110,9 @@ template <class T, class Finish>
 void per_coordinate_sorted(Vectors<T> in, std::span<T> out, Finish finish) {
     const std::size_t n = in.size(), d = out.size();
     const auto net = sorting_network(n);
-    constexpr std::size_t kLanes = 512;
+    // Blocks of about 24 KiB stay in L1 while every comparator streams over them; lanes is a
+    // multiple of 16 (the sort's vector width).
+    const std::size_t kLanes = std::clamp<std::size_t>((24 * 1024 / (n * sizeof(T))) / 16 * 16, 16, 512);
     std::vector<T> block(n * kLanes);
     for (std::size_t j0 = 0; j0 < d; j0 += kLanes) {
         const std::size_t len = std::min(kLanes, d - j0);
@@ -149,8 +151,8 @@ void mean_around_median(const T* block, std::size_t n, std::size_t k, std::size_
         const T rr = static_cast<T>(r);
         const T kk = static_cast<T>(k);
         for (std::size_t l = 0; l < len; ++l) {
-            const bool inside = (rr >= s[l]) & (rr < s[l] + kk);  // no short-circuit: a select
-            out[l] += inside ? row[l] : T(0);
+            const T v = row[l];  // loaded unconditionally, so the select vectorises
+            out[l] += (rr >= s[l]) & (rr < s[l] + kk) ? v : T(0);
         }
     }
     const T inv = T(1) / static_cast<T>(k);

@@ -1,0 +1,59 @@
+// Hub and spoke: a broker binds a ROUTER; each node connects a DEALER, says HELLO with its id,
+// and sends each message once with the list of its targets; the broker forwards it to each
+// target with the sender stamped by the broker (a node cannot send as another). A second claim
+// to a live id is refused; a claim to the id of a node that is gone replaces it. A node that
+// the broker does not know (it restarted) is asked to say HELLO again.
+//
+// Frames, node -> broker: ["H" id] hello, ["Q" ids] which of these are registered,
+// ["M" ids][header][payload] a message for ids. Broker -> node: ["A"] accepted, ["R"] refused,
+// ["q" ids] registered, ["W"] unknown sender, ["F" from][header][payload] a message.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "p2pnode/transport/transport.hpp"
+
+namespace p2p::transport {
+
+struct HubSpec {
+    std::uint32_t self = 0;
+    std::string broker_endpoint;  // tcp://host:port, ipc://..., inproc://...
+    SocketLimits limits;
+};
+
+std::unique_ptr<Transport> make_hub_client(zmq::context_t& context, const HubSpec& spec);
+
+struct BrokerStats {
+    std::size_t nodes = 0;
+    std::uint64_t messages_routed = 0, bytes_routed = 0;
+    std::uint64_t dropped_unroutable = 0, dropped_unknown_sender = 0, dropped_malformed = 0;
+    std::uint64_t claims_refused = 0;
+};
+
+class Broker {
+public:
+    struct Spec {
+        std::string bind_endpoint;
+        SocketLimits limits;
+        std::chrono::milliseconds status_every{5000};
+    };
+    // Binds at once (IoError if the endpoint is taken).
+    Broker(zmq::context_t& context, Spec spec);
+    ~Broker();
+    Broker(const Broker&) = delete;
+    Broker& operator=(const Broker&) = delete;
+
+    // Routes until stop() returns true (checked at least every 100 ms). `log` receives status
+    // lines and once-per-peer warnings.
+    void run(const std::function<bool()>& stop, const std::function<void(const std::string&)>& log);
+    BrokerStats stats() const;
+    std::string endpoint() const;  // the bound endpoint (resolves tcp://*:0 style ports)
+
+private:
+    struct State;
+    std::unique_ptr<State> state_;
+};
+
+}  // namespace p2p::transport

@@ -1,0 +1,85 @@
+// Message patterns over ZeroMQ. A transport moves two byte frames (a header and a payload)
+// between node ids; it knows nothing of their contents. The sender of a received message is
+// what the transport proves (the ROUTER routing id bound at the handshake in the mesh, the
+// broker's stamp in the hub), never a field the sender wrote.
+//
+// Threads: a transport and its sockets belong to the thread that created it.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include <zmq.hpp>
+
+namespace p2p::transport {
+
+using Clock = std::chrono::steady_clock;
+
+// A received frame; the bytes stay inside the ZeroMQ message (no copy).
+class Frame {
+public:
+    Frame() = default;
+    explicit Frame(zmq::message_t msg) : msg_(std::move(msg)) {}
+    std::span<const std::byte> bytes() const {
+        return {static_cast<const std::byte*>(msg_.data()), msg_.size()};
+    }
+
+private:
+    zmq::message_t msg_;
+};
+
+struct Incoming {
+    std::uint32_t from = 0;  // proven by the transport
+    Frame header;
+    Frame payload;
+};
+
+// Counters a node reports in its metrics.
+struct Counters {
+    std::uint64_t messages_in = 0, messages_out = 0;
+    std::uint64_t bytes_in = 0, bytes_out = 0;
+    std::uint64_t dropped_unknown_peer = 0;  // from a routing id that is not a known peer
+    std::uint64_t dropped_malformed = 0;     // wrong number of frames
+    std::uint64_t send_failures = 0;         // a target that could not be reached
+};
+
+// Limits on every socket: largest frame, queue depth, how long close() flushes.
+struct SocketLimits {
+    std::int64_t max_message_bytes = 64 << 20;
+    int high_water_mark = 64;          // frames per pipe
+    int linger_ms = 3000;
+    int heartbeat_ivl_ms = 1000;
+    int heartbeat_timeout_ms = 5000;
+};
+
+class Transport {
+public:
+    virtual ~Transport() = default;
+    virtual std::uint32_t self() const = 0;
+    // Handshakes with `peers` until each can be sent to and has announced itself, or the
+    // deadline passes. Returns the peers still missing (empty: all ready).
+    virtual std::vector<std::uint32_t> wait_ready(const std::vector<std::uint32_t>& peers,
+                                                  Clock::time_point deadline) = 0;
+    // Sends header + payload to every id in `to`; the payload is copied once into a message
+    // shared by all targets. Returns the ids it could not send to (unknown, gone).
+    virtual std::vector<std::uint32_t> send(const std::vector<std::uint32_t>& to, std::span<const std::byte> header,
+                                            std::span<const std::byte> payload) = 0;
+    // The next data message, or nullopt when the deadline passes first.
+    virtual std::optional<Incoming> receive(Clock::time_point deadline) = 0;
+    virtual const Counters& counters() const = 0;
+    // The endpoint this transport bound (mesh: with the real port of tcp://host:*), or "".
+    virtual std::string local_endpoint() const { return {}; }
+};
+
+// Endpoint schemes.
+enum class Scheme { Tcp, Ipc, Inproc };
+std::optional<Scheme> parse_scheme(std::string_view s);
+std::string_view to_string(Scheme s);
+
+}  // namespace p2p::transport

@@ -1,0 +1,283 @@
+#include "p2pnode/transport/hub.hpp"
+
+#include <deque>
+#include <map>
+#include <set>
+
+#include <fmt/format.h>
+
+#include "p2pnode/errors.hpp"
+#include "zmq_util.hpp"
+
+namespace p2p::transport {
+
+namespace {
+
+zmq::message_t control(char kind, const std::vector<std::uint32_t>& ids = {}) {
+    zmq::message_t m(1 + 4 * ids.size());
+    auto* p = static_cast<unsigned char*>(m.data());
+    p[0] = static_cast<unsigned char>(kind);
+    for (std::size_t i = 0; i < ids.size(); ++i)
+        for (int b = 0; b < 4; ++b) p[1 + 4 * i + b] = static_cast<unsigned char>((ids[i] >> (8 * b)) & 0xff);
+    return m;
+}
+
+// The kind and ids of a control frame; nullopt if it is not one.
+std::optional<std::pair<char, std::vector<std::uint32_t>>> parse_control(const zmq::message_t& m,
+                                                                          std::size_t max_ids) {
+    if (m.size() < 1 || (m.size() - 1) % 4 != 0 || (m.size() - 1) / 4 > max_ids) return std::nullopt;
+    const auto* p = static_cast<const unsigned char*>(m.data());
+    std::vector<std::uint32_t> ids((m.size() - 1) / 4);
+    for (std::size_t i = 0; i < ids.size(); ++i)
+        ids[i] = std::uint32_t{p[1 + 4 * i]} | (std::uint32_t{p[2 + 4 * i]} << 8) | (std::uint32_t{p[3 + 4 * i]} << 16) |
+                 (std::uint32_t{p[4 + 4 * i]} << 24);
+    return std::make_pair(static_cast<char>(p[0]), std::move(ids));
+}
+
+constexpr std::size_t kMaxTargets = 4096;
+
+class HubClient final : public Transport {
+public:
+    HubClient(zmq::context_t& ctx, const HubSpec& spec) : spec_(spec), socket_(ctx, zmq::socket_type::dealer) {
+        detail::apply_limits(socket_, spec.limits);
+        try {
+            socket_.connect(spec.broker_endpoint);
+        } catch (const zmq::error_t& e) {
+            throw IoError(fmt::format("node {}: cannot connect to the broker at {}: {}", spec.self,
+                                      spec.broker_endpoint, e.what()));
+        }
+    }
+
+    std::uint32_t self() const override { return spec_.self; }
+    const Counters& counters() const override { return counters_; }
+
+    std::vector<std::uint32_t> wait_ready(const std::vector<std::uint32_t>& peers, Clock::time_point deadline) override {
+        auto next = Clock::now();
+        while (true) {
+            std::vector<std::uint32_t> missing;
+            for (auto p : peers)
+                if (!registered_.count(p)) missing.push_back(p);
+            if ((accepted_ && missing.empty()) || Clock::now() >= deadline) {
+                if (!accepted_) return peers;
+                return missing;
+            }
+            if (Clock::now() >= next) {
+                if (!accepted_) send_one(control('H', {spec_.self}));
+                if (!missing.empty()) send_one(control('Q', missing));
+                next = Clock::now() + std::chrono::milliseconds(100);
+            }
+            if (auto m = pump(std::min(deadline, next))) pending_.push_back(std::move(*m));
+        }
+    }
+
+    std::vector<std::uint32_t> send(const std::vector<std::uint32_t>& to, std::span<const std::byte> header,
+                                    std::span<const std::byte> payload) override {
+        if (to.empty()) return {};
+        std::vector<zmq::message_t> parts;
+        parts.push_back(control('M', to));
+        parts.emplace_back(header.data(), header.size());
+        parts.emplace_back(payload.data(), payload.size());
+        if (!detail::send_parts(socket_, parts)) {
+            counters_.send_failures += to.size();
+            return to;
+        }
+        counters_.messages_out += to.size();
+        counters_.bytes_out += header.size() + payload.size();
+        return {};
+    }
+
+    std::optional<Incoming> receive(Clock::time_point deadline) override {
+        if (!pending_.empty()) {
+            Incoming m = std::move(pending_.front());
+            pending_.pop_front();
+            return m;
+        }
+        while (true) {
+            if (auto m = pump(deadline)) return m;
+            if (Clock::now() >= deadline) return std::nullopt;
+        }
+    }
+
+private:
+    void send_one(zmq::message_t m) {
+        std::vector<zmq::message_t> parts;
+        parts.push_back(std::move(m));
+        detail::send_parts(socket_, parts);
+    }
+
+    std::optional<Incoming> pump(Clock::time_point deadline) {
+        if (!detail::wait_readable(socket_, deadline)) return std::nullopt;
+        bool overflow = false;
+        auto parts = detail::recv_parts(socket_, 3, overflow);
+        if (!parts) return std::nullopt;
+        const auto c = parse_control((*parts)[0], kMaxTargets);
+        if (!c || overflow) {
+            ++counters_.dropped_malformed;
+            return std::nullopt;
+        }
+        const auto& [kind, ids] = *c;
+        if (kind == 'F' && ids.size() == 1 && parts->size() == 3) {
+            Incoming in;
+            in.from = ids[0];
+            counters_.bytes_in += (*parts)[1].size() + (*parts)[2].size();
+            ++counters_.messages_in;
+            in.header = Frame(std::move((*parts)[1]));
+            in.payload = Frame(std::move((*parts)[2]));
+            return in;
+        }
+        if (kind == 'A') {
+            accepted_ = true;
+        } else if (kind == 'R') {
+            throw IoError(fmt::format("node {}: the broker refused the id: another live node holds it", spec_.self));
+        } else if (kind == 'q') {
+            registered_.insert(ids.begin(), ids.end());
+        } else if (kind == 'P') {  // the broker checking that we are alive: nothing to do
+        } else if (kind == 'W') {  // the broker restarted: say who we are again
+            accepted_ = false;
+            send_one(control('H', {spec_.self}));
+        } else {
+            ++counters_.dropped_malformed;
+        }
+        return std::nullopt;
+    }
+
+    HubSpec spec_;
+    zmq::socket_t socket_;
+    bool accepted_ = false;
+    std::set<std::uint32_t> registered_;
+    std::deque<Incoming> pending_;
+    Counters counters_;
+};
+
+}  // namespace
+
+std::unique_ptr<Transport> make_hub_client(zmq::context_t& context, const HubSpec& spec) {
+    return std::make_unique<HubClient>(context, spec);
+}
+
+struct Broker::State {
+    State(zmq::context_t& ctx, Spec s) : spec(std::move(s)), socket(ctx, zmq::socket_type::router) {}
+    Spec spec;
+    zmq::socket_t socket;
+    std::map<std::uint32_t, std::string> by_id;     // node id -> routing id
+    std::map<std::string, std::uint32_t> by_route;  // routing id -> node id
+    std::set<std::uint32_t> warned;                 // unroutable targets already logged
+    BrokerStats stats;
+};
+
+Broker::Broker(zmq::context_t& context, Spec spec) : state_(std::make_unique<State>(context, std::move(spec))) {
+    detail::apply_limits(state_->socket, state_->spec.limits);
+    state_->socket.set(zmq::sockopt::router_mandatory, 1);
+    try {
+        state_->socket.bind(state_->spec.bind_endpoint);
+    } catch (const zmq::error_t& e) {
+        throw IoError(fmt::format("broker: cannot bind {}: {}", state_->spec.bind_endpoint, e.what()));
+    }
+}
+
+Broker::~Broker() = default;
+
+std::string Broker::endpoint() const { return state_->socket.get(zmq::sockopt::last_endpoint); }
+
+BrokerStats Broker::stats() const {
+    BrokerStats s = state_->stats;
+    s.nodes = state_->by_id.size();
+    return s;
+}
+
+void Broker::run(const std::function<bool()>& stop, const std::function<void(const std::string&)>& log) {
+    State& st = *state_;
+    auto reply = [&](const std::string& route, zmq::message_t m) {
+        std::vector<zmq::message_t> parts;
+        parts.emplace_back(route.data(), route.size());
+        parts.push_back(std::move(m));
+        return detail::send_parts(st.socket, parts);
+    };
+    auto next_status = Clock::now() + st.spec.status_every;
+    while (!stop()) {
+        if (Clock::now() >= next_status) {
+            const auto s = stats();
+            log(fmt::format("broker: {} nodes connected, {} messages and {} bytes routed, {} unroutable, {} from "
+                            "unknown senders, {} malformed",
+                            s.nodes, s.messages_routed, s.bytes_routed, s.dropped_unroutable, s.dropped_unknown_sender,
+                            s.dropped_malformed));
+            next_status = Clock::now() + st.spec.status_every;
+        }
+        if (!detail::wait_readable(st.socket, Clock::now() + std::chrono::milliseconds(100))) continue;
+        bool overflow = false;
+        auto parts = detail::recv_parts(st.socket, 4, overflow);
+        if (!parts || parts->size() < 2) {
+            ++st.stats.dropped_malformed;
+            continue;
+        }
+        const std::string route(static_cast<const char*>((*parts)[0].data()), (*parts)[0].size());
+        const auto c = parse_control((*parts)[1], kMaxTargets);
+        if (!c || overflow) {
+            ++st.stats.dropped_malformed;
+            continue;
+        }
+        const auto& [kind, ids] = *c;
+        if (kind == 'H' && ids.size() == 1 && parts->size() == 2) {
+            const std::uint32_t id = ids[0];
+            auto held = st.by_id.find(id);
+            if (held != st.by_id.end() && held->second != route) {
+                // A live holder keeps its id; a gone one (its pipe closed) is replaced.
+                if (reply(held->second, control('P'))) {
+                    ++st.stats.claims_refused;
+                    log(fmt::format("broker: refused a second claim to node id {}", id));
+                    reply(route, control('R'));
+                    continue;
+                }
+                st.by_route.erase(held->second);
+            }
+            if (auto old = st.by_route.find(route); old != st.by_route.end() && old->second != id) {
+                st.by_id.erase(old->second);  // the same connection re-registers under a new id
+            }
+            st.by_id[id] = route;
+            st.by_route[route] = id;
+            st.warned.erase(id);
+            reply(route, control('A'));
+            continue;
+        }
+        auto sender = st.by_route.find(route);
+        if (sender == st.by_route.end()) {
+            ++st.stats.dropped_unknown_sender;
+            reply(route, control('W'));
+            continue;
+        }
+        if (kind == 'Q' && parts->size() == 2) {
+            std::vector<std::uint32_t> known;
+            for (auto id : ids)
+                if (st.by_id.count(id)) known.push_back(id);
+            reply(route, control('q', known));
+        } else if (kind == 'M' && parts->size() == 4) {
+            const std::size_t size = (*parts)[2].size() + (*parts)[3].size();
+            for (auto target : ids) {
+                auto to = st.by_id.find(target);
+                std::vector<zmq::message_t> out;
+                bool sent = false;
+                if (to != st.by_id.end()) {
+                    out.emplace_back(to->second.data(), to->second.size());
+                    out.push_back(control('F', {sender->second}));
+                    out.emplace_back();
+                    out.back().copy((*parts)[2]);
+                    out.emplace_back();
+                    out.back().copy((*parts)[3]);
+                    sent = detail::send_parts(st.socket, out);
+                }
+                if (sent) {
+                    ++st.stats.messages_routed;
+                    st.stats.bytes_routed += size;
+                } else {
+                    ++st.stats.dropped_unroutable;
+                    if (st.warned.insert(target).second)
+                        log(fmt::format("broker: cannot route to node {} (not connected); dropping its messages", target));
+                }
+            }
+        } else {
+            ++st.stats.dropped_malformed;
+        }
+    }
+}
+
+}  // namespace p2p::transport

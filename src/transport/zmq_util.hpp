@@ -1,0 +1,87 @@
+// Socket helpers shared by the transports (internal to src/transport).
+#pragma once
+
+#include <array>
+#include <cstring>
+#include <optional>
+#include <vector>
+
+#include <zmq.hpp>
+
+#include "p2pnode/transport/transport.hpp"
+
+namespace p2p::transport::detail {
+
+// A node's routing id: 'N' and its id, 4 bytes little-endian. (libzmq reserves routing ids
+// that start with a zero byte, which node 0's bare id would.)
+inline std::array<std::byte, 5> id_bytes(std::uint32_t id) {
+    std::array<std::byte, 5> b{};
+    b[0] = static_cast<std::byte>('N');
+    for (int i = 0; i < 4; ++i) b[1 + i] = static_cast<std::byte>((id >> (8 * i)) & 0xff);
+    return b;
+}
+
+// The node id of a routing id made by id_bytes, or nullopt.
+inline std::optional<std::uint32_t> parse_id(const zmq::message_t& m) {
+    if (m.size() != 5) return std::nullopt;
+    const auto* p = static_cast<const unsigned char*>(m.data());
+    if (p[0] != 'N') return std::nullopt;
+    return std::uint32_t{p[1]} | (std::uint32_t{p[2]} << 8) | (std::uint32_t{p[3]} << 16) | (std::uint32_t{p[4]} << 24);
+}
+
+inline void apply_limits(zmq::socket_t& s, const SocketLimits& l) {
+    s.set(zmq::sockopt::maxmsgsize, l.max_message_bytes);
+    s.set(zmq::sockopt::sndhwm, l.high_water_mark);
+    s.set(zmq::sockopt::rcvhwm, l.high_water_mark);
+    s.set(zmq::sockopt::linger, l.linger_ms);
+    s.set(zmq::sockopt::heartbeat_ivl, l.heartbeat_ivl_ms);
+    s.set(zmq::sockopt::heartbeat_timeout, l.heartbeat_timeout_ms);
+    s.set(zmq::sockopt::heartbeat_ttl, l.heartbeat_timeout_ms);
+}
+
+// Receives one whole multipart message without blocking, keeping at most `max_parts` parts
+// (the rest is read and discarded; `overflow` tells). Empty when nothing is waiting.
+inline std::optional<std::vector<zmq::message_t>> recv_parts(zmq::socket_t& s, std::size_t max_parts, bool& overflow) {
+    std::vector<zmq::message_t> parts;
+    overflow = false;
+    while (true) {
+        zmq::message_t m;
+        auto got = s.recv(m, parts.empty() ? zmq::recv_flags::dontwait : zmq::recv_flags::none);
+        if (!got) return std::nullopt;
+        const bool more = m.more();
+        if (parts.size() < max_parts)
+            parts.push_back(std::move(m));
+        else
+            overflow = true;
+        if (!more) return parts;
+    }
+}
+
+// Waits up to `deadline` for `s` to become readable.
+inline bool wait_readable(zmq::socket_t& s, Clock::time_point deadline) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    zmq::pollitem_t item{s.handle(), 0, ZMQ_POLLIN, 0};
+    const long ms = std::max<long>(0, static_cast<long>(left.count()));
+    return zmq::poll(&item, 1, std::chrono::milliseconds(ms)) > 0;
+}
+
+// Sends parts as one multipart message without blocking. False when the first part is refused
+// (EHOSTUNREACH: not connected yet or gone; EAGAIN: the peer's queue is full); then nothing of
+// the message was sent.
+inline bool send_parts(zmq::socket_t& s, std::vector<zmq::message_t>& parts) {
+    for (std::size_t i = 0; i < parts.size(); ++i) {
+        const auto flags = (i + 1 < parts.size() ? zmq::send_flags::sndmore : zmq::send_flags::none) |
+                           zmq::send_flags::dontwait;
+        try {
+            if (!s.send(parts[i], flags)) {
+                if (i == 0) return false;
+            }
+        } catch (const zmq::error_t& e) {
+            if (i == 0 && (e.num() == EHOSTUNREACH || e.num() == EAGAIN)) return false;
+            throw;
+        }
+    }
+    return true;
+}
+
+}  // namespace p2p::transport::detail

@@ -1,0 +1,214 @@
+// One contract, every transport: hub and mesh over tcp, ipc and inproc. Nodes run as threads
+// of this process on loopback endpoints with ephemeral ports; every wait has a deadline.
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <cstring>
+#include <map>
+#include <thread>
+
+#include "p2pnode/errors.hpp"
+#include "p2pnode/transport/hub.hpp"
+#include "p2pnode/transport/mesh.hpp"
+#include "support.hpp"
+
+using namespace p2p::transport;
+using namespace std::chrono_literals;
+
+namespace {
+
+struct Net {
+    zmq::context_t ctx;
+    std::unique_ptr<Broker> broker;
+    std::thread broker_thread;
+    std::atomic<bool> stop{false};
+    std::vector<std::unique_ptr<Transport>> nodes;
+    p2p::test::TempDir dir;
+
+    ~Net() {
+        nodes.clear();
+        stop = true;
+        if (broker_thread.joinable()) broker_thread.join();
+        broker.reset();
+    }
+};
+
+std::string ephemeral(Scheme scheme, const std::string& dir, const std::string& name) {
+    static std::atomic<int> counter{0};
+    switch (scheme) {
+    case Scheme::Tcp: return "tcp://127.0.0.1:*";
+    case Scheme::Ipc: return "ipc://" + dir + "/" + name + ".ipc";
+    case Scheme::Inproc: return "inproc://contract-" + name + "-" + std::to_string(counter++);
+    }
+    return {};
+}
+
+// n nodes with ids 0..n-1, every pair connected.
+void build(Net& net, bool hub, Scheme scheme, std::uint32_t n) {
+    const std::string dir = net.dir.path().string();
+    if (hub) {
+        Broker::Spec bs;
+        bs.bind_endpoint = ephemeral(scheme, dir, "broker");
+        bs.status_every = 3600s;
+        net.broker = std::make_unique<Broker>(net.ctx, bs);
+        const std::string at = net.broker->endpoint();
+        net.broker_thread = std::thread([&net] { net.broker->run([&net] { return net.stop.load(); }, [](const std::string&) {}); });
+        for (std::uint32_t i = 0; i < n; ++i) {
+            HubSpec hs;
+            hs.self = i;
+            hs.broker_endpoint = at;
+            net.nodes.push_back(make_hub_client(net.ctx, hs));
+        }
+        return;
+    }
+    std::vector<std::string> bound;
+    for (std::uint32_t i = 0; i < n; ++i) {
+        MeshSpec ms;
+        ms.self = i;
+        ms.bind_endpoint = ephemeral(scheme, dir, "node" + std::to_string(i));
+        for (std::uint32_t j = 0; j < i; ++j) ms.peers[j] = bound[j];
+        for (std::uint32_t j = i + 1; j < n; ++j) ms.accept_from.push_back(j);
+        net.nodes.push_back(make_mesh(net.ctx, ms));
+        bound.push_back(net.nodes.back()->local_endpoint());
+    }
+}
+
+std::vector<std::uint32_t> others(std::uint32_t self, std::uint32_t n) {
+    std::vector<std::uint32_t> v;
+    for (std::uint32_t j = 0; j < n; ++j)
+        if (j != self) v.push_back(j);
+    return v;
+}
+
+struct Case {
+    bool hub;
+    Scheme scheme;
+    const char* name;
+};
+const Case kCases[] = {{false, Scheme::Tcp, "mesh-tcp"},  {false, Scheme::Ipc, "mesh-ipc"},
+                       {false, Scheme::Inproc, "mesh-inproc"}, {true, Scheme::Tcp, "hub-tcp"},
+                       {true, Scheme::Ipc, "hub-ipc"},    {true, Scheme::Inproc, "hub-inproc"}};
+
+}  // namespace
+
+TEST_CASE("transport contract: delivery, order per sender, proven sender, over every transport") {
+    for (const auto& c : kCases) {
+        const std::string name = c.name;
+        CAPTURE(name);
+        Net net;
+        const std::uint32_t n = 3, per_peer = 20;
+        build(net, c.hub, c.scheme, n);
+        // results[node][sender] = sequence numbers received, in order
+        std::vector<std::map<std::uint32_t, std::vector<std::uint32_t>>> got(n);
+        std::vector<std::size_t> bad_payload(n, 0), missing(n, 0);
+        std::vector<std::thread> threads;
+        for (std::uint32_t i = 0; i < n; ++i)
+            threads.emplace_back([&, i] {
+                Transport& t = *net.nodes[i];
+                const auto deadline = Clock::now() + 20s;
+                missing[i] = t.wait_ready(others(i, n), deadline).size();
+                for (std::uint32_t seq = 0; seq < per_peer; ++seq) {
+                    std::uint32_t header[2] = {i, seq};  // what the sender writes
+                    std::vector<float> payload(1000, static_cast<float>(i * 1000 + seq));
+                    t.send(others(i, n), std::as_bytes(std::span(header)), std::as_bytes(std::span(payload)));
+                }
+                std::size_t total = 0;
+                while (total < per_peer * (n - 1)) {
+                    auto m = t.receive(deadline);
+                    if (!m) break;
+                    std::uint32_t header[2];
+                    REQUIRE(m->header.bytes().size() == sizeof header);
+                    std::memcpy(header, m->header.bytes().data(), sizeof header);
+                    const auto* f = reinterpret_cast<const float*>(m->payload.bytes().data());
+                    if (m->payload.bytes().size() != 4000 || f[999] != static_cast<float>(m->from * 1000 + header[1]) ||
+                        header[0] != m->from)
+                        ++bad_payload[i];
+                    got[i][m->from].push_back(header[1]);
+                    ++total;
+                }
+            });
+        for (auto& t : threads) t.join();
+        for (std::uint32_t i = 0; i < n; ++i) {
+            CAPTURE(i);
+            CHECK(missing[i] == 0);
+            CHECK(bad_payload[i] == 0);
+            for (auto j : others(i, n)) {
+                CAPTURE(j);
+                REQUIRE(got[i][j].size() == per_peer);
+                for (std::uint32_t s = 0; s < per_peer; ++s) CHECK(got[i][j][s] == s);  // in order
+            }
+            CHECK(net.nodes[i]->counters().messages_in == per_peer * (n - 1));
+        }
+    }
+}
+
+TEST_CASE("transport contract: an unknown target and a peer that is gone fail without harm") {
+    for (const auto& c : kCases) {
+        const std::string name = c.name;
+        CAPTURE(name);
+        Net net;
+        build(net, c.hub, c.scheme, 3);
+        const auto deadline = Clock::now() + 20s;
+        // Node 2 never takes part after the handshake; nodes 0 and 1 run in threads.
+        std::thread t2([&] { net.nodes[2]->wait_ready({0, 1}, deadline); });
+        std::size_t got_by_1 = 0;
+        std::thread t1([&] {
+            net.nodes[1]->wait_ready({0, 2}, deadline);
+            const auto until = Clock::now() + 10s;
+            while (got_by_1 < 2)
+                if (auto m = net.nodes[1]->receive(until)) {
+                    if (m->from == 0) ++got_by_1;
+                } else {
+                    break;
+                }
+        });
+        Transport& t0 = *net.nodes[0];
+        CHECK(t0.wait_ready({1, 2}, deadline).empty());
+        t2.join();
+        net.nodes[2].reset();  // node 2 is gone
+        float x = 1.0f;
+        std::byte h{1};
+        // unknown id 99: the mesh refuses at once, the hub's broker drops and counts it
+        auto failed = t0.send({99}, std::span(&h, 1), std::as_bytes(std::span(&x, 1)));
+        if (!c.hub) CHECK(failed == std::vector<std::uint32_t>{99});
+        // to the gone node and to a live one
+        t0.send({2, 1}, std::span(&h, 1), std::as_bytes(std::span(&x, 1)));
+        t0.send({1}, std::span(&h, 1), std::as_bytes(std::span(&x, 1)));
+        t1.join();
+        CHECK(got_by_1 == 2);  // the live peer got both, whatever happened to the others
+        if (c.hub) {
+            net.stop = true;
+            net.broker_thread.join();
+            CHECK(net.broker->stats().dropped_unroutable >= 1);  // id 99 at least
+        }
+    }
+}
+
+TEST_CASE("hub: a second live claim to an id is refused") {
+    Net net;
+    build(net, true, Scheme::Inproc, 1);
+    CHECK(net.nodes[0]->wait_ready({}, Clock::now() + 10s).empty());
+    HubSpec impostor;
+    impostor.self = 0;
+    impostor.broker_endpoint = net.broker->endpoint();
+    auto t = make_hub_client(net.ctx, impostor);
+    CHECK_THROWS_WITH_AS(t->wait_ready({}, Clock::now() + 10s), doctest::Contains("refused the id"), p2p::IoError);
+}
+
+TEST_CASE("mesh: data from an unknown routing id is dropped and counted") {
+    Net net;
+    build(net, false, Scheme::Inproc, 2);
+    const std::string at = net.nodes[0]->local_endpoint();
+    zmq::socket_t rogue(net.ctx, zmq::socket_type::dealer);
+    const char fake[5] = {'N', 77, 0, 0, 0};  // a well-formed id that is not a configured peer
+    rogue.set(zmq::sockopt::routing_id, zmq::const_buffer(fake, 5));
+    rogue.connect(at);
+    rogue.send(zmq::str_buffer("H"), zmq::send_flags::none);
+    rogue.send(zmq::str_buffer("x"), zmq::send_flags::sndmore);
+    rogue.send(zmq::str_buffer("y"), zmq::send_flags::none);
+    std::thread t1([&] { net.nodes[1]->wait_ready({0}, Clock::now() + 10s); });
+    CHECK(net.nodes[0]->wait_ready({1}, Clock::now() + 10s).empty());
+    t1.join();
+    CHECK_FALSE(net.nodes[0]->receive(Clock::now() + 300ms).has_value());
+    CHECK(net.nodes[0]->counters().dropped_unknown_peer >= 2);
+}

@@ -155,6 +155,37 @@ TrainingSection read_training(const Reader& r, const YAML::Node& node, int line,
     return t;
 }
 
+TopologySection read_topology(const Reader& r, const YAML::Node& node, int line, std::vector<std::string>& warnings) {
+    if (!node.IsMap()) r.fail(line, "topology", "must be a mapping {type: ring|complete|edges, k, edges}");
+    TopologySection t;
+    bool has_edges = false;
+    for (const auto& e : r.entries(node, "topology")) {
+        const std::string field = "topology." + e.key;
+        if (e.key == "type") {
+            t.type = r.text(e, field);
+            if (t.type != "ring" && t.type != "complete" && t.type != "edges")
+                r.fail(e.line, field, fmt::format("must be ring, complete or edges, got '{}'", t.type));
+        } else if (e.key == "k") {
+            t.k = static_cast<int>(r.integer(e, field, 1, 100000));
+        } else if (e.key == "edges") {
+            if (!e.value.IsSequence()) r.fail(e.line, field, "must be a list of [a, b] pairs");
+            for (std::size_t i = 0; i < e.value.size(); ++i) {
+                const YAML::Node pair = e.value[i];
+                const int l = Reader::line_of(pair) ? Reader::line_of(pair) : e.line;
+                if (!pair.IsSequence() || pair.size() != 2) r.fail(l, fmt::format("{}[{}]", field, i), "must be a pair [a, b]");
+                Reader::Entry a{"", pair[0], l}, b{"", pair[1], l};
+                t.edges.emplace_back(static_cast<int>(r.integer(a, fmt::format("{}[{}][0]", field, i), 0, kMaxNodeId)),
+                                     static_cast<int>(r.integer(b, fmt::format("{}[{}][1]", field, i), 0, kMaxNodeId)));
+            }
+            has_edges = true;
+        } else {
+            r.warn_unknown(e, field, warnings);
+        }
+    }
+    if (t.type == "edges" && !has_edges) r.fail(line, "topology.edges", "type edges needs an edges list");
+    return t;
+}
+
 RobustSection read_robust(const Reader& r, const YAML::Node& node, int line, std::vector<std::string>& warnings) {
     if (!node.IsMap())
         r.fail(line, "robust", "must be a mapping {aggregator, pre_aggregators, attack, f, tau, iterations}");
@@ -269,6 +300,8 @@ NodesConfig parse_nodes_config(std::string_view text, const std::string& source)
             cfg.training = read_training(r, e.value, e.line, cfg.warnings);
         } else if (e.key == "robust") {
             cfg.robust = read_robust(r, e.value, e.line, cfg.warnings);
+        } else if (e.key == "topology") {
+            cfg.topology = read_topology(r, e.value, e.line, cfg.warnings);
         } else {
             r.warn_unknown(e, e.key, cfg.warnings);
         }

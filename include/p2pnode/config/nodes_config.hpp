@@ -13,6 +13,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace p2p {
@@ -41,6 +42,14 @@ struct RobustSection {
     int aggregator_line = 0, pre_line = 0, attack_line = 0;
 };
 
+// The optional `topology:` section: {type: ring, k: 1} (the default), {type: complete}, or
+// {type: edges, edges: [[0, 1], [1, 2], ...]} (undirected).
+struct TopologySection {
+    std::string type = "ring";
+    int k = 1;
+    std::vector<std::pair<int, int>> edges;
+};
+
 struct NodeSpec {
     int id = 0;
     std::string host;
@@ -54,6 +63,7 @@ struct NodesConfig {
     std::string source;  // file path (or a name given by the caller) used in messages
     TrainingSection training;
     RobustSection robust;
+    TopologySection topology;
     std::vector<NodeSpec> nodes;  // in file order; ids are unique
     std::vector<std::string> warnings;
 

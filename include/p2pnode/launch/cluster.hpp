@@ -1,0 +1,30 @@
+// Every node of a config on this machine as threads of one process (one shared ZeroMQ
+// context, so inproc works): the in-process half of `p2pnode launch` and of the tests. Picks
+// the transport; the nodes (node/) never know which one they run on.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <string>
+
+#include "p2pnode/node/settings.hpp"
+#include "p2pnode/transport/transport.hpp"
+
+namespace p2p::launch {
+
+enum class Pattern { Mesh, Hub };
+
+struct ClusterOptions {
+    Pattern pattern = Pattern::Mesh;
+    transport::Scheme scheme = transport::Scheme::Inproc;
+    std::string ipc_dir = "/tmp";
+    bool ephemeral_ports = false;          // tcp: bind 127.0.0.1:* instead of the config's ports
+    int broker_port = 8888;                // hub over tcp without ephemeral ports
+    std::function<bool()> stop_requested;  // passed to every node
+};
+
+// Runs all nodes to the end; results by node id. Exceptions in a node thread are rethrown.
+std::map<std::uint32_t, node::NodeResult> run_threads(const NodesConfig& cfg, const node::RunChoice& choice,
+                                                      const ClusterOptions& options, const data::MnistData& data);
+
+}  // namespace p2p::launch

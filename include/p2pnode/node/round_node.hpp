@@ -1,0 +1,64 @@
+// The round protocol (decentralized SGD with robust aggregation), over any Transport.
+//
+// Round r, honest node i: compute g_i on its shard's next batch; send GRAD{round r} to its
+// neighbours; gather their GRAD for round r until all arrived, or the soft deadline passed with
+// the quorum in, or the hard deadline; aggregate own + received sorted by sender id; step.
+// Byzantine node b: gather the round's GRAD from its honest neighbours, forge with the attack,
+// send. One message per (sender, round) counts; stale rounds, rounds beyond the future window,
+// wrong dim, non-finite payloads, senders that are not neighbours and undecodable frames are
+// dropped and counted by reason. A neighbour that missed a deadline (or said BYE) is absent:
+// later rounds do not wait for it until it is heard again; it is reported once.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "p2pnode/config/nodes_config.hpp"
+#include "p2pnode/data/idx.hpp"
+#include "p2pnode/nn/model.hpp"
+#include "p2pnode/robust/robust.hpp"
+#include "p2pnode/transport/transport.hpp"
+
+namespace p2p::node {
+
+struct NodeSettings {
+    std::uint32_t id = 0;
+    NodeType type = NodeType::Honest;
+    std::vector<std::uint32_t> neighbours;         // sorted
+    std::vector<std::uint32_t> honest_neighbours;  // the ones a Byzantine node forges from
+    TrainingOptions training;                      // rounds, batch, lr, seed, eval_every, byz_scale
+    std::size_t shard = 0, shards = 1;             // honest index h of H: indices h, h+H, ...
+
+    std::string aggregator = "median";
+    std::vector<std::string> pre_aggregators;
+    robust::Params robust;                  // f, tau, iterations, ...
+    std::string attack = "empire";
+    robust::AttackParams attack_params;     // scale, n, f, ...
+
+    std::size_t quorum = 0;                 // received gradients enough after the soft deadline
+    std::chrono::milliseconds soft_timeout{5000};
+    std::chrono::milliseconds hard_timeout{30000};
+    std::chrono::milliseconds absent_grace{200};  // how long a round waits for an absent neighbour
+    std::chrono::milliseconds startup_timeout{60000};
+    std::uint64_t future_window = 4;        // rounds ahead that are buffered
+
+    std::string metrics_path;               // JSONL, one row per round ("" = none)
+    std::function<bool()> stop_requested;   // checked between rounds
+};
+
+struct NodeResult {
+    int rounds_done = 0;
+    nn::EvalResult final_eval;          // honest nodes
+    double seconds_per_round = 0;       // mean wall time of a round
+    std::map<std::string, std::uint64_t> rejected;  // by reason
+    transport::Counters counters;
+    std::vector<float> params;          // the final model (honest nodes)
+};
+
+NodeResult run_node(const NodeSettings& s, transport::Transport& t, const data::MnistData& data);
+
+}  // namespace p2p::node

@@ -1,0 +1,31 @@
+// Who talks to whom. Edges are undirected: a node sends its gradient to its neighbours and
+// aggregates theirs (in- and out-neighbours are the same set).
+#pragma once
+
+#include <cstdint>
+#include <utility>
+#include <vector>
+
+namespace p2p::node {
+
+class Topology {
+public:
+    // ring with k: each node is linked to the k nodes on either side (ids in order); k >= N/2
+    // is the complete graph. The reference's default is a ring with k = 1.
+    static Topology ring(const std::vector<std::uint32_t>& ids, std::size_t k);
+    static Topology complete(const std::vector<std::uint32_t>& ids);
+    // Explicit undirected edges between ids; ConfigError-style std::invalid_argument for an edge
+    // naming an unknown id or a self-loop.
+    static Topology edges(const std::vector<std::uint32_t>& ids,
+                          const std::vector<std::pair<std::uint32_t, std::uint32_t>>& edges);
+
+    // Sorted neighbour ids of `id` (empty for an unknown id).
+    const std::vector<std::uint32_t>& neighbours(std::uint32_t id) const;
+    const std::vector<std::uint32_t>& ids() const { return ids_; }
+
+private:
+    std::vector<std::uint32_t> ids_;                   // sorted
+    std::vector<std::vector<std::uint32_t>> adjacent_;  // by position in ids_
+};
+
+}  // namespace p2p::node

@@ -1,0 +1,95 @@
+#include "p2pnode/launch/cluster.hpp"
+
+#include <atomic>
+#include <exception>
+#include <mutex>
+#include <thread>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "p2pnode/transport/hub.hpp"
+#include "p2pnode/transport/mesh.hpp"
+
+namespace p2p::launch {
+
+std::map<std::uint32_t, node::NodeResult> run_threads(const NodesConfig& cfg, const node::RunChoice& choice,
+                                                      const ClusterOptions& o, const data::MnistData& data) {
+    using namespace transport;
+    zmq::context_t ctx;
+    const auto topo = node::topology_of(cfg);
+    std::vector<node::NodeSettings> settings;
+    for (auto id : topo.ids()) {
+        settings.push_back(node::settings_for(cfg, id, choice));
+        settings.back().stop_requested = o.stop_requested;
+    }
+
+    std::unique_ptr<Broker> broker;
+    std::atomic<bool> broker_stop{false};
+    std::thread broker_thread;
+    std::vector<std::unique_ptr<Transport>> transports;
+    if (o.pattern == Pattern::Hub) {
+        Broker::Spec bs;
+        bs.bind_endpoint = o.scheme == Scheme::Tcp && o.ephemeral_ports
+                               ? "tcp://127.0.0.1:*"
+                               : endpoint_for(o.scheme, "127.0.0.1", o.broker_port, o.ipc_dir);
+        bs.status_every = std::chrono::seconds(3600);
+        broker = std::make_unique<Broker>(ctx, bs);
+        broker_thread = std::thread([&] {
+            broker->run([&] { return broker_stop.load(); }, [](const std::string& line) { spdlog::info("{}", line); });
+        });
+        for (const auto& s : settings) {
+            HubSpec hs;
+            hs.self = s.id;
+            hs.broker_endpoint = broker->endpoint();
+            transports.push_back(make_hub_client(ctx, hs));
+        }
+    } else {
+        // In id order: each node binds, then connects to its lower-id neighbours, already bound.
+        std::map<std::uint32_t, std::string> bound;
+        for (const auto& s : settings) {
+            const NodeSpec& spec = cfg.require(static_cast<int>(s.id));
+            MeshSpec ms;
+            ms.self = s.id;
+            ms.bind_endpoint = o.scheme == Scheme::Tcp && o.ephemeral_ports
+                                   ? "tcp://127.0.0.1:*"
+                                   : endpoint_for(o.scheme, spec.bind_host.value_or(spec.host), spec.port, o.ipc_dir);
+            for (auto n : s.neighbours) {
+                if (n < s.id)
+                    ms.peers[n] = bound.at(n);
+                else
+                    ms.accept_from.push_back(n);
+            }
+            transports.push_back(make_mesh(ctx, ms));
+            // Peers connect to the advertised host (the bind host may be 0.0.0.0).
+            const std::string local = transports.back()->local_endpoint();
+            bound[s.id] = o.scheme == Scheme::Tcp && !o.ephemeral_ports
+                              ? endpoint_for(Scheme::Tcp, spec.host, spec.port, o.ipc_dir)
+                              : local;
+        }
+    }
+
+    std::map<std::uint32_t, node::NodeResult> results;
+    std::mutex mutex;
+    std::exception_ptr failure;
+    std::vector<std::thread> threads;
+    for (std::size_t i = 0; i < settings.size(); ++i)
+        threads.emplace_back([&, i] {
+            try {
+                auto r = node::run_node(settings[i], *transports[i], data);
+                std::lock_guard lock(mutex);
+                results[settings[i].id] = std::move(r);
+            } catch (...) {
+                std::lock_guard lock(mutex);
+                if (!failure) failure = std::current_exception();
+            }
+        });
+    for (auto& t : threads) t.join();
+    transports.clear();
+    broker_stop = true;
+    if (broker_thread.joinable()) broker_thread.join();
+    if (failure) std::rethrow_exception(failure);
+    return results;
+}
+
+}  // namespace p2p::launch

@@ -1,0 +1,281 @@
+#include "p2pnode/node/round_node.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <set>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "p2pnode/data/batches.hpp"
+#include "p2pnode/errors.hpp"
+#include "p2pnode/node/metrics.hpp"
+#include "p2pnode/wire/envelope.hpp"
+
+namespace p2p::node {
+
+namespace {
+
+using transport::Clock;
+
+double seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
+
+// One accepted gradient: the transport's message and the decoded view into it.
+struct Grad {
+    transport::Incoming msg;
+    wire::Message decoded;
+};
+
+class Gather {
+public:
+    Gather(const NodeSettings& s, std::size_t dim) : s_(s), dim_(dim) {
+        limits_.max_dim = static_cast<std::uint32_t>(dim);
+        limits_.max_targets = 0;
+        for (auto id : s.neighbours) neighbours_.insert(id);
+    }
+
+    // Collects round r's gradients from `from` (a subset of the neighbours).
+    std::map<std::uint32_t, Grad> collect(transport::Transport& t, std::uint64_t r, const std::vector<std::uint32_t>& from,
+                                          std::map<std::string, std::uint64_t>& rejected) {
+        std::map<std::uint32_t, Grad> have;
+        // Earlier arrivals for this round.
+        for (auto it = future_.begin(); it != future_.end();) {
+            if (it->first.first == r) {
+                have.emplace(it->first.second, std::move(it->second));
+                it = future_.erase(it);
+            } else {
+                ++it;
+            }
+        }
+        const auto start = Clock::now();
+        auto waiting_for = [&] {
+            std::vector<std::uint32_t> out;
+            for (auto id : from)
+                if (!have.count(id)) out.push_back(id);
+            return out;
+        };
+        while (true) {
+            const auto missing = waiting_for();
+            if (missing.empty()) break;
+            const auto now = Clock::now();
+            const bool only_absent =
+                std::all_of(missing.begin(), missing.end(), [&](auto id) { return absent_.count(id) > 0; });
+            if (only_absent && now >= start + s_.absent_grace) break;
+            const std::size_t got = have.size();
+            if (now >= start + s_.soft_timeout && got >= s_.quorum) {
+                mark_absent(missing, r);
+                break;
+            }
+            if (now >= start + s_.hard_timeout) {
+                mark_absent(missing, r);
+                break;
+            }
+            Clock::time_point until = start + s_.hard_timeout;
+            if (got >= s_.quorum) until = std::min(until, start + s_.soft_timeout);
+            if (only_absent) until = std::min(until, start + s_.absent_grace);
+            auto m = t.receive(until);
+            if (!m) continue;
+            accept(std::move(*m), r, have, rejected);
+        }
+        return have;
+    }
+
+private:
+    void mark_absent(const std::vector<std::uint32_t>& missing, std::uint64_t r) {
+        for (auto id : missing)
+            if (absent_.insert(id).second)
+                spdlog::warn("[Node {}] Round {}: no gradient from node {}; going on without it", s_.id, r, id);
+    }
+
+    void accept(transport::Incoming m, std::uint64_t r, std::map<std::uint32_t, Grad>& have,
+                std::map<std::string, std::uint64_t>& rejected) {
+        const std::uint32_t from = m.from;
+        if (!neighbours_.count(from)) {
+            ++rejected["not_neighbour"];
+            return;
+        }
+        wire::Message d;
+        try {
+            d = wire::decode(m.header.bytes(), m.payload.bytes(), limits_);
+        } catch (const ProtocolError&) {
+            ++rejected["malformed"];
+            return;
+        }
+        if (absent_.erase(from)) spdlog::info("[Node {}] node {} is back", s_.id, from);
+        if (d.header.kind == wire::Kind::Bye) {
+            absent_.insert(from);
+            return;
+        }
+        if (d.header.kind != wire::Kind::Grad) return;  // HELLO: nothing to do here
+        if (d.header.dim != dim_) {
+            ++rejected["wrong_dim"];
+            return;
+        }
+        for (float v : d.payload)
+            if (!std::isfinite(v)) {
+                ++rejected["non_finite"];
+                return;
+            }
+        const std::uint64_t round = d.header.round;
+        if (round < r) {
+            ++rejected["stale"];
+            return;
+        }
+        if (round > r + s_.future_window) {
+            ++rejected["too_far_ahead"];
+            return;
+        }
+        Grad g{std::move(m), std::move(d)};
+        if (round == r) {
+            if (!have.emplace(from, std::move(g)).second) ++rejected["duplicate"];
+        } else if (!future_.emplace(std::make_pair(round, from), std::move(g)).second) {
+            ++rejected["duplicate"];
+        }
+    }
+
+    const NodeSettings& s_;
+    std::size_t dim_;
+    wire::Limits limits_;
+    std::set<std::uint32_t> neighbours_, absent_;
+    std::map<std::pair<std::uint64_t, std::uint32_t>, Grad> future_;
+};
+
+void send_grad(transport::Transport& t, const NodeSettings& s, std::uint64_t round, std::span<const float> g,
+               wire::Kind kind = wire::Kind::Grad) {
+    wire::Header h;
+    h.kind = kind;
+    h.from = s.id;
+    h.round = round;
+    h.dim = kind == wire::Kind::Grad ? static_cast<std::uint32_t>(g.size()) : 0;
+    const auto header = wire::encode_header(h);
+    t.send(s.neighbours, header, kind == wire::Kind::Grad ? wire::payload_bytes(g) : std::span<const std::byte>());
+}
+
+}  // namespace
+
+NodeResult run_node(const NodeSettings& s, transport::Transport& t, const data::MnistData& data) {
+    const bool honest = s.type == NodeType::Honest;
+    const TrainingOptions& tr = s.training;
+    MetricsWriter metrics = s.metrics_path.empty() ? MetricsWriter() : MetricsWriter(s.metrics_path);
+    nn::Sequential model = nn::make_small_cnn(tr.seed);  // every node starts from the same model
+    const std::size_t dim = model.param_count();
+    nn::Sgd sgd(static_cast<float>(tr.learning_rate));
+    data::BatchSampler sampler(data::shard_indices(data.train.count, s.shard, s.shards),
+                               static_cast<std::size_t>(tr.batch_size), tr.seed * 1000003ULL + s.shard);
+    std::vector<float> pixels;
+    std::vector<std::uint8_t> labels;
+    nn::Tensor input = nn::Tensor::from_shape({1, static_cast<std::size_t>(tr.batch_size), 28, 28});
+    robust::Pipeline<float> pipeline(s.pre_aggregators, s.aggregator, s.robust);
+    auto attack = robust::make_attack<float>(s.attack, s.attack_params);
+    std::vector<float> aggregate(dim), forged(dim);
+
+    NodeResult result;
+    const auto missing = t.wait_ready(s.neighbours, Clock::now() + s.startup_timeout);
+    if (!missing.empty())
+        spdlog::warn("[Node {}] starting without {} neighbour(s) that did not answer: {}", s.id, missing.size(),
+                     fmt::join(missing, ", "));
+    spdlog::info("[Node {}] {} node, neighbours {}, {}", s.id, to_string(s.type), fmt::join(s.neighbours, ", "),
+                 honest ? fmt::format("aggregator {}", s.aggregator) : fmt::format("attack {}", s.attack));
+
+    Gather gather(s, dim);
+    auto draw_batch = [&] {
+        data::gather_batch(data.train, sampler.next(), pixels, labels);
+        std::copy_n(pixels.data(), input.size(), input.data());
+    };
+    const auto run_start = Clock::now();
+    transport::Counters last = t.counters();
+    for (int round = 1; round <= tr.rounds; ++round) {
+        const auto r = static_cast<std::uint64_t>(round);
+        const auto t0 = Clock::now();
+        double train_loss = NAN;
+        if (honest) {
+            draw_batch();
+            train_loss = model.compute_gradient(input, labels).loss_sum / tr.batch_size;
+            send_grad(t, s, r, model.grads());
+        }
+        const auto t1 = Clock::now();
+        auto got = gather.collect(t, r, honest ? s.neighbours : s.honest_neighbours, result.rejected);
+        const auto t2 = Clock::now();
+        std::size_t aggregated = 0;
+        if (honest) {
+            std::vector<std::pair<std::uint32_t, std::span<const float>>> inputs;
+            inputs.emplace_back(s.id, model.grads());
+            for (auto& [from, g] : got) inputs.emplace_back(from, g.decoded.payload);
+            std::sort(inputs.begin(), inputs.end(), [](auto& a, auto& b) { return a.first < b.first; });
+            std::vector<std::span<const float>> views;
+            for (auto& [from, v] : inputs) views.push_back(v);
+            pipeline.aggregate(views, aggregate);
+            sgd.step(model.params(), aggregate);
+            aggregated = views.size();
+        } else {
+            std::vector<std::span<const float>> heard;
+            for (auto& [from, g] : got) heard.push_back(g.decoded.payload);  // sorted by sender
+            robust::AttackInput<float> in;
+            in.honest = heard;
+            std::vector<float> own;
+            if (s.attack == "sign-flip" || s.attack == "label-flip") {
+                draw_batch();
+                if (s.attack == "label-flip")
+                    for (auto& l : labels) l = static_cast<std::uint8_t>(9 - l);
+                model.compute_gradient(input, labels);
+                own.assign(model.grads().begin(), model.grads().end());
+                in.own = own;
+                in.flipped_gradient = [&](std::span<float> out) { std::copy(own.begin(), own.end(), out.begin()); };
+            }
+            if (heard.empty() && s.attack != "sign-flip" && s.attack != "label-flip" && s.attack != "inf" &&
+                s.attack != "gaussian") {
+                spdlog::warn("[Node {}] Round {}: heard no honest gradient; sending nothing", s.id, round);
+            } else {
+                attack->forge(in, forged);
+                send_grad(t, s, r, forged);
+            }
+        }
+        const auto t3 = Clock::now();
+        result.rounds_done = round;
+        const bool stopping = s.stop_requested && s.stop_requested();
+        const bool last_round = round == tr.rounds || stopping;
+
+        MetricsRow row;
+        row.add("round", static_cast<long long>(round)).add("node", static_cast<long long>(s.id));
+        if (honest) {
+            spdlog::info("[Node {}] Round {}/{} (aggregated {} gradients)", s.id, round, tr.rounds, aggregated);
+            row.add("train_loss", train_loss);
+            if (last_round || (tr.eval_every > 0 && round % tr.eval_every == 0)) {
+                result.final_eval = nn::evaluate(model, data.test);
+                spdlog::info("[Node {}] Eval: loss={:.4f}, acc={:.4f}", s.id, result.final_eval.loss,
+                             result.final_eval.accuracy);
+                row.add("loss", result.final_eval.loss).add("acc", result.final_eval.accuracy);
+            } else {
+                row.add_null("loss").add_null("acc");
+            }
+        } else {
+            spdlog::info("[Node {}] Round {}/{} (forged from {} gradients)", s.id, round, tr.rounds, got.size());
+        }
+        const auto& c = t.counters();
+        row.add("seconds_compute", seconds(t1 - t0))
+            .add("seconds_wait", seconds(t2 - t1))
+            .add("seconds_aggregate", seconds(t3 - t2))
+            .add("bytes_in", static_cast<long long>(c.bytes_in - last.bytes_in))
+            .add("bytes_out", static_cast<long long>(c.bytes_out - last.bytes_out))
+            .add("peers_heard", static_cast<long long>(got.size()));
+        for (const auto& [reason, count] : result.rejected) row.add("rejected_" + reason, static_cast<long long>(count));
+        metrics.write(row);
+        last = c;
+        if (stopping && round < tr.rounds) {
+            spdlog::info("[Node {}] stopping at round {}/{} as asked", s.id, round, tr.rounds);
+            break;
+        }
+    }
+    send_grad(t, s, static_cast<std::uint64_t>(result.rounds_done) + 1, {}, wire::Kind::Bye);
+    result.seconds_per_round = result.rounds_done ? seconds(Clock::now() - run_start) / result.rounds_done : 0;
+    if (honest) {
+        spdlog::info("[Node {}] Final: loss={:.4f}, acc={:.4f}", s.id, result.final_eval.loss, result.final_eval.accuracy);
+        result.params.assign(model.params().begin(), model.params().end());
+    } else {
+        spdlog::info("[Node {}] Final: byzantine node, {} rounds", s.id, result.rounds_done);
+    }
+    result.counters = t.counters();
+    return result;
+}
+
+}  // namespace p2p::node

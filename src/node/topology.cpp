@@ -1,0 +1,65 @@
+#include "p2pnode/node/topology.hpp"
+
+#include <algorithm>
+#include <stdexcept>
+#include <string>
+
+namespace p2p::node {
+
+namespace {
+
+std::vector<std::uint32_t> sorted_unique(std::vector<std::uint32_t> v) {
+    std::sort(v.begin(), v.end());
+    v.erase(std::unique(v.begin(), v.end()), v.end());
+    return v;
+}
+
+}  // namespace
+
+Topology Topology::ring(const std::vector<std::uint32_t>& ids, std::size_t k) {
+    Topology t;
+    t.ids_ = sorted_unique(ids);
+    const std::size_t n = t.ids_.size();
+    t.adjacent_.assign(n, {});
+    for (std::size_t i = 0; i < n; ++i) {
+        for (std::size_t step = 1; step <= k && step < n; ++step) {
+            t.adjacent_[i].push_back(t.ids_[(i + step) % n]);
+            t.adjacent_[i].push_back(t.ids_[(i + n - step % n) % n]);
+        }
+        auto& a = t.adjacent_[i];
+        a = sorted_unique(a);
+        a.erase(std::remove(a.begin(), a.end(), t.ids_[i]), a.end());
+    }
+    return t;
+}
+
+Topology Topology::complete(const std::vector<std::uint32_t>& ids) { return ring(ids, ids.size()); }
+
+Topology Topology::edges(const std::vector<std::uint32_t>& ids,
+                         const std::vector<std::pair<std::uint32_t, std::uint32_t>>& edges) {
+    Topology t;
+    t.ids_ = sorted_unique(ids);
+    t.adjacent_.assign(t.ids_.size(), {});
+    auto index = [&](std::uint32_t id) {
+        auto it = std::lower_bound(t.ids_.begin(), t.ids_.end(), id);
+        if (it == t.ids_.end() || *it != id)
+            throw std::invalid_argument("edge names node " + std::to_string(id) + ", which is not in the node list");
+        return static_cast<std::size_t>(it - t.ids_.begin());
+    };
+    for (const auto& [a, b] : edges) {
+        if (a == b) throw std::invalid_argument("edge " + std::to_string(a) + "-" + std::to_string(b) + " is a self-loop");
+        t.adjacent_[index(a)].push_back(b);
+        t.adjacent_[index(b)].push_back(a);
+    }
+    for (auto& a : t.adjacent_) a = sorted_unique(a);
+    return t;
+}
+
+const std::vector<std::uint32_t>& Topology::neighbours(std::uint32_t id) const {
+    static const std::vector<std::uint32_t> none;
+    auto it = std::lower_bound(ids_.begin(), ids_.end(), id);
+    if (it == ids_.end() || *it != id) return none;
+    return adjacent_[static_cast<std::size_t>(it - ids_.begin())];
+}
+
+}  // namespace p2p::node

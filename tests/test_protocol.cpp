@@ -1,0 +1,132 @@
+// The round protocol over real transports, nodes as threads of this process.
+#include <doctest/doctest.h>
+
+#include <cstdlib>
+
+#include <spdlog/spdlog.h>
+
+#include "p2pnode/data/idx.hpp"
+#include "p2pnode/launch/cluster.hpp"
+#include "p2pnode/node/topology.hpp"
+#include "p2pnode/robust/robust.hpp"
+#include "support.hpp"
+
+using namespace p2p;
+using launch::ClusterOptions;
+using launch::Pattern;
+using transport::Scheme;
+
+namespace {
+
+NodesConfig five_nodes() {
+    return parse_nodes_config(R"(nodes:
+  - {id: 0, host: 127.0.0.1, port: 18880, type: honest}
+  - {id: 1, host: 127.0.0.1, port: 18881, type: honest}
+  - {id: 2, host: 127.0.0.1, port: 18882, type: honest}
+  - {id: 3, host: 127.0.0.1, port: 18883, type: honest}
+  - {id: 4, host: 127.0.0.1, port: 18884, type: byzantine}
+)",
+                              "five.yaml");
+}
+
+node::RunChoice quick(int rounds) {
+    node::RunChoice c;
+    c.training.rounds = rounds;
+    c.training.batch_size = 16;
+    c.training.eval_every = 1000;
+    c.metrics_dir = "";
+    return c;
+}
+
+std::shared_ptr<const data::MnistData> real_data() {
+    const char* env = std::getenv("P2PNODE_DATA_ROOT");
+    return data::load_mnist_data(env && *env ? env : data::default_data_root());
+}
+
+}  // namespace
+
+TEST_CASE("topologies") {
+    auto ring = node::Topology::ring({0, 1, 2, 3, 4}, 1);
+    CHECK(ring.neighbours(0) == std::vector<std::uint32_t>{1, 4});
+    CHECK(ring.neighbours(2) == std::vector<std::uint32_t>{1, 3});
+    auto ring2 = node::Topology::ring({0, 1, 2, 3, 4}, 2);
+    CHECK(ring2.neighbours(0) == std::vector<std::uint32_t>{1, 2, 3, 4});
+    auto all = node::Topology::complete({3, 1, 2});
+    CHECK(all.neighbours(1) == std::vector<std::uint32_t>{2, 3});
+    auto e = node::Topology::edges({0, 1, 2}, {{0, 1}, {1, 2}});
+    CHECK(e.neighbours(1) == std::vector<std::uint32_t>{0, 2});
+    CHECK(e.neighbours(0) == std::vector<std::uint32_t>{1});
+    CHECK_THROWS(node::Topology::edges({0, 1}, {{0, 5}}));
+    CHECK_THROWS(node::Topology::edges({0, 1}, {{1, 1}}));
+}
+
+TEST_CASE("same config and seed: bit-identical honest models over every transport") {
+    spdlog::set_level(spdlog::level::warn);
+    p2p::test::TempDir dir;
+    p2p::test::write_set(dir, 256, false);
+    auto data = data::load_mnist_data(dir.path().string());
+    const auto cfg = five_nodes();
+    struct Variant {
+        Pattern pattern;
+        Scheme scheme;
+        const char* name;
+    };
+    const Variant variants[] = {{Pattern::Mesh, Scheme::Inproc, "mesh-inproc"},
+                                {Pattern::Mesh, Scheme::Tcp, "mesh-tcp"},
+                                {Pattern::Mesh, Scheme::Ipc, "mesh-ipc"},
+                                {Pattern::Hub, Scheme::Tcp, "hub-tcp"},
+                                {Pattern::Hub, Scheme::Inproc, "hub-inproc"}};
+    std::map<std::uint32_t, std::vector<float>> reference;
+    for (const auto& v : variants) {
+        const std::string name = v.name;
+        CAPTURE(name);
+        ClusterOptions o;
+        o.pattern = v.pattern;
+        o.scheme = v.scheme;
+        o.ephemeral_ports = true;
+        o.ipc_dir = dir.path().string();
+        auto results = launch::run_threads(cfg, quick(5), o, *data);
+        REQUIRE(results.size() == 5);
+        for (std::uint32_t id = 0; id < 4; ++id) {
+            CAPTURE(id);
+            const auto& r = results.at(id);
+            CHECK(r.rounds_done == 5);
+            CHECK(r.rejected.empty());
+            REQUIRE(r.params.size() == nn::kSmallCnnParams);
+            if (reference.count(id) == 0)
+                reference[id] = r.params;
+            else
+                CHECK(r.params == reference[id]);  // bit-identical
+        }
+    }
+    // The honest models differ from each other (they train on different shards and neighbours).
+    CHECK(reference[0] != reference[1]);
+    spdlog::set_level(spdlog::level::info);
+}
+
+TEST_CASE("median defends against the Empire attack; mean with a strong attack does not") {
+    spdlog::set_level(spdlog::level::warn);
+    auto data = real_data();
+    const auto cfg = five_nodes();
+    ClusterOptions o;
+    o.scheme = Scheme::Inproc;
+    auto defended = quick(40);
+    defended.training.batch_size = 32;
+    defended.training.eval_every = 40;
+    defended.aggregator = "median";
+    defended.soft_timeout = std::chrono::milliseconds(1000);
+    auto undefended = defended;
+    undefended.aggregator = "mean";
+    undefended.training.byz_scale = -20.0;
+    auto good = launch::run_threads(cfg, defended, o, *data);
+    auto bad = launch::run_threads(cfg, undefended, o, *data);
+    double good_acc = 0, bad_acc = 0;
+    for (std::uint32_t id = 0; id < 4; ++id) {
+        good_acc += good.at(id).final_eval.accuracy / 4;
+        bad_acc += bad.at(id).final_eval.accuracy / 4;
+    }
+    MESSAGE("honest accuracy after 40 rounds: median vs Empire(-1) " << good_acc << ", mean vs Empire(-20) " << bad_acc);
+    CHECK(good_acc > 0.3);  // chance is 0.1
+    CHECK(bad_acc < good_acc - 0.15);
+    spdlog::set_level(spdlog::level::info);
+}

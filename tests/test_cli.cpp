@@ -31,7 +31,7 @@ TEST_CASE("--version and --help exit 0 and tell the truth") {
 
     auto h = run_p2pnode({"--help"});
     CHECK(h.status == 0);
-    for (const char* sub : {"broker", "hub-client", "mesh"}) CHECK(contains(h.out, sub));
+    for (const char* sub : {"broker", "hub-client", "mesh", "launch", "train", "aggregate"}) CHECK(contains(h.out, sub));
 }
 
 TEST_CASE("every subcommand's --help lists each flag with the reference's default") {
@@ -68,7 +68,7 @@ TEST_CASE("bad usage exits 2 with a one-line reason and the usage") {
     const std::string cfg = example("nodes_example.yaml");
     const Case cases[] = {
         {{}, "A subcommand is required"},
-        {{"frobnicate"}, "unknown subcommand 'frobnicate' (expected one of: broker, hub-client, mesh, train, aggregate)"},
+        {{"frobnicate"}, "unknown subcommand 'frobnicate' (expected one of: broker, hub-client, mesh, launch, train, aggregate)"},
         {{"mesh", "--config", cfg, "--node-id", "0", "--bogus"}, "--bogus"},
         {{"mesh", "--node-id", "0"}, "--config is required"},
         {{"hub-client", "--server-host", "h", "--total-nodes", "3", "--honest-nodes", "2"}, "--node-id is required"},
@@ -103,19 +103,33 @@ TEST_CASE("bad usage exits 2 with a one-line reason and the usage") {
     }
 }
 
-TEST_CASE("mesh validates its config and node, then says training is not built yet") {
-    auto ok = run_p2pnode({"mesh", "--config", example("nodes_example.json"), "--node-id", "4", "--rounds", "7"});
-    CHECK(ok.status == 3);
-    CHECK(contains(ok.out, "[Node 4] mesh: byzantine node"));
-    CHECK(contains(ok.out, "rounds 7, batch 64, lr 0.05"));
-    CHECK(contains(ok.err, "not built yet"));
-    CHECK(contains(ok.err, "nothing was trained"));
+namespace {
 
-    auto override_type =
-        run_p2pnode({"mesh", "--config", example("nodes_example.yaml"), "--node-id", "1", "--node-type", "byzantine"});
-    CHECK(override_type.status == 3);
+// A single node run that does not wait for peers long: tiny data, one or two rounds.
+std::vector<std::string> alone(const p2p::test::TempDir& data, std::vector<std::string> args) {
+    const std::vector<std::string> quick = {"--data-root", data.path().string(), "--batch-size", "8", "--rounds", "1",
+                                            "--startup-timeout", "0.3", "--round-timeout", "0.2", "--hard-timeout",
+                                            "0.3", "--metrics-dir", (data.path() / "m").string(), "--endpoint", "ipc",
+                                            "--ipc-dir", data.path().string()};
+    args.insert(args.end(), quick.begin(), quick.end());
+    return args;
+}
+
+}  // namespace
+
+TEST_CASE("mesh validates its config and node before it starts") {
+    p2p::test::TempDir data;
+    p2p::test::write_set(data, 32, false);
+    auto ok = run_p2pnode(alone(data, {"mesh", "--config", example("nodes_example.json"), "--node-id", "4"}));
+    CHECK(ok.status == 0);
+    CHECK(contains(ok.out, "[Node 4] byzantine node, rounds 1, batch 8"));
+    CHECK(contains(ok.out, "[Node 4] Final: byzantine node, 1 rounds"));
+
+    auto override_type = run_p2pnode(
+        alone(data, {"mesh", "--config", example("nodes_example.yaml"), "--node-id", "1", "--node-type", "byzantine"}));
+    CHECK(override_type.status == 0);
     CHECK(contains(override_type.err, "--node-type byzantine overrides the type 'honest'"));
-    CHECK(contains(override_type.out, "[Node 1] mesh: byzantine node"));
+    CHECK(contains(override_type.out, "[Node 1] byzantine node"));
 
     auto missing_id = run_p2pnode({"mesh", "--config", example("nodes_example.yaml"), "--node-id", "9"});
     CHECK(missing_id.status == 2);
@@ -130,27 +144,38 @@ TEST_CASE("mesh validates its config and node, then says training is not built y
     auto missing_file = run_p2pnode({"mesh", "--config", (dir.path() / "absent.yaml").string(), "--node-id", "0"});
     CHECK(missing_file.status == 2);
     CHECK(contains(missing_file.err, "absent.yaml: cannot read the file"));
+
+    auto krum = run_p2pnode({"mesh", "--config", example("nodes_example.yaml"), "--node-id", "0", "--aggregator", "krum"});
+    CHECK(krum.status == 2);  // 3 inputs on the ring, f = 1
+    CHECK(contains(krum.err, "krum needs n > 2f + 2, got n = 3, f = 1"));
 }
 
 TEST_CASE("the file's training section is used unless a flag overrides it") {
     p2p::test::TempDir dir;
-    auto cfg = dir.write("t.yaml", "training: {rounds: 11, batch_size: 16, learning_rate: 0.2}\n"
+    p2p::test::write_set(dir, 64, false);
+    auto cfg = dir.write("t.yaml", "training: {rounds: 2, batch_size: 16, learning_rate: 0.2}\n"
                                    "nodes:\n  - {id: 0, host: 127.0.0.1, port: 9000}\n  - {id: 1, host: 127.0.0.1, port: 9001}\n");
-    auto from_file = run_p2pnode({"mesh", "--config", cfg, "--node-id", "0"});
-    CHECK(contains(from_file.out, "rounds 11, batch 16, lr 0.2"));
-    auto flags = run_p2pnode({"mesh", "--config", cfg, "--node-id", "0", "--batch-size", "8", "--lr", "0.01"});
-    CHECK(contains(flags.out, "rounds 11, batch 8, lr 0.01"));
+    auto args = alone(dir, {"mesh", "--config", cfg, "--node-id", "0"});
+    // drop alone()'s --rounds / --batch-size so the file's values show
+    for (const char* flag : {"--rounds", "--batch-size"}) {
+        auto it = std::find(args.begin(), args.end(), flag);
+        args.erase(it, it + 2);
+    }
+    auto from_file = run_p2pnode(args);
+    CHECK(contains(from_file.out, "rounds 2, batch 16, lr 0.2"));
+    args.insert(args.end(), {"--batch-size", "8", "--lr", "0.01"});
+    auto flags = run_p2pnode(args);
+    CHECK(contains(flags.out, "rounds 2, batch 8, lr 0.01"));
 }
 
-TEST_CASE("broker and hub-client validate and say they are not built yet") {
-    auto b = run_p2pnode({"broker", "--port", "9999"});
-    CHECK(b.status == 3);
-    CHECK(contains(b.err, "not built yet"));
-    auto h = run_p2pnode({"hub-client", "--server-host", "localhost", "--node-id", "2", "--node-type", "byzantine",
-                          "--total-nodes", "3", "--honest-nodes", "2"});
-    CHECK(h.status == 3);
-    CHECK(contains(h.out, "[Node 2] hub-client: byzantine node 2 of 3 (2 honest)"));
-    CHECK(contains(h.err, "not built yet"));
+TEST_CASE("hub-client without a broker starts, reports it, and trains alone") {
+    p2p::test::TempDir data;
+    p2p::test::write_set(data, 32, false);
+    auto h = run_p2pnode(alone(data, {"hub-client", "--server-host", "127.0.0.1", "--node-id", "2", "--node-type",
+                                      "byzantine", "--total-nodes", "3", "--honest-nodes", "2"}));
+    CHECK(h.status == 0);
+    CHECK(contains(h.out, "[Node 2] byzantine node"));
+    CHECK(contains(h.out, "hub client of the broker at ipc://"));
 }
 
 TEST_CASE("train runs on a data folder, prints Round/Eval/Final lines and writes JSONL metrics") {
@@ -182,13 +207,15 @@ TEST_CASE("train runs on a data folder, prints Round/Eval/Final lines and writes
 }
 
 TEST_CASE("mesh and hub-client take the robust choice from flags over the file over the defaults") {
-    auto defaults = run_p2pnode({"mesh", "--config", example("nodes_example.yaml"), "--node-id", "0"});
+    p2p::test::TempDir data;
+    p2p::test::write_set(data, 32, false);
+    auto defaults = run_p2pnode(alone(data, {"mesh", "--config", example("nodes_example.yaml"), "--node-id", "0"}));
     CHECK(contains(defaults.out, "median (f=1), attack empire (scale -1)"));  // f = the file's one Byzantine node
-    auto flags = run_p2pnode({"mesh", "--config", example("nodes_example.yaml"), "--node-id", "0", "--aggregator",
-                              "krum", "--pre-aggregator", "clipping", "--pre-aggregator", "nnm", "--attack", "alie",
-                              "--f", "0"});
-    CHECK(flags.status == 3);
-    CHECK(contains(flags.out, "clipping -> nnm -> krum (f=0), attack alie"));
+    auto flags = run_p2pnode(alone(data, {"mesh", "--config", example("nodes_example.yaml"), "--node-id", "0",
+                                          "--aggregator", "trimmed-mean", "--pre-aggregator", "clipping",
+                                          "--pre-aggregator", "nnm", "--attack", "alie", "--f", "0"}));
+    CHECK(flags.status == 0);
+    CHECK(contains(flags.out, "clipping -> nnm -> trimmed-mean (f=0), attack alie"));
 
     p2p::test::TempDir dir;
     auto cfg = dir.write("r.yaml", "robust:\n  aggregator: bulyann\nnodes:\n  - {id: 0, host: a, port: 1}\n");
@@ -199,8 +226,9 @@ TEST_CASE("mesh and hub-client take the robust choice from flags over the file o
                                  "--honest-nodes", "2", "--attack", "nuke"});
     CHECK(bad_flag.status == 2);
     CHECK(contains(bad_flag.err, "--attack: nuke not in"));
-    auto hub = run_p2pnode({"hub-client", "--server-host", "h", "--node-id", "0", "--total-nodes", "5",
-                            "--honest-nodes", "3", "--aggregator", "trimmed-mean"});
+    auto hub = run_p2pnode(alone(data, {"hub-client", "--server-host", "127.0.0.1", "--node-id", "0", "--total-nodes",
+                                        "5", "--honest-nodes", "3", "--aggregator", "trimmed-mean", "--topology",
+                                        "complete"}));
     CHECK(contains(hub.out, "trimmed-mean (f=2)"));
 }
 

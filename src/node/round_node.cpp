@@ -184,6 +184,7 @@ NodeResult run_node(const NodeSettings& s, transport::Transport& t, const data::
     };
     const auto run_start = Clock::now();
     transport::Counters last = t.counters();
+    bool warned_bound = false;
     for (int round = 1; round <= tr.rounds; ++round) {
         const auto r = static_cast<std::uint64_t>(round);
         const auto t0 = Clock::now();
@@ -204,9 +205,19 @@ NodeResult run_node(const NodeSettings& s, transport::Transport& t, const data::
             std::sort(inputs.begin(), inputs.end(), [](auto& a, auto& b) { return a.first < b.first; });
             std::vector<std::span<const float>> views;
             for (auto& [from, v] : inputs) views.push_back(v);
-            pipeline.aggregate(views, aggregate);
-            sgd.step(model.params(), aggregate);
-            aggregated = views.size();
+            try {
+                pipeline.aggregate(views, aggregate);
+                sgd.step(model.params(), aggregate);
+                aggregated = views.size();
+            } catch (const robust::RobustError& e) {
+                // Too few neighbours left for the rule's bound: step on our own gradient rather
+                // than stop, and say so once.
+                if (!warned_bound) spdlog::warn("[Node {}] Round {}: {}; stepping on its own gradient", s.id, round, e.what());
+                warned_bound = true;
+                ++result.rejected["rounds_without_aggregation"];
+                sgd.step(model.params(), model.grads());
+                aggregated = 1;
+            }
         } else {
             std::vector<std::span<const float>> heard;
             for (auto& [from, g] : got) heard.push_back(g.decoded.payload);  // sorted by sender

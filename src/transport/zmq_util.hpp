@@ -62,7 +62,12 @@ inline bool wait_readable(zmq::socket_t& s, Clock::time_point deadline) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
     zmq::pollitem_t item{s.handle(), 0, ZMQ_POLLIN, 0};
     const long ms = std::max<long>(0, static_cast<long>(left.count()));
-    return zmq::poll(&item, 1, std::chrono::milliseconds(ms)) > 0;
+    try {
+        return zmq::poll(&item, 1, std::chrono::milliseconds(ms)) > 0;
+    } catch (const zmq::error_t& e) {
+        if (e.num() == EINTR) return false;  // a signal (Ctrl-C): the caller checks its stop flag
+        throw;
+    }
 }
 
 // Sends parts as one multipart message without blocking. False when the first part is refused

@@ -1,0 +1,107 @@
+// End to end with real processes: `p2pnode launch` starting node processes (and a broker),
+// over ipc sockets in a temporary folder, on Fashion-MNIST.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <csignal>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <thread>
+
+#include "support.hpp"
+
+using p2p::test::run_p2pnode;
+
+namespace {
+
+bool contains(const std::string& s, const std::string& n) { return s.find(n) != std::string::npos; }
+
+std::vector<std::string> run_flags(const p2p::test::TempDir& dir, int rounds) {
+    return {"--endpoint", "ipc",          "--ipc-dir", dir.path().string(), "--metrics-dir", (dir.path() / "m").string(),
+            "--rounds",   std::to_string(rounds), "--batch-size", "32", "--eval-every", std::to_string(rounds)};
+}
+
+// Lines in a file (0 if it does not exist yet).
+std::size_t lines_in(const std::filesystem::path& p) {
+    const std::string s = p2p::test::slurp(p);
+    return static_cast<std::size_t>(std::count(s.begin(), s.end(), '\n'));
+}
+
+}  // namespace
+
+TEST_CASE("launch: the mesh example (4 honest + 1 Empire attacker) as processes, with its summary table") {
+    p2p::test::TempDir dir;
+    auto args = std::vector<std::string>{"launch", "--config",
+                                         p2p::test::required_env("P2PNODE_SOURCE_ROOT") + "/configs/nodes_example.yaml"};
+    auto flags = run_flags(dir, 30);
+    args.insert(args.end(), flags.begin(), flags.end());
+    auto r = run_p2pnode(args);
+    CHECK(r.status == 0);
+    CHECK(contains(r.out, "node  type       rounds  final loss  final acc  s/round"));
+    for (int id = 0; id < 4; ++id) CHECK(contains(r.out, "[Node " + std::to_string(id) + "] Final: loss="));
+    CHECK(contains(r.out, "4     byzantine  30"));
+    // every honest node learned: accuracy well above chance (0.1)
+    for (int id = 0; id < 4; ++id) {
+        const std::string summary = p2p::test::slurp(dir.path() / "m" / ("node-" + std::to_string(id) + ".summary.json"));
+        const auto at = summary.find("\"acc\": ");
+        REQUIRE(at != std::string::npos);
+        CHECK(std::stod(summary.substr(at + 7)) > 0.18);  // chance: 0.1
+        CHECK(lines_in(dir.path() / "m" / ("node-" + std::to_string(id) + ".jsonl")) == 30);
+    }
+}
+
+TEST_CASE("launch: the hub example (2 honest + 1 Byzantine) through a broker process") {
+    p2p::test::TempDir dir;
+    const std::string cfg = dir.write("hub.yaml", "nodes:\n  - {id: 0, host: 127.0.0.1, port: 9100, type: honest}\n"
+                                                  "  - {id: 1, host: 127.0.0.1, port: 9101, type: honest}\n"
+                                                  "  - {id: 2, host: 127.0.0.1, port: 9102, type: byzantine}\n"
+                                                  "topology: {type: complete}\n");
+    auto args = std::vector<std::string>{"launch", "--config", cfg, "--pattern", "hub", "--f", "0"};
+    auto flags = run_flags(dir, 10);
+    args.insert(args.end(), flags.begin(), flags.end());
+    auto r = run_p2pnode(args);
+    CHECK(r.status == 0);
+    CHECK(contains(r.out, "[Node 0] Round 10/10 (aggregated 3 gradients)"));
+    CHECK(contains(r.out, "[Node 2] Final: byzantine node, 10 rounds"));
+    CHECK(contains(r.out, "2     byzantine  10"));
+}
+
+TEST_CASE("a node killed mid-run: the others finish within their round deadlines") {
+    p2p::test::TempDir dir;
+    const std::string cfg = p2p::test::required_env("P2PNODE_SOURCE_ROOT") + "/configs/nodes_example.yaml";
+    const std::string bin = p2p::test::required_env("P2PNODE_BIN");
+    std::vector<pid_t> pids;
+    for (int id = 0; id < 5; ++id) {
+        std::vector<std::string> a = {bin, "mesh", "--config", cfg, "--node-id", std::to_string(id), "--round-timeout", "1"};
+        auto flags = run_flags(dir, 25);
+        a.insert(a.end(), flags.begin(), flags.end());
+        std::vector<char*> argv;
+        for (auto& s : a) argv.push_back(s.data());
+        argv.push_back(nullptr);
+        posix_spawn_file_actions_t fa;
+        posix_spawn_file_actions_init(&fa);
+        posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+        pid_t pid = 0;
+        REQUIRE(posix_spawn(&pid, bin.c_str(), &fa, nullptr, argv.data(), environ) == 0);
+        posix_spawn_file_actions_destroy(&fa);
+        pids.push_back(pid);
+    }
+    // Kill node 2 once it has finished 5 rounds (its metrics file says so).
+    const auto metrics2 = dir.path() / "m" / "node-2.jsonl";
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+    while (lines_in(metrics2) < 5 && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));  // polling a file for an event, with a deadline
+    REQUIRE(lines_in(metrics2) >= 5);
+    kill(pids[2], SIGKILL);
+    int killed_status = 0;
+    waitpid(pids[2], &killed_status, 0);
+    CHECK(WIFSIGNALED(killed_status));
+    for (int id : {0, 1, 3, 4}) {
+        int status = 0;
+        waitpid(pids[id], &status, 0);
+        CAPTURE(id);
+        CHECK(WIFEXITED(status));
+        CHECK(WEXITSTATUS(status) == 0);
+        CHECK(lines_in(dir.path() / "m" / ("node-" + std::to_string(id) + ".jsonl")) == 25);
+    }
+}

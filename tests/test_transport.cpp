@@ -212,3 +212,58 @@ TEST_CASE("mesh: data from an unknown routing id is dropped and counted") {
     CHECK_FALSE(net.nodes[0]->receive(Clock::now() + 300ms).has_value());
     CHECK(net.nodes[0]->counters().dropped_unknown_peer >= 2);
 }
+
+TEST_CASE("hub: clients reconnect by themselves when the broker restarts on the same endpoint") {
+    zmq::context_t ctx;
+    Broker::Spec bs;
+    bs.bind_endpoint = "tcp://127.0.0.1:*";
+    bs.status_every = 3600s;
+    auto first = std::make_unique<Broker>(ctx, bs);
+    const std::string at = first->endpoint();
+    std::atomic<bool> stop{false};
+    std::thread bt([&] { first->run([&] { return stop.load(); }, [](const std::string&) {}); });
+    HubSpec a, b;
+    a.self = 0;
+    b.self = 1;
+    a.broker_endpoint = b.broker_endpoint = at;
+    auto ta = make_hub_client(ctx, a), tb = make_hub_client(ctx, b);
+    std::thread wb([&] { tb->wait_ready({0}, Clock::now() + 10s); });
+    REQUIRE(ta->wait_ready({1}, Clock::now() + 10s).empty());
+    wb.join();
+    stop = true;
+    bt.join();
+    first.reset();  // the broker is gone
+    bs.bind_endpoint = at;
+    // and back on the same port, once libzmq's reaper has released it
+    std::unique_ptr<Broker> second_owner;
+    const auto bind_deadline = Clock::now() + 10s;
+    while (!second_owner) {
+        try {
+            second_owner = std::make_unique<Broker>(ctx, bs);
+        } catch (const p2p::IoError&) {
+            REQUIRE(Clock::now() < bind_deadline);
+            std::this_thread::yield();
+        }
+    }
+    Broker& second = *second_owner;
+    std::atomic<bool> stop2{false};
+    std::thread bt2([&] { second.run([&] { return stop2.load(); }, [](const std::string&) {}); });
+    // Node 0 keeps sending until node 1 hears it (each try waits on node 1's receive).
+    std::size_t tries = 0;
+    bool heard = false;
+    const auto deadline = Clock::now() + 20s;
+    std::thread pump_a([&] {
+        while (!heard && Clock::now() < deadline) ta->receive(Clock::now() + 100ms);  // lets node 0 re-HELLO
+    });
+    while (!heard && Clock::now() < deadline) {
+        float x = 3.0f;
+        std::byte h{7};
+        ++tries;
+        ta->send({1}, std::span(&h, 1), std::as_bytes(std::span(&x, 1)));
+        if (auto m = tb->receive(Clock::now() + 500ms)) heard = m->from == 0;
+    }
+    pump_a.join();
+    CHECK(heard);
+    stop2 = true;
+    bt2.join();
+}

@@ -243,6 +243,9 @@ NodeResult run_node(const NodeSettings& s, transport::Transport& t, const data::
         }
         const auto t3 = Clock::now();
         result.rounds_done = round;
+        result.seconds_compute += seconds(t1 - t0);
+        result.seconds_wait += seconds(t2 - t1);
+        result.seconds_aggregate += seconds(t3 - t2);
         const bool stopping = s.stop_requested && s.stop_requested();
         const bool last_round = round == tr.rounds || stopping;
 

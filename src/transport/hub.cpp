@@ -106,6 +106,13 @@ private:
     }
 
     std::optional<Incoming> pump(Clock::time_point deadline) {
+        // Say HELLO again now and then: a restarted broker learns who is connected without
+        // waiting for this node to send (its DEALER reconnects by itself).
+        if (accepted_ && Clock::now() >= next_hello_) {
+            send_one(control('H', {spec_.self}));
+            next_hello_ = Clock::now() + std::chrono::seconds(1);
+        }
+        deadline = std::min(deadline, next_hello_);
         if (!detail::wait_readable(socket_, deadline)) return std::nullopt;
         bool overflow = false;
         auto parts = detail::recv_parts(socket_, 3, overflow);
@@ -144,6 +151,7 @@ private:
     HubSpec spec_;
     zmq::socket_t socket_;
     bool accepted_ = false;
+    Clock::time_point next_hello_ = Clock::now() + std::chrono::seconds(1);
     std::set<std::uint32_t> registered_;
     std::deque<Incoming> pending_;
     Counters counters_;

@@ -54,6 +54,7 @@ struct NodeResult {
     int rounds_done = 0;
     nn::EvalResult final_eval;          // honest nodes
     double seconds_per_round = 0;       // mean wall time of a round
+    double seconds_compute = 0, seconds_wait = 0, seconds_aggregate = 0;  // totals over the rounds
     std::map<std::string, std::uint64_t> rejected;  // by reason
     transport::Counters counters;
     std::vector<float> params;          // the final model (honest nodes)

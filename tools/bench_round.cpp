@@ -49,7 +49,8 @@ int main(int argc, char** argv) {
                 double wall = 0, compute = 0, wait = 0, agg = 0;
                 int honest = 0;
                 for (auto& [id, r] : results) {
-                    wall = std::max(wall, r.seconds_per_round);
+                    // the final evaluation is not part of a round's cost
+                    wall = std::max(wall, r.seconds_per_round - r.seconds_eval / r.rounds_done);
                     if (static_cast<int>(id) == n - 1) continue;
                     compute += r.seconds_compute / r.rounds_done;
                     wait += r.seconds_wait / r.rounds_done;

@@ -255,7 +255,9 @@ NodeResult run_node(const NodeSettings& s, transport::Transport& t, const data::
             spdlog::info("[Node {}] Round {}/{} (aggregated {} gradients)", s.id, round, tr.rounds, aggregated);
             row.add("train_loss", train_loss);
             if (last_round || (tr.eval_every > 0 && round % tr.eval_every == 0)) {
+                const auto e0 = Clock::now();
                 result.final_eval = nn::evaluate(model, data.test);
+                result.seconds_eval += seconds(Clock::now() - e0);
                 spdlog::info("[Node {}] Eval: loss={:.4f}, acc={:.4f}", s.id, result.final_eval.loss,
                              result.final_eval.accuracy);
                 row.add("loss", result.final_eval.loss).add("acc", result.final_eval.accuracy);

@@ -55,6 +55,7 @@ struct NodeResult {
     nn::EvalResult final_eval;          // honest nodes
     double seconds_per_round = 0;       // mean wall time of a round
     double seconds_compute = 0, seconds_wait = 0, seconds_aggregate = 0;  // totals over the rounds
+    double seconds_eval = 0;            // total spent evaluating on the test set (in seconds_per_round)
     std::map<std::string, std::uint64_t> rejected;  // by reason
     transport::Counters counters;
     std::vector<float> params;          // the final model (honest nodes)

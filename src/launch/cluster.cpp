@@ -1,5 +1,6 @@
 #include "p2pnode/launch/cluster.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <exception>
 #include <mutex>
@@ -20,6 +21,7 @@ std::map<std::uint32_t, node::NodeResult> run_threads(const NodesConfig& cfg, co
     const auto topo = node::topology_of(cfg);
     std::vector<node::NodeSettings> settings;
     for (auto id : topo.ids()) {
+        if (!o.only.empty() && std::find(o.only.begin(), o.only.end(), id) == o.only.end()) continue;
         settings.push_back(node::settings_for(cfg, id, choice));
         settings.back().stop_requested = o.stop_requested;
     }
@@ -55,8 +57,11 @@ std::map<std::uint32_t, node::NodeResult> run_threads(const NodesConfig& cfg, co
                                    ? "tcp://127.0.0.1:*"
                                    : endpoint_for(o.scheme, spec.bind_host.value_or(spec.host), spec.port, o.ipc_dir);
             for (auto n : s.neighbours) {
-                if (n < s.id)
+                if (n < s.id && bound.count(n))
                     ms.peers[n] = bound.at(n);
+                else if (n < s.id)  // a node played from outside: its config endpoint
+                    ms.peers[n] = endpoint_for(o.scheme, cfg.require(static_cast<int>(n)).host,
+                                               cfg.require(static_cast<int>(n)).port, o.ipc_dir);
                 else
                     ms.accept_from.push_back(n);
             }

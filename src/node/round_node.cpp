@@ -107,6 +107,10 @@ private:
             return;
         }
         if (d.header.kind != wire::Kind::Grad) return;  // HELLO: nothing to do here
+        if (d.header.from != from) {  // claims another sender than the transport proves
+            ++rejected["from_mismatch"];
+            return;
+        }
         if (d.header.dim != dim_) {
             ++rejected["wrong_dim"];
             return;

@@ -21,6 +21,7 @@ struct ClusterOptions {
     bool ephemeral_ports = false;          // tcp: bind 127.0.0.1:* instead of the config's ports
     int broker_port = 8888;                // hub over tcp without ephemeral ports
     std::function<bool()> stop_requested;  // passed to every node
+    std::vector<std::uint32_t> only;       // run just these ids (others are played from outside); empty: all
 };
 
 // Runs all nodes to the end; results by node id. Exceptions in a node thread are rethrown.

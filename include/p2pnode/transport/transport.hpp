@@ -51,7 +51,7 @@ struct Counters {
 
 // Limits on every socket: largest frame, queue depth, how long close() flushes.
 struct SocketLimits {
-    std::int64_t max_message_bytes = 64 << 20;
+    std::int64_t max_message_bytes = 16 << 20;  // 4M floats: the model is 206,922
     int high_water_mark = 64;          // frames per pipe
     int linger_ms = 3000;
     int heartbeat_ivl_ms = 1000;

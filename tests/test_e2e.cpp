@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <thread>
 
+#include "p2pnode/node/checkpoint.hpp"
 #include "support.hpp"
 
 using p2p::test::run_p2pnode;
@@ -25,6 +26,10 @@ std::vector<std::string> run_flags(const p2p::test::TempDir& dir, int rounds) {
 std::size_t lines_in(const std::filesystem::path& p) {
     const std::string s = p2p::test::slurp(p);
     return static_cast<std::size_t>(std::count(s.begin(), s.end(), '\n'));
+}
+
+std::size_t node_checkpoint_round(const std::filesystem::path& p) {
+    return static_cast<std::size_t>(p2p::node::load_checkpoint(p.string()).round);
 }
 
 }  // namespace
@@ -103,5 +108,86 @@ TEST_CASE("a node killed mid-run: the others finish within their round deadlines
         CHECK(WIFEXITED(status));
         CHECK(WEXITSTATUS(status) == 0);
         CHECK(lines_in(dir.path() / "m" / ("node-" + std::to_string(id) + ".jsonl")) == 25);
+    }
+}
+
+namespace {
+
+pid_t start_node(const std::string& cfg, int id, const p2p::test::TempDir& dir, int rounds,
+                 std::vector<std::string> extra = {}) {
+    const std::string bin = p2p::test::required_env("P2PNODE_BIN");
+    std::vector<std::string> a = {bin, "mesh", "--config", cfg, "--node-id", std::to_string(id), "--round-timeout", "1",
+                                  "--checkpoint-dir", (dir.path() / "ck").string(), "--checkpoint-every", "2"};
+    auto flags = run_flags(dir, rounds);
+    a.insert(a.end(), flags.begin(), flags.end());
+    a.insert(a.end(), extra.begin(), extra.end());
+    std::vector<char*> argv;
+    for (auto& s : a) argv.push_back(s.data());
+    argv.push_back(nullptr);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    const std::string log = (dir.path() / ("node-" + std::to_string(id) + ".log")).string();
+    posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    pid_t pid = 0;
+    posix_spawn(&pid, bin.c_str(), &fa, nullptr, argv.data(), environ);
+    posix_spawn_file_actions_destroy(&fa);
+    return pid;
+}
+
+void wait_rows(const std::filesystem::path& p, std::size_t rows) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+    while (lines_in(p) < rows && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));  // polling a file for an event, with a deadline
+    REQUIRE(lines_in(p) >= rows);
+}
+
+int exit_code(pid_t pid) {
+    int status = 0;
+    waitpid(pid, &status, 0);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+}  // namespace
+
+TEST_CASE("kill -9, then --resume: the node reloads its checkpoint, rejoins, and everyone finishes") {
+    p2p::test::TempDir dir;
+    const std::string cfg = p2p::test::required_env("P2PNODE_SOURCE_ROOT") + "/configs/nodes_example.yaml";
+    const int rounds = 30;
+    std::vector<pid_t> pids;
+    for (int id = 0; id < 5; ++id) pids.push_back(start_node(cfg, id, dir, rounds));
+    wait_rows(dir.path() / "m" / "node-1.jsonl", 6);
+    kill(pids[1], SIGKILL);
+    CHECK(exit_code(pids[1]) == -1);
+    CHECK(std::filesystem::exists(dir.path() / "ck" / "node-1.ckpt"));
+    pids[1] = start_node(cfg, 1, dir, rounds, {"--resume"});
+    for (int id = 0; id < 5; ++id) {
+        CAPTURE(id);
+        CHECK(exit_code(pids[id]) == 0);
+    }
+    const std::string log = p2p::test::slurp(dir.path() / "node-1.log");
+    CHECK(contains(log, "[Node 1] resumed from"));
+    CHECK(contains(log, "[Node 1] Final: loss="));
+    // the resumed node's metrics continue the file; the last row is the last round
+    const std::string rows = p2p::test::slurp(dir.path() / "m" / "node-1.jsonl");
+    CHECK(contains(rows, "{\"round\": " + std::to_string(rounds) + ","));
+}
+
+TEST_CASE("SIGINT: the node stops after its round, writes metrics and a checkpoint, exits 0") {
+    p2p::test::TempDir dir;
+    const std::string cfg = p2p::test::required_env("P2PNODE_SOURCE_ROOT") + "/configs/nodes_example.yaml";
+    std::vector<pid_t> pids;
+    for (int id = 0; id < 5; ++id) pids.push_back(start_node(cfg, id, dir, 40));
+    wait_rows(dir.path() / "m" / "node-3.jsonl", 3);
+    const auto t0 = std::chrono::steady_clock::now();
+    kill(pids[3], SIGINT);
+    CHECK(exit_code(pids[3]) == 0);
+    CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(5));
+    const std::size_t done = lines_in(dir.path() / "m" / "node-3.jsonl");
+    CHECK(done < 40);
+    const auto ck = node_checkpoint_round(dir.path() / "ck" / "node-3.ckpt");
+    CHECK(ck == done);  // the checkpoint holds the last round it finished
+    for (int id : {0, 1, 2, 4}) {
+        CAPTURE(id);
+        CHECK(exit_code(pids[id]) == 0);
     }
 }

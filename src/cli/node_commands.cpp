@@ -97,6 +97,11 @@ void add_node_flags(CLI::App* sub, NodeFlags& f, bool with_identity) {
     sub->add_option("--hard-timeout", f.hard_timeout, "Seconds a round waits at most")->check(CLI::PositiveNumber);
     sub->add_option("--startup-timeout", f.startup_timeout, "Seconds to wait for neighbours at start")
         ->check(CLI::PositiveNumber);
+    sub->add_option("--checkpoint-dir", f.checkpoint_dir,
+                    "Write node-<id>.ckpt here every --checkpoint-every rounds and at exit ('' = none)");
+    sub->add_option("--checkpoint-every", f.checkpoint_every, "Rounds between checkpoints")->check(CLI::Range(1, 100'000'000));
+    if (with_identity)
+        sub->add_flag("--resume", f.resume, "Start from the checkpoint in --checkpoint-dir and rejoin the current round");
 }
 
 namespace {
@@ -137,6 +142,10 @@ node::RunChoice run_choice(const NodeFlags& f, const NodesConfig& cfg) {
     c.hard_timeout = ms(std::max(f.hard_timeout, f.soft_timeout));
     c.startup_timeout = ms(f.startup_timeout);
     c.metrics_dir = f.metrics_dir;
+    c.checkpoint_dir = f.checkpoint_dir;
+    c.checkpoint_every = f.checkpoint_every;
+    c.resume = f.resume;
+    if (f.resume && f.checkpoint_dir.empty()) throw ConfigError("--resume needs --checkpoint-dir");
     if (f.node_type_opt && f.node_type_opt->count()) c.type_override = parse_node_type(f.node_type);
     return c;
 }
@@ -266,7 +275,8 @@ std::vector<std::string> forwarded_flags(const NodeFlags& f) {
                                   "--endpoint",    f.endpoint,                   "--ipc-dir",    f.ipc_dir,
                                   "--metrics-dir", f.metrics_dir,                "--round-timeout", fmt::format("{}", f.soft_timeout),
                                   "--hard-timeout", fmt::format("{}", f.hard_timeout),
-                                  "--startup-timeout", fmt::format("{}", f.startup_timeout)};
+                                  "--startup-timeout", fmt::format("{}", f.startup_timeout),
+                                  "--checkpoint-dir", f.checkpoint_dir, "--checkpoint-every", std::to_string(f.checkpoint_every)};
     for (const auto& p : f.pre) a.insert(a.end(), {"--pre-aggregator", p});
     return a;
 }

@@ -38,6 +38,9 @@ struct NodeFlags {
     std::string ipc_dir = "/tmp/p2pnode-ipc";
     std::string metrics_dir = "metrics";
     double soft_timeout = 5.0, hard_timeout = 30.0, startup_timeout = 60.0;
+    std::string checkpoint_dir;
+    int checkpoint_every = 10;
+    bool resume = false;
     int data_shard = -1;  // hub-client --data-shard (-1: the node's index among honest nodes)
     std::string topology = "ring";
     int k = 1;

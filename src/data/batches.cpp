@@ -1,6 +1,7 @@
 #include "p2pnode/data/batches.hpp"
 
 #include <algorithm>
+#include <sstream>
 #include <stdexcept>
 
 namespace p2p::data {
@@ -37,6 +38,32 @@ std::span<const std::uint32_t> BatchSampler::next() {
     std::span<const std::uint32_t> batch(indices_.data() + pos_, batch_size_);
     pos_ += batch_size_;
     return batch;
+}
+
+std::string BatchSampler::save() const {
+    std::ostringstream out;
+    out << batch_size_ << ' ' << pos_ << ' ' << epoch_ << ' ' << indices_.size();
+    for (auto i : indices_) out << ' ' << i;
+    out << ' ' << rng_;
+    return out.str();
+}
+
+void BatchSampler::restore(const std::string& state) {
+    std::istringstream in(state);
+    std::size_t batch = 0, pos = 0, count = 0;
+    std::uint64_t epoch = 0;
+    in >> batch >> pos >> epoch >> count;
+    if (!in || batch != batch_size_ || count != indices_.size() || pos > count)
+        throw std::invalid_argument("sampler state does not match this shard and batch size");
+    std::vector<std::uint32_t> order(count);
+    for (auto& i : order) in >> i;
+    std::mt19937_64 rng;
+    in >> rng;
+    if (!in) throw std::invalid_argument("sampler state is incomplete");
+    indices_ = std::move(order);
+    pos_ = pos;
+    epoch_ = epoch;
+    rng_ = rng;
 }
 
 void gather_batch(const Dataset& ds, std::span<const std::uint32_t> indices, std::vector<float>& out,

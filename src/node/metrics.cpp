@@ -63,11 +63,11 @@ std::string MetricsRow::json() const {
     return out + "}";
 }
 
-MetricsWriter::MetricsWriter(const std::string& path) : path_(path) {
+MetricsWriter::MetricsWriter(const std::string& path, bool append) : path_(path) {
     std::filesystem::path p(path);
     std::error_code ec;
     if (p.has_parent_path()) std::filesystem::create_directories(p.parent_path(), ec);
-    file_ = std::fopen(path.c_str(), "w");
+    file_ = std::fopen(path.c_str(), append ? "a" : "w");
     if (!file_) throw IoError(fmt::format("{}: cannot write the metrics file: {}", path, std::strerror(errno)));
 }
 

@@ -1,6 +1,7 @@
 #include "p2pnode/node/round_node.hpp"
 
 #include <algorithm>
+#include <filesystem>
 #include <cmath>
 #include <set>
 
@@ -9,6 +10,7 @@
 
 #include "p2pnode/data/batches.hpp"
 #include "p2pnode/errors.hpp"
+#include "p2pnode/node/checkpoint.hpp"
 #include "p2pnode/node/metrics.hpp"
 #include "p2pnode/wire/envelope.hpp"
 
@@ -57,6 +59,7 @@ public:
         while (true) {
             const auto missing = waiting_for();
             if (missing.empty()) break;
+            if (s_.stop_requested && s_.stop_requested()) break;  // Ctrl-C: finish this round now
             const auto now = Clock::now();
             const bool only_absent =
                 std::all_of(missing.begin(), missing.end(), [&](auto id) { return absent_.count(id) > 0; });
@@ -70,7 +73,7 @@ public:
                 mark_absent(missing, r);
                 break;
             }
-            Clock::time_point until = start + s_.hard_timeout;
+            Clock::time_point until = std::min(start + s_.hard_timeout, now + std::chrono::milliseconds(250));
             if (got >= s_.quorum) until = std::min(until, start + s_.soft_timeout);
             if (only_absent) until = std::min(until, start + s_.absent_grace);
             auto m = t.receive(until);
@@ -79,6 +82,9 @@ public:
         }
         return have;
     }
+
+    // The highest round any neighbour has sent (a resumed node catches up to it).
+    std::uint64_t latest_seen() const { return latest_seen_; }
 
 private:
     void mark_absent(const std::vector<std::uint32_t>& missing, std::uint64_t r) {
@@ -121,6 +127,7 @@ private:
                 return;
             }
         const std::uint64_t round = d.header.round;
+        latest_seen_ = std::max(latest_seen_, round);
         if (round < r) {
             ++rejected["stale"];
             return;
@@ -142,6 +149,7 @@ private:
     wire::Limits limits_;
     std::set<std::uint32_t> neighbours_, absent_;
     std::map<std::pair<std::uint64_t, std::uint32_t>, Grad> future_;
+    std::uint64_t latest_seen_ = 0;
 };
 
 void send_grad(transport::Transport& t, const NodeSettings& s, std::uint64_t round, std::span<const float> g,
@@ -160,7 +168,7 @@ void send_grad(transport::Transport& t, const NodeSettings& s, std::uint64_t rou
 NodeResult run_node(const NodeSettings& s, transport::Transport& t, const data::MnistData& data) {
     const bool honest = s.type == NodeType::Honest;
     const TrainingOptions& tr = s.training;
-    MetricsWriter metrics = s.metrics_path.empty() ? MetricsWriter() : MetricsWriter(s.metrics_path);
+    MetricsWriter metrics = s.metrics_path.empty() ? MetricsWriter() : MetricsWriter(s.metrics_path, s.resume);
     nn::Sequential model = nn::make_small_cnn(tr.seed);  // every node starts from the same model
     const std::size_t dim = model.param_count();
     nn::Sgd sgd(static_cast<float>(tr.learning_rate));
@@ -174,6 +182,37 @@ NodeResult run_node(const NodeSettings& s, transport::Transport& t, const data::
     std::vector<float> aggregate(dim), forged(dim);
 
     NodeResult result;
+    int first_round = 1;
+    const std::string ckpt = s.checkpoint_dir.empty() ? "" : checkpoint_path(s.checkpoint_dir, s.id);
+    if (s.resume && !ckpt.empty()) {
+        if (!std::filesystem::exists(ckpt)) {
+            spdlog::warn("[Node {}] --resume: no checkpoint at {}; starting from round 1", s.id, ckpt);
+        } else {
+            const Checkpoint c = load_checkpoint(ckpt);  // refuses a corrupted one
+            if (c.node != s.id || c.params.size() != dim)
+                throw IoError(fmt::format("{}: the checkpoint is node {}'s with {} parameters, not node {}'s with {}",
+                                          ckpt, c.node, c.params.size(), s.id, dim));
+            std::copy(c.params.begin(), c.params.end(), model.params().begin());
+            sgd.velocity() = c.velocity;
+            try {
+                sampler.restore(c.sampler_state);
+            } catch (const std::invalid_argument& e) {
+                throw IoError(fmt::format("{}: {}", ckpt, e.what()));
+            }
+            first_round = static_cast<int>(c.round) + 1;
+            spdlog::info("[Node {}] resumed from {} after round {}", s.id, ckpt, c.round);
+        }
+    }
+    auto save = [&](int round) {
+        if (ckpt.empty()) return;
+        Checkpoint c;
+        c.node = s.id;
+        c.round = static_cast<std::uint64_t>(round);
+        c.params.assign(model.params().begin(), model.params().end());
+        c.velocity = sgd.velocity();
+        c.sampler_state = sampler.save();
+        save_checkpoint(ckpt, c);
+    };
     const auto missing = t.wait_ready(s.neighbours, Clock::now() + s.startup_timeout);
     if (!missing.empty())
         spdlog::warn("[Node {}] starting without {} neighbour(s) that did not answer: {}", s.id, missing.size(),
@@ -189,7 +228,7 @@ NodeResult run_node(const NodeSettings& s, transport::Transport& t, const data::
     const auto run_start = Clock::now();
     transport::Counters last = t.counters();
     bool warned_bound = false;
-    for (int round = 1; round <= tr.rounds; ++round) {
+    for (int round = first_round; round <= tr.rounds; ++round) {
         const auto r = static_cast<std::uint64_t>(round);
         const auto t0 = Clock::now();
         double train_loss = NAN;
@@ -201,6 +240,12 @@ NodeResult run_node(const NodeSettings& s, transport::Transport& t, const data::
         const auto t1 = Clock::now();
         auto got = gather.collect(t, r, honest ? s.neighbours : s.honest_neighbours, result.rejected);
         const auto t2 = Clock::now();
+        if (s.resume && gather.latest_seen() > r + 1) {  // the neighbours went on: rejoin at their round
+            const int target = static_cast<int>(std::min<std::uint64_t>(gather.latest_seen(), tr.rounds));
+            spdlog::info("[Node {}] rejoining at round {} (was at {})", s.id, target, round);
+            round = target - 1;
+            continue;
+        }
         std::size_t aggregated = 0;
         if (honest) {
             std::vector<std::pair<std::uint32_t, std::span<const float>>> inputs;
@@ -281,6 +326,7 @@ NodeResult run_node(const NodeSettings& s, transport::Transport& t, const data::
         for (const auto& [reason, count] : result.rejected) row.add("rejected_" + reason, static_cast<long long>(count));
         metrics.write(row);
         last = c;
+        if (last_round || (s.checkpoint_every > 0 && round % s.checkpoint_every == 0)) save(round);
         if (stopping && round < tr.rounds) {
             spdlog::info("[Node {}] stopping at round {}/{} as asked", s.id, round, tr.rounds);
             break;

@@ -62,6 +62,9 @@ NodeSettings settings_for(const NodesConfig& cfg, std::uint32_t id, const RunCho
     s.soft_timeout = c.soft_timeout;
     s.hard_timeout = c.hard_timeout;
     s.startup_timeout = c.startup_timeout;
+    s.checkpoint_dir = c.checkpoint_dir;
+    s.checkpoint_every = c.checkpoint_every;
+    s.resume = c.resume;
     if (!c.metrics_dir.empty()) s.metrics_path = fmt::format("{}/node-{}.jsonl", c.metrics_dir, id);
     if (s.type == NodeType::Honest) {
         // Fails now, with the rule's bound, rather than at the first round.

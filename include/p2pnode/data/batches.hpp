@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <random>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "p2pnode/data/idx.hpp"
@@ -24,6 +25,10 @@ public:
     std::span<const std::uint32_t> next();
     std::uint64_t epoch() const { return epoch_; }
     std::size_t batches_per_epoch() const { return indices_.size() / batch_size_; }
+    // The full state (order, position, epoch, RNG) as text, and back (std::invalid_argument if
+    // the text does not fit this sampler).
+    std::string save() const;
+    void restore(const std::string& state);
 
 private:
     void shuffle();

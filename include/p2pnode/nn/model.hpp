@@ -58,6 +58,8 @@ public:
     explicit Sgd(float lr, float momentum = 0.0f, float weight_decay = 0.0f);
     void step(std::span<float> params, std::span<const float> grads);
     float lr() const { return lr_; }
+    // The momentum buffer (empty until the first step with momentum), for checkpoints.
+    std::vector<float>& velocity() { return velocity_; }
 
 private:
     float lr_, momentum_, weight_decay_;

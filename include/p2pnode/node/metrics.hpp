@@ -28,7 +28,8 @@ class MetricsWriter {
 public:
     MetricsWriter() = default;  // writes nothing
     // Creates the parent folder if needed; IoError naming the path if the file cannot be opened.
-    explicit MetricsWriter(const std::string& path);
+    // `append`: keep the rows already there (a resumed node).
+    explicit MetricsWriter(const std::string& path, bool append = false);
     ~MetricsWriter();
     MetricsWriter(const MetricsWriter&) = delete;
     MetricsWriter& operator=(const MetricsWriter&) = delete;

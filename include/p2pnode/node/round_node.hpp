@@ -47,6 +47,9 @@ struct NodeSettings {
     std::uint64_t future_window = 4;        // rounds ahead that are buffered
 
     std::string metrics_path;               // JSONL, one row per round ("" = none)
+    std::string checkpoint_dir;             // node-<id>.ckpt there ("" = none)
+    int checkpoint_every = 10;              // rounds between checkpoints (and one at exit)
+    bool resume = false;                    // start from the checkpoint, then rejoin the neighbours' round
     std::function<bool()> stop_requested;   // checked between rounds
 };
 

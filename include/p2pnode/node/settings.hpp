@@ -22,6 +22,9 @@ struct RunChoice {
     std::chrono::milliseconds soft_timeout{5000}, hard_timeout{30000}, startup_timeout{60000};
     std::string metrics_dir = "metrics";    // node-<id>.jsonl there ("" = none)
     std::optional<NodeType> type_override;  // --node-type
+    std::string checkpoint_dir;             // "" = no checkpoints
+    int checkpoint_every = 10;
+    bool resume = false;
 };
 
 Topology topology_of(const NodesConfig& cfg);

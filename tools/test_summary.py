@@ -12,8 +12,8 @@ import sys
 CASES = re.compile(r"\[doctest\] test cases:\s*(\d+)\s*\|\s*(\d+) passed\s*\|\s*(\d+) failed")
 
 
-def main(path):
-    passed = failed = 0
+def main(path, extra_passed=0, extra_failed=0):
+    passed, failed = extra_passed, extra_failed
     with open(path, encoding="utf-8") as log:
         for line in log:
             test = json.loads(line)
@@ -34,4 +34,11 @@ def main(path):
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1] if len(sys.argv) > 1 else "build/meson-logs/testlog.json"))
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("testlog", nargs="?", default="build/meson-logs/testlog.json")
+    parser.add_argument("--extra-passed", type=int, default=0, help="results run outside meson (fuzzers)")
+    parser.add_argument("--extra-failed", type=int, default=0)
+    args = parser.parse_args()
+    sys.exit(main(args.testlog, args.extra_passed, args.extra_failed))

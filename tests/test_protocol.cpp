@@ -130,3 +130,28 @@ TEST_CASE("median defends against the Empire attack; mean with a strong attack d
     CHECK(bad_acc < good_acc - 0.15);
     spdlog::set_level(spdlog::level::info);
 }
+
+TEST_CASE("with CURVE on, training gives the same models as without") {
+    spdlog::set_level(spdlog::level::warn);
+    p2p::test::TempDir dir;
+    p2p::test::write_set(dir, 256, false);
+    auto data = data::load_mnist_data(dir.path().string());
+    const auto cfg = five_nodes();
+    ClusterOptions plain;
+    plain.scheme = Scheme::Ipc;
+    plain.ipc_dir = dir.path().string();
+    auto reference = launch::run_threads(cfg, quick(4), plain, *data);
+    for (Pattern pattern : {Pattern::Mesh, Pattern::Hub}) {
+        ClusterOptions secure = plain;
+        secure.pattern = pattern;
+        for (std::uint32_t id = 0; id < 5; ++id) secure.keys[id] = transport::generate_keys();
+        secure.broker_keys = transport::generate_keys();
+        auto results = launch::run_threads(cfg, quick(4), secure, *data);
+        for (std::uint32_t id = 0; id < 4; ++id) {
+            CAPTURE(id);
+            CHECK(results.at(id).rounds_done == 4);
+            CHECK(results.at(id).params == reference.at(id).params);
+        }
+    }
+    spdlog::set_level(spdlog::level::info);
+}

@@ -10,6 +10,7 @@
 #include "p2pnode/errors.hpp"
 #include "p2pnode/transport/hub.hpp"
 #include "p2pnode/transport/mesh.hpp"
+#include "p2pnode/transport/security.hpp"
 #include "support.hpp"
 
 using namespace p2p::transport;
@@ -266,4 +267,111 @@ TEST_CASE("hub: clients reconnect by themselves when the broker restarts on the 
     CHECK(heard);
     stop2 = true;
     bt2.join();
+}
+
+TEST_CASE("CURVE: a configured key gets through, an unknown key is refused, a key claiming another id is dropped") {
+    zmq::context_t ctx;
+    p2p::test::TempDir dir;
+    std::map<std::uint32_t, CurveKeys> keys;
+    for (std::uint32_t id : {0u, 1u, 2u}) keys[id] = generate_keys();
+    Security base;
+    for (auto& [id, k] : keys) base.public_keys[id] = k.public_z85;
+    base.start_zap = false;
+    ZapHandler zap(ctx, allowed_keys(base));
+    auto ep = [&](int i) { return "ipc://" + dir.path().string() + "/curve" + std::to_string(i) + ".ipc"; };
+
+    MeshSpec m0;
+    m0.self = 0;
+    m0.bind_endpoint = ep(0);
+    m0.accept_from = {1, 2};
+    m0.security = base;
+    m0.security->own = keys[0];
+    auto t0 = make_mesh(ctx, m0);
+    MeshSpec m1;
+    m1.self = 1;
+    m1.bind_endpoint = ep(1);
+    m1.peers[0] = ep(0);
+    m1.security = base;
+    m1.security->own = keys[1];
+    auto t1 = make_mesh(ctx, m1);
+
+    std::thread a([&] { CHECK(t1->wait_ready({0}, Clock::now() + 10s).empty()); });
+    CHECK(t0->wait_ready({1}, Clock::now() + 10s).empty());
+    a.join();
+    float x = 2.5f;
+    std::byte h{9};
+    t1->send({0}, std::span(&h, 1), std::as_bytes(std::span(&x, 1)));
+    auto got = t0->receive(Clock::now() + 5s);
+    REQUIRE(got.has_value());
+    CHECK(got->from == 1);
+
+    // A stranger's key, presenting node 2's routing id: ZAP refuses the handshake.
+    auto stranger = generate_keys();
+    auto rogue = [&](const CurveKeys& k) {
+        zmq::socket_t s(ctx, zmq::socket_type::router);
+        const char rid[5] = {'N', 2, 0, 0, 0};
+        const char to[5] = {'N', 0, 0, 0, 0};
+        s.set(zmq::sockopt::routing_id, zmq::const_buffer(rid, 5));
+        s.set(zmq::sockopt::connect_routing_id, zmq::const_buffer(to, 5));
+        s.set(zmq::sockopt::curve_secretkey, k.secret_z85);
+        s.set(zmq::sockopt::curve_publickey, k.public_z85);
+        s.set(zmq::sockopt::curve_serverkey, keys[0].public_z85);
+        s.set(zmq::sockopt::linger, 0);
+        s.connect(ep(0));
+        for (int i = 0; i < 5; ++i) {
+            s.send(zmq::const_buffer(to, 5), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
+            s.send(zmq::str_buffer("H"), zmq::send_flags::dontwait);
+            s.send(zmq::const_buffer(to, 5), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
+            s.send(zmq::str_buffer("x"), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
+            s.send(zmq::str_buffer("y"), zmq::send_flags::dontwait);
+        }
+        return s;
+    };
+    const auto denied_before = zap.denied();
+    {
+        auto s = rogue(stranger);
+        CHECK_FALSE(t0->wait_ready({2}, Clock::now() + 1500ms).empty());  // never heard
+        CHECK(zap.denied() > denied_before);
+    }
+    // Node 1's valid key, presenting node 2's routing id: admitted as N1, so its frames are dropped.
+    {
+        auto s = rogue(keys[1]);
+        CHECK_FALSE(t0->wait_ready({2}, Clock::now() + 1500ms).empty());
+        CHECK(t0->counters().dropped_unauthenticated > 0);
+    }
+    t0.reset();
+    t1.reset();
+}
+
+TEST_CASE("CURVE hub: a valid key claiming another node's id is refused and counted") {
+    zmq::context_t ctx;
+    p2p::test::TempDir dir;
+    auto broker_keys = generate_keys(), k0 = generate_keys(), k1 = generate_keys();
+    Security sec;
+    sec.public_keys = {{0, k0.public_z85}, {1, k1.public_z85}};
+    sec.broker_public = broker_keys.public_z85;
+    Broker::Spec bs;
+    bs.bind_endpoint = "ipc://" + dir.path().string() + "/broker.ipc";
+    bs.status_every = 3600s;
+    bs.security = sec;
+    bs.security->own = broker_keys;
+    Broker broker(ctx, bs);
+    std::atomic<bool> stop{false};
+    std::thread bt([&] { broker.run([&] { return stop.load(); }, [](const std::string&) {}); });
+    HubSpec honest;
+    honest.self = 0;
+    honest.broker_endpoint = broker.endpoint();
+    honest.security = sec;
+    honest.security->start_zap = false;
+    honest.security->own = k0;
+    auto t0 = make_hub_client(ctx, honest);
+    CHECK(t0->wait_ready({}, Clock::now() + 10s).empty());
+    HubSpec liar = honest;
+    liar.self = 0;            // claims node 0
+    liar.security->own = k1;  // with node 1's key
+    auto t1 = make_hub_client(ctx, liar);
+    CHECK_THROWS_WITH_AS(t1->wait_ready({}, Clock::now() + 10s), doctest::Contains("refused the id"), p2p::IoError);
+    stop = true;
+    bt.join();
+    CHECK(broker.stats().claims_refused >= 1);
 }

@@ -26,6 +26,20 @@ std::map<std::uint32_t, node::NodeResult> run_threads(const NodesConfig& cfg, co
         settings.back().stop_requested = o.stop_requested;
     }
 
+    std::optional<Security> security;
+    std::unique_ptr<ZapHandler> zap;
+    if (!o.keys.empty()) {
+        security.emplace();
+        for (const auto& [id, k] : o.keys) security->public_keys[id] = k.public_z85;
+        security->broker_public = o.broker_keys.public_z85;
+        security->start_zap = false;
+        zap = std::make_unique<ZapHandler>(ctx, allowed_keys(*security));
+    }
+    auto secured = [&](std::uint32_t id) {
+        std::optional<Security> s = security;
+        if (s) s->own = id == UINT32_MAX ? o.broker_keys : o.keys.at(id);
+        return s;
+    };
     std::unique_ptr<Broker> broker;
     std::atomic<bool> broker_stop{false};
     std::thread broker_thread;
@@ -36,6 +50,7 @@ std::map<std::uint32_t, node::NodeResult> run_threads(const NodesConfig& cfg, co
                                ? "tcp://127.0.0.1:*"
                                : endpoint_for(o.scheme, "127.0.0.1", o.broker_port, o.ipc_dir);
         bs.status_every = std::chrono::seconds(3600);
+        bs.security = secured(UINT32_MAX);
         broker = std::make_unique<Broker>(ctx, bs);
         broker_thread = std::thread([&] {
             broker->run([&] { return broker_stop.load(); }, [](const std::string& line) { spdlog::info("{}", line); });
@@ -44,6 +59,7 @@ std::map<std::uint32_t, node::NodeResult> run_threads(const NodesConfig& cfg, co
             HubSpec hs;
             hs.self = s.id;
             hs.broker_endpoint = broker->endpoint();
+            hs.security = secured(s.id);
             transports.push_back(make_hub_client(ctx, hs));
         }
     } else {
@@ -53,6 +69,7 @@ std::map<std::uint32_t, node::NodeResult> run_threads(const NodesConfig& cfg, co
             const NodeSpec& spec = cfg.require(static_cast<int>(s.id));
             MeshSpec ms;
             ms.self = s.id;
+            ms.security = secured(s.id);
             ms.bind_endpoint = o.scheme == Scheme::Tcp && o.ephemeral_ports
                                    ? "tcp://127.0.0.1:*"
                                    : endpoint_for(o.scheme, spec.bind_host.value_or(spec.host), spec.port, o.ipc_dir);
@@ -93,6 +110,7 @@ std::map<std::uint32_t, node::NodeResult> run_threads(const NodesConfig& cfg, co
     transports.clear();
     broker_stop = true;
     if (broker_thread.joinable()) broker_thread.join();
+    broker.reset();
     if (failure) std::rethrow_exception(failure);
     return results;
 }

@@ -40,6 +40,11 @@ class HubClient final : public Transport {
 public:
     HubClient(zmq::context_t& ctx, const HubSpec& spec) : spec_(spec), socket_(ctx, zmq::socket_type::dealer) {
         detail::apply_limits(socket_, spec.limits);
+        if (spec.security) {
+            socket_.set(zmq::sockopt::curve_secretkey, spec.security->own.secret_z85);
+            socket_.set(zmq::sockopt::curve_publickey, spec.security->own.public_z85);
+            socket_.set(zmq::sockopt::curve_serverkey, spec.security->broker_public);
+        }
         try {
             socket_.connect(spec.broker_endpoint);
         } catch (const zmq::error_t& e) {
@@ -164,8 +169,13 @@ std::unique_ptr<Transport> make_hub_client(zmq::context_t& context, const HubSpe
 }
 
 struct Broker::State {
-    State(zmq::context_t& ctx, Spec s) : spec(std::move(s)), socket(ctx, zmq::socket_type::router) {}
+    State(zmq::context_t& ctx, Spec s) : spec(std::move(s)) {
+        if (spec.security && spec.security->start_zap)
+            zap = std::make_unique<ZapHandler>(ctx, allowed_keys(*spec.security));
+        socket = zmq::socket_t(ctx, zmq::socket_type::router);
+    }
     Spec spec;
+    std::unique_ptr<ZapHandler> zap;
     zmq::socket_t socket;
     std::map<std::uint32_t, std::string> by_id;     // node id -> routing id
     std::map<std::string, std::uint32_t> by_route;  // routing id -> node id
@@ -176,6 +186,14 @@ struct Broker::State {
 Broker::Broker(zmq::context_t& context, Spec spec) : state_(std::make_unique<State>(context, std::move(spec))) {
     detail::apply_limits(state_->socket, state_->spec.limits);
     state_->socket.set(zmq::sockopt::router_mandatory, 1);
+    if (const auto& sec = state_->spec.security) {
+        if (state_->spec.bind_endpoint.rfind("inproc://", 0) == 0)
+            throw IoError("CURVE security needs tcp or ipc endpoints; inproc is not encrypted");
+        state_->socket.set(zmq::sockopt::curve_secretkey, sec->own.secret_z85);
+        state_->socket.set(zmq::sockopt::curve_publickey, sec->own.public_z85);
+        state_->socket.set(zmq::sockopt::curve_server, 1);
+        state_->socket.set(zmq::sockopt::zap_domain, "p2pnode");
+    }
     try {
         state_->socket.bind(state_->spec.bind_endpoint);
     } catch (const zmq::error_t& e) {
@@ -227,6 +245,13 @@ void Broker::run(const std::function<bool()>& stop, const std::function<void(con
         const auto& [kind, ids] = *c;
         if (kind == 'H' && ids.size() == 1 && parts->size() == 2) {
             const std::uint32_t id = ids[0];
+            if (st.spec.security && user_id((*parts)[1]) != user_id_for(id)) {
+                // a valid key claiming another node's id
+                ++st.stats.claims_refused;
+                log(fmt::format("broker: refused a claim to node id {} by a key that is not node {}'s", id, id));
+                reply(route, control('R'));
+                continue;
+            }
             auto held = st.by_id.find(id);
             if (held != st.by_id.end() && held->second != route) {
                 // A live holder keeps its id; a gone one (its pipe closed) is replaced.

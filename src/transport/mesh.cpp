@@ -48,6 +48,15 @@ public:
         const auto me = detail::id_bytes(spec.self);
         socket_.set(zmq::sockopt::routing_id, zmq::const_buffer(me.data(), me.size()));
         socket_.set(zmq::sockopt::router_mandatory, 1);
+        if (spec.security) {
+            if (spec.bind_endpoint.rfind("inproc://", 0) == 0)
+                throw IoError("CURVE security needs tcp or ipc endpoints; inproc is not encrypted");
+            if (spec.security->start_zap) zap_ = std::make_unique<ZapHandler>(ctx, allowed_keys(*spec.security));
+            socket_.set(zmq::sockopt::curve_secretkey, spec.security->own.secret_z85);
+            socket_.set(zmq::sockopt::curve_publickey, spec.security->own.public_z85);
+            socket_.set(zmq::sockopt::curve_server, 1);
+            socket_.set(zmq::sockopt::zap_domain, "p2pnode");
+        }
         try {
             socket_.bind(spec.bind_endpoint);
         } catch (const zmq::error_t& e) {
@@ -59,6 +68,13 @@ public:
             known_.insert(id);
             const auto peer = detail::id_bytes(id);
             socket_.set(zmq::sockopt::connect_routing_id, zmq::const_buffer(peer.data(), peer.size()));
+            if (spec.security) {  // we are the CURVE client of a lower-id peer, which must hold its key
+                auto key = spec.security->public_keys.find(id);
+                if (key == spec.security->public_keys.end())
+                    throw IoError(fmt::format("node {}: no public key for node {}", spec.self, id));
+                socket_.set(zmq::sockopt::curve_server, 0);
+                socket_.set(zmq::sockopt::curve_serverkey, key->second);
+            }
             try {
                 socket_.connect(endpoint);
             } catch (const zmq::error_t& e) {
@@ -153,6 +169,16 @@ private:
             ++counters_.dropped_malformed;
             return std::nullopt;
         }
+        if (spec_.security) {
+            // An incoming connection carries the ZAP user id of its key; an outgoing one was
+            // made to the key we expect. Either way the key must belong to the routing id.
+            const std::string uid = user_id((*parts)[1]);
+            const bool ok = uid.empty() ? spec_.peers.count(*from) > 0 : uid == user_id_for(*from);
+            if (!ok) {
+                ++counters_.dropped_unauthenticated;
+                return std::nullopt;
+            }
+        }
         if (parts->size() == 2) {  // control: HELLO, or the empty probe of a new connection
             const auto& c = (*parts)[1];
             const char kind = c.size() == 1 ? *static_cast<const char*>(c.data()) : 0;
@@ -180,6 +206,7 @@ private:
     }
 
     MeshSpec spec_;
+    std::unique_ptr<ZapHandler> zap_;  // before socket_: destroyed after it
     zmq::socket_t socket_;
     std::string bound_;
     std::set<std::uint32_t> known_;

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "p2pnode/node/settings.hpp"
+#include "p2pnode/transport/security.hpp"
 #include "p2pnode/transport/transport.hpp"
 
 namespace p2p::launch {
@@ -22,6 +23,10 @@ struct ClusterOptions {
     int broker_port = 8888;                // hub over tcp without ephemeral ports
     std::function<bool()> stop_requested;  // passed to every node
     std::vector<std::uint32_t> only;       // run just these ids (others are played from outside); empty: all
+    // CURVE: every node's key pair (and the broker's); empty: no security. One ZAP handler serves
+    // the shared context.
+    std::map<std::uint32_t, transport::CurveKeys> keys;
+    transport::CurveKeys broker_keys;
 };
 
 // Runs all nodes to the end; results by node id. Exceptions in a node thread are rethrown.

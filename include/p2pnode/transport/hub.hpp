@@ -13,6 +13,7 @@
 #include <memory>
 #include <string>
 
+#include "p2pnode/transport/security.hpp"
 #include "p2pnode/transport/transport.hpp"
 
 namespace p2p::transport {
@@ -21,6 +22,7 @@ struct HubSpec {
     std::uint32_t self = 0;
     std::string broker_endpoint;  // tcp://host:port, ipc://..., inproc://...
     SocketLimits limits;
+    std::optional<Security> security;  // own keys and security->broker_public
 };
 
 std::unique_ptr<Transport> make_hub_client(zmq::context_t& context, const HubSpec& spec);
@@ -38,6 +40,7 @@ public:
         std::string bind_endpoint;
         SocketLimits limits;
         std::chrono::milliseconds status_every{5000};
+        std::optional<Security> security;  // the broker's keys; public_keys of every node
     };
     // Binds at once (IoError if the endpoint is taken).
     Broker(zmq::context_t& context, Spec spec);

@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 
+#include "p2pnode/transport/security.hpp"
 #include "p2pnode/transport/transport.hpp"
 
 namespace p2p::transport {
@@ -20,6 +21,7 @@ struct MeshSpec {
     std::map<std::uint32_t, std::string> peers;      // peer id -> endpoint to connect to (ids < self)
     std::vector<std::uint32_t> accept_from;          // peer ids that connect to us (ids > self)
     SocketLimits limits;
+    std::optional<Security> security;                // CURVE + ZAP (tcp and ipc only)
 };
 
 // `context` must outlive the transport; inproc endpoints need one shared context.

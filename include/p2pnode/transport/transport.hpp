@@ -47,6 +47,7 @@ struct Counters {
     std::uint64_t dropped_unknown_peer = 0;  // from a routing id that is not a known peer
     std::uint64_t dropped_malformed = 0;     // wrong number of frames
     std::uint64_t send_failures = 0;         // a target that could not be reached
+    std::uint64_t dropped_unauthenticated = 0;  // CURVE: the key does not belong to that routing id
 };
 
 // Limits on every socket: largest frame, queue depth, how long close() flushes.

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <csignal>
+#include <sstream>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <thread>
@@ -190,4 +191,48 @@ TEST_CASE("SIGINT: the node stops after its round, writes metrics and a checkpoi
         CAPTURE(id);
         CHECK(exit_code(pids[id]) == 0);
     }
+}
+
+TEST_CASE("keygen and a CURVE launch: same results as without, key files guarded") {
+    p2p::test::TempDir dir;
+    const auto keys = dir.path() / "keys";
+    std::string yaml = "nodes:\n";
+    for (int id = 0; id < 3; ++id) {
+        auto r = run_p2pnode({"keygen", "--out", (keys / ("node-" + std::to_string(id))).string()});
+        REQUIRE(r.status == 0);
+        CHECK(contains(r.out, "(secret, mode 0600)"));
+        std::string pub = p2p::test::slurp(keys / ("node-" + std::to_string(id) + ".pub"));
+        pub.erase(pub.find_last_not_of("\n") + 1);
+        CHECK_FALSE(contains(r.out, p2p::test::slurp(keys / ("node-" + std::to_string(id) + ".key")).substr(0, 40)));
+        yaml += "  - {id: " + std::to_string(id) + ", host: 127.0.0.1, port: " + std::to_string(9300 + id) +
+                ", type: " + (id == 2 ? "byzantine" : "honest") + ", public_key: \"" + pub + "\"}\n";
+    }
+    CHECK((std::filesystem::status(keys / "node-0.key").permissions() & std::filesystem::perms::others_read) ==
+          std::filesystem::perms::none);
+    CHECK(run_p2pnode({"keygen", "--out", (keys / "node-0").string()}).status != 0);  // no silent overwrite
+    const std::string cfg = dir.write("secure.yaml", yaml);
+    auto table = [&](std::vector<std::string> extra) {
+        std::vector<std::string> a = {"launch", "--config", cfg};
+        auto flags = run_flags(dir, 4);
+        a.insert(a.end(), flags.begin(), flags.end());
+        a.insert(a.end(), extra.begin(), extra.end());
+        auto r = run_p2pnode(a);
+        CHECK(r.status == 0);
+        return r.out.substr(r.out.find("node  type"));
+    };
+    const std::string plain = table({});
+    const std::string secure = table({"--keys-dir", keys.string()});
+    // the same final losses and accuracies (the s/round column differs)
+    auto cut = [](const std::string& t) {
+        std::string out;
+        std::istringstream in(t);
+        for (std::string line; std::getline(in, line);) out += line.substr(0, std::min<std::size_t>(line.size(), 45)) + "\n";
+        return out;
+    };
+    CHECK(cut(plain) == cut(secure));
+    std::filesystem::permissions(keys / "node-1.key", std::filesystem::perms::others_read, std::filesystem::perm_options::add);
+    auto warned = run_p2pnode({"mesh", "--config", cfg, "--node-id", "1", "--secret-key", (keys / "node-1.key").string(),
+                               "--startup-timeout", "0.2", "--rounds", "1", "--endpoint", "ipc", "--ipc-dir",
+                               dir.path().string(), "--batch-size", "8", "--round-timeout", "0.1", "--hard-timeout", "0.2"});
+    CHECK(contains(warned.err, "readable by others"));
 }

@@ -159,13 +159,20 @@ int main(int argc, char** argv) {
     app.option_defaults()->always_capture_default();
     app.footer("Exit status: 0 success, 1 runtime failure, 2 bad usage or config.");
 
-    std::string host = "0.0.0.0", broker_endpoint = "tcp", broker_ipc_dir = "/tmp/p2pnode-ipc";
-    int port = 8888;
+    p2p::cli::BrokerFlags broker_args;
     CLI::App* broker = app.add_subcommand("broker", "Hub-and-spoke: bind a ROUTER and route gradients between nodes");
-    broker->add_option("--host", host, "Host to bind to");
-    broker->add_option("--port", port, "Port to listen on")->check(CLI::Range(1, 65535));
-    broker->add_option("--endpoint", broker_endpoint, "Transport: tcp or ipc")->check(CLI::IsMember({"tcp", "ipc"}));
-    broker->add_option("--ipc-dir", broker_ipc_dir, "Folder for ipc:// socket files");
+    broker->add_option("--host", broker_args.host, "Host to bind to");
+    broker->add_option("--port", broker_args.port, "Port to listen on")->check(CLI::Range(1, 65535));
+    broker->add_option("--endpoint", broker_args.endpoint, "Transport: tcp or ipc")->check(CLI::IsMember({"tcp", "ipc"}));
+    broker->add_option("--ipc-dir", broker_args.ipc_dir, "Folder for ipc:// socket files");
+    broker->add_option("--secret-key", broker_args.secret_key, "CURVE: the broker's secret key file (p2pnode keygen)");
+    broker->add_option("--config", broker_args.config, "CURVE: the nodes config that lists every node's public key");
+
+    std::string keygen_out;
+    bool keygen_force = false;
+    CLI::App* keygen = app.add_subcommand("keygen", "Write a CURVE key pair: PREFIX.key (secret, mode 0600), PREFIX.pub");
+    keygen->add_option("--out", keygen_out, "Path prefix of the two files")->required();
+    keygen->add_flag("--force", keygen_force, "Replace existing files");
 
     p2p::cli::HubFlags hub_args;
     p2p::cli::NodeFlags hub_flags;
@@ -215,6 +222,8 @@ int main(int argc, char** argv) {
     launch->add_option("--config", launch_args.config, "Nodes config file (YAML or JSON)")->required();
     launch->add_option("--pattern", launch_args.pattern, "mesh or hub")->check(CLI::IsMember({"mesh", "hub"}));
     launch->add_option("--broker-port", launch_args.broker_port, "hub: the broker's port")->check(CLI::Range(1, 65535));
+    launch->add_option("--keys-dir", launch_args.keys_dir,
+                       "CURVE: folder with node-<id>.key (and broker.key); the config gives the public keys");
     p2p::cli::add_node_flags(launch, launch_flags, false);
 
     TrainFlags train_flags;
@@ -236,7 +245,8 @@ int main(int argc, char** argv) {
 
     setup_logging();
     try {
-        if (*broker) return p2p::cli::run_broker(host, port, broker_endpoint, broker_ipc_dir);
+        if (*broker) return p2p::cli::run_broker(broker_args);
+        if (*keygen) return p2p::cli::run_keygen(keygen_out, keygen_force);
         if (*hub) return p2p::cli::run_hub_client(hub_args, hub_flags);
         if (*mesh) return p2p::cli::run_mesh(config_path, mesh_flags);
         if (*launch) return p2p::cli::run_launch(launch_args, launch_flags, self_exe());

@@ -1,6 +1,9 @@
 #include "node_commands.hpp"
 
 #include <csignal>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -22,6 +25,7 @@
 #include "p2pnode/robust/robust.hpp"
 #include "p2pnode/transport/hub.hpp"
 #include "p2pnode/transport/mesh.hpp"
+#include "p2pnode/transport/security.hpp"
 
 extern char** environ;
 
@@ -100,11 +104,52 @@ void add_node_flags(CLI::App* sub, NodeFlags& f, bool with_identity) {
     sub->add_option("--checkpoint-dir", f.checkpoint_dir,
                     "Write node-<id>.ckpt here every --checkpoint-every rounds and at exit ('' = none)");
     sub->add_option("--checkpoint-every", f.checkpoint_every, "Rounds between checkpoints")->check(CLI::Range(1, 100'000'000));
-    if (with_identity)
+    if (with_identity) {
         sub->add_flag("--resume", f.resume, "Start from the checkpoint in --checkpoint-dir and rejoin the current round");
+        sub->add_option("--secret-key", f.secret_key,
+                        "CURVE: this node's secret key file (p2pnode keygen); the config gives every public key");
+    }
 }
 
 namespace {
+
+// A key file's content (trimmed); warns if others can read it. The key itself is never printed.
+std::string read_secret_key(const std::string& path) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) throw IoError(fmt::format("{}: cannot read the secret key file", path));
+    if (st.st_mode & 077)
+        std::fprintf(stderr, "warning: %s: the secret key file is readable by others (mode %03o); chmod 600 it\n",
+                     path.c_str(), static_cast<unsigned>(st.st_mode & 0777));
+    std::ifstream in(path);
+    std::string key;
+    in >> key;
+    if (!transport::is_z85_key(key)) throw IoError(fmt::format("{}: not a CURVE secret key (40 Z85 characters)", path));
+    return key;
+}
+
+// The CURVE settings of one party: its own keys from `secret_file`, everybody's public keys
+// from the config. Nullopt when no secret key is given.
+std::optional<transport::Security> security_of(const std::string& secret_file, const NodesConfig& cfg, bool need_broker) {
+    if (secret_file.empty()) return std::nullopt;
+    transport::Security s;
+    s.own.secret_z85 = read_secret_key(secret_file);
+    s.own.public_z85 = transport::public_from_secret(s.own.secret_z85);
+    std::vector<std::string> missing;
+    for (const auto& n : cfg.nodes) {
+        if (n.public_key)
+            s.public_keys[static_cast<std::uint32_t>(n.id)] = *n.public_key;
+        else
+            missing.push_back(std::to_string(n.id));
+    }
+    if (!missing.empty())
+        throw ConfigError(fmt::format("{}: CURVE needs a public_key for every node; missing for node(s) {}", cfg.source,
+                                      join(missing)));
+    if (need_broker) {
+        if (!cfg.broker_public_key) throw ConfigError(fmt::format("{}: broker_public_key: missing (CURVE with a broker)", cfg.source));
+        s.broker_public = *cfg.broker_public_key;
+    }
+    return s;
+}
 
 // Flags over the file's `robust:` section over the defaults; names in the file are checked.
 node::RunChoice run_choice(const NodeFlags& f, const NodesConfig& cfg) {
@@ -212,8 +257,9 @@ int run_mesh(const std::string& config_path, const NodeFlags& f) {
             else
                 ms.accept_from.push_back(n);
         }
-        spdlog::info("[Node {}] mesh over {}: bound {}, {} neighbour(s)", s.id, f.endpoint, ms.bind_endpoint,
-                     s.neighbours.size());
+        ms.security = security_of(f.secret_key, cfg, false);
+        spdlog::info("[Node {}] mesh over {}{}: bound {}, {} neighbour(s)", s.id, f.endpoint,
+                     ms.security ? " with CURVE" : "", ms.bind_endpoint, s.neighbours.size());
         return transport::make_mesh(ctx, ms);
     });
 }
@@ -242,20 +288,28 @@ int run_hub_client(const HubFlags& h, const NodeFlags& f) {
         transport::HubSpec hs;
         hs.self = s.id;
         hs.broker_endpoint = transport::endpoint_for(scheme, h.server_host, h.server_port, f.ipc_dir);
-        spdlog::info("[Node {}] hub client of the broker at {}", s.id, hs.broker_endpoint);
+        if (!f.secret_key.empty() && h.config.empty())
+            throw ConfigError("--secret-key needs --config (it gives the public keys of the nodes and the broker)");
+        hs.security = security_of(f.secret_key, cfg, true);
+        spdlog::info("[Node {}] hub client of the broker at {}{}", s.id, hs.broker_endpoint,
+                     hs.security ? " with CURVE" : "");
         return transport::make_hub_client(ctx, hs);
     });
 }
 
-int run_broker(const std::string& host, int port, const std::string& endpoint, const std::string& ipc_dir) {
-    const auto scheme = *transport::parse_scheme(endpoint);
-    if (scheme == transport::Scheme::Ipc) std::filesystem::create_directories(ipc_dir);
+int run_broker(const BrokerFlags& b) {
+    const auto scheme = *transport::parse_scheme(b.endpoint);
+    if (scheme == transport::Scheme::Ipc) std::filesystem::create_directories(b.ipc_dir);
     zmq::context_t ctx;
     transport::Broker::Spec bs;
-    bs.bind_endpoint = transport::endpoint_for(scheme, host, port, ipc_dir);
+    bs.bind_endpoint = transport::endpoint_for(scheme, b.host, b.port, b.ipc_dir);
+    if (!b.secret_key.empty()) {
+        if (b.config.empty()) throw ConfigError("broker --secret-key needs --config (the nodes' public keys)");
+        bs.security = security_of(b.secret_key, load_nodes_config(b.config), false);
+    }
     transport::Broker broker(ctx, bs);
     install_stop_handlers();
-    spdlog::info("broker: routing on {} (Ctrl-C stops)", broker.endpoint());
+    spdlog::info("broker: routing on {}{} (Ctrl-C stops)", broker.endpoint(), bs.security ? " with CURVE" : "");
     broker.run([] { return g_stop.load(); }, [](const std::string& line) { spdlog::info("{}", line); });
     const auto st = broker.stats();
     spdlog::info("broker: stopped after routing {} messages ({} bytes), {} unroutable", st.messages_routed,
@@ -327,6 +381,7 @@ int run_launch(const LaunchFlags& l, const NodeFlags& f, const std::string& self
     const launch::Pattern pattern = l.pattern == "hub" ? launch::Pattern::Hub : launch::Pattern::Mesh;
     spdlog::info("launch: {} nodes of {} as a {} over {}", cfg.nodes.size(), cfg.source, l.pattern, f.endpoint);
     if (f.endpoint == "inproc") {
+        if (!l.keys_dir.empty()) throw ConfigError("--keys-dir: CURVE needs tcp or ipc; inproc is not encrypted");
         nn::set_blas_threads(1);
         auto data = data::load_mnist_data(resolve_data_root(f.data_root));
         launch::ClusterOptions o;
@@ -342,8 +397,10 @@ int run_launch(const LaunchFlags& l, const NodeFlags& f, const std::string& self
     std::vector<pid_t> children;
     pid_t broker = 0;
     if (pattern == launch::Pattern::Hub) {
-        broker = spawn(self_exe, {"broker", "--host", "127.0.0.1", "--port", std::to_string(l.broker_port), "--endpoint",
-                                  f.endpoint, "--ipc-dir", f.ipc_dir});
+        std::vector<std::string> args = {"broker", "--host", "127.0.0.1", "--port", std::to_string(l.broker_port),
+                                         "--endpoint", f.endpoint, "--ipc-dir", f.ipc_dir};
+        if (!l.keys_dir.empty()) args.insert(args.end(), {"--secret-key", l.keys_dir + "/broker.key", "--config", l.config});
+        broker = spawn(self_exe, args);
     }
     for (const auto& n : cfg.nodes) {
         std::vector<std::string> args;
@@ -354,6 +411,7 @@ int run_launch(const LaunchFlags& l, const NodeFlags& f, const std::string& self
             args = {"mesh", "--config", l.config, "--node-id", std::to_string(n.id)};
         const auto fwd = forwarded_flags(f);
         args.insert(args.end(), fwd.begin(), fwd.end());
+        if (!l.keys_dir.empty()) args.insert(args.end(), {"--secret-key", fmt::format("{}/node-{}.key", l.keys_dir, n.id)});
         children.push_back(spawn(self_exe, args));
     }
     int failures = 0;
@@ -383,6 +441,31 @@ int run_launch(const LaunchFlags& l, const NodeFlags& f, const std::string& self
         std::fprintf(stderr, "launch: %d node(s) failed\n", failures);
         return kExitRuntime;
     }
+    return 0;
+}
+
+}  // namespace p2p::cli
+
+namespace p2p::cli {
+
+int run_keygen(const std::string& prefix, bool force) {
+    const auto keys = transport::generate_keys();
+    const std::string secret = prefix + ".key", pub = prefix + ".pub";
+    const std::filesystem::path parent = std::filesystem::path(secret).parent_path();
+    if (!parent.empty()) std::filesystem::create_directories(parent);
+    const int flags = O_WRONLY | O_CREAT | (force ? O_TRUNC : O_EXCL);
+    const int fd = ::open(secret.c_str(), flags, 0600);
+    if (fd < 0)
+        throw IoError(fmt::format("{}: cannot create the secret key file{}", secret,
+                                  errno == EEXIST ? " (it exists; --force replaces it)" : ""));
+    ::fchmod(fd, 0600);
+    const std::string line = keys.secret_z85 + "\n";
+    const bool ok = ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size());
+    ::close(fd);
+    if (!ok) throw IoError(fmt::format("{}: cannot write the secret key", secret));
+    std::ofstream(pub) << keys.public_z85 << "\n";
+    std::printf("wrote %s (public key %s) and %s (secret, mode 0600)\n", pub.c_str(), keys.public_z85.c_str(),
+                secret.c_str());
     return 0;
 }
 

@@ -38,6 +38,7 @@ struct NodeFlags {
     std::string ipc_dir = "/tmp/p2pnode-ipc";
     std::string metrics_dir = "metrics";
     double soft_timeout = 5.0, hard_timeout = 30.0, startup_timeout = 60.0;
+    std::string secret_key;  // CURVE: this node's secret key file
     std::string checkpoint_dir;
     int checkpoint_every = 10;
     bool resume = false;
@@ -70,9 +71,19 @@ struct LaunchFlags {
     std::string config;
     std::string pattern = "mesh";
     int broker_port = 8888;
+    std::string keys_dir;  // CURVE: node-<id>.key and broker.key there
 };
 
-int run_broker(const std::string& host, int port, const std::string& endpoint, const std::string& ipc_dir);
+struct BrokerFlags {
+    std::string host = "0.0.0.0";
+    int port = 8888;
+    std::string endpoint = "tcp", ipc_dir = "/tmp/p2pnode-ipc";
+    std::string secret_key, config;  // CURVE: the broker's secret key; the nodes' public keys
+};
+
+int run_broker(const BrokerFlags& b);
+// Writes PREFIX.key (secret, mode 0600) and PREFIX.pub; refuses to overwrite without force.
+int run_keygen(const std::string& prefix, bool force);
 int run_hub_client(const HubFlags& h, const NodeFlags& f);
 int run_mesh(const std::string& config_path, const NodeFlags& f);
 int run_launch(const LaunchFlags& l, const NodeFlags& f, const std::string& self_exe);

@@ -137,6 +137,13 @@ private:
 
 constexpr long long kMaxNodeId = 1'000'000;
 
+// 40 characters of ZeroMQ's Z85 alphabet (the config layer does not link the transport's check).
+bool looks_like_key(const std::string& s) {
+    static const std::string alphabet =
+        "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#";
+    return s.size() == 40 && s.find_first_not_of(alphabet) == std::string::npos;
+}
+
 TrainingSection read_training(const Reader& r, const YAML::Node& node, int line, std::vector<std::string>& warnings) {
     if (!node.IsMap()) r.fail(line, "training", "must be a mapping {rounds, batch_size, learning_rate}");
     TrainingSection t;
@@ -244,6 +251,9 @@ NodeSpec read_node(const Reader& r, const YAML::Node& node, size_t index, std::v
             spec.type = *parsed;
         } else if (key == "bind_host") {
             spec.bind_host = r.text(e, field);
+        } else if (key == "public_key") {
+            spec.public_key = r.text(e, field);
+            if (!looks_like_key(*spec.public_key)) r.fail(e.line, field, "must be a CURVE public key (40 Z85 characters, from p2pnode keygen)");
         } else {
             r.warn_unknown(e, field, warnings);
         }
@@ -300,6 +310,10 @@ NodesConfig parse_nodes_config(std::string_view text, const std::string& source)
             cfg.training = read_training(r, e.value, e.line, cfg.warnings);
         } else if (e.key == "robust") {
             cfg.robust = read_robust(r, e.value, e.line, cfg.warnings);
+        } else if (e.key == "broker_public_key") {
+            cfg.broker_public_key = r.text(e, e.key);
+            if (!looks_like_key(*cfg.broker_public_key))
+                r.fail(e.line, e.key, "must be a CURVE public key (40 Z85 characters, from p2pnode keygen)");
         } else if (e.key == "topology") {
             cfg.topology = read_topology(r, e.value, e.line, cfg.warnings);
         } else {

@@ -56,6 +56,7 @@ struct NodeSpec {
     int port = 0;
     NodeType type = NodeType::Honest;
     std::optional<std::string> bind_host;
+    std::optional<std::string> public_key;  // CURVE public key (40 Z85 characters)
     int line = 0;  // 1-based line of the node's entry in the file, for messages
 };
 
@@ -64,6 +65,7 @@ struct NodesConfig {
     TrainingSection training;
     RobustSection robust;
     TopologySection topology;
+    std::optional<std::string> broker_public_key;  // hub with CURVE
     std::vector<NodeSpec> nodes;  // in file order; ids are unique
     std::vector<std::string> warnings;
 

@@ -236,3 +236,52 @@ TEST_CASE("keygen and a CURVE launch: same results as without, key files guarded
                                dir.path().string(), "--batch-size", "8", "--round-timeout", "0.1", "--hard-timeout", "0.2"});
     CHECK(contains(warned.err, "readable by others"));
 }
+
+TEST_CASE("broker killed and restarted on the same endpoint: hub clients reconnect and training finishes") {
+    p2p::test::TempDir dir;
+    const std::string bin = p2p::test::required_env("P2PNODE_BIN");
+    const std::string cfg = dir.write("hub.yaml", "nodes:\n  - {id: 0, host: 127.0.0.1, port: 9200, type: honest}\n"
+                                                  "  - {id: 1, host: 127.0.0.1, port: 9201, type: honest}\n"
+                                                  "  - {id: 2, host: 127.0.0.1, port: 9202, type: honest}\n"
+                                                  "topology: {type: complete}\n");
+    auto spawn = [&](std::vector<std::string> a, const std::string& log) {
+        a.insert(a.begin(), bin);
+        std::vector<char*> argv;
+        for (auto& s : a) argv.push_back(s.data());
+        argv.push_back(nullptr);
+        posix_spawn_file_actions_t fa;
+        posix_spawn_file_actions_init(&fa);
+        posix_spawn_file_actions_addopen(&fa, 1, (dir.path() / log).c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+        pid_t pid = 0;
+        posix_spawn(&pid, bin.c_str(), &fa, nullptr, argv.data(), environ);
+        posix_spawn_file_actions_destroy(&fa);
+        return pid;
+    };
+    const std::vector<std::string> broker_args = {"broker", "--port", "9299", "--endpoint", "ipc", "--ipc-dir",
+                                                  dir.path().string()};
+    pid_t broker = spawn(broker_args, "broker.log");
+    std::vector<pid_t> nodes;
+    for (int id = 0; id < 3; ++id) {
+        std::vector<std::string> a = {"hub-client", "--config", cfg, "--server-host", "127.0.0.1", "--server-port",
+                                      "9299", "--node-id", std::to_string(id), "--round-timeout", "1", "--f", "0"};
+        auto flags = run_flags(dir, 20);
+        a.insert(a.end(), flags.begin(), flags.end());
+        nodes.push_back(spawn(a, "node-" + std::to_string(id) + ".log"));
+    }
+    wait_rows(dir.path() / "m" / "node-0.jsonl", 4);
+    kill(broker, SIGKILL);
+    CHECK(exit_code(broker) == -1);
+    broker = spawn(broker_args, "broker.log");  // back on the same endpoint
+    for (int id = 0; id < 3; ++id) {
+        CAPTURE(id);
+        CHECK(exit_code(nodes[id]) == 0);
+        CHECK(lines_in(dir.path() / "m" / ("node-" + std::to_string(id) + ".jsonl")) == 20);
+    }
+    // after the restart the nodes heard each other again through the new broker
+    const std::string rows = p2p::test::slurp(dir.path() / "m" / "node-0.jsonl");
+    const auto last = rows.rfind("{\"round\": 20,");
+    REQUIRE(last != std::string::npos);
+    CHECK(contains(rows.substr(last), "\"peers_heard\": 2"));
+    kill(broker, SIGTERM);
+    CHECK(exit_code(broker) == 0);
+}

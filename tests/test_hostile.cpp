@@ -5,6 +5,7 @@
 #include <doctest/doctest.h>
 
 #include <atomic>
+#include <cstring>
 #include <cmath>
 #include <fstream>
 #include <limits>
@@ -47,7 +48,141 @@ std::vector<std::byte> grad_header(std::uint32_t from, std::uint64_t round, std:
     return wire::encode_header(h);
 }
 
+// One volley of hostile messages for round r, each as [header][payload] (or other frames), sent
+// through `send`; `iteration` varies the far-future rounds.
+template <class Send>
+void volley(Send&& send, std::uint64_t r, std::uint64_t iteration, bool huge) {
+    const std::uint32_t dim = static_cast<std::uint32_t>(nn::kSmallCnnParams);
+    static const std::vector<float> small(nn::kSmallCnnParams, 0.001f);
+    static const std::vector<float> nans(nn::kSmallCnnParams, std::numeric_limits<float>::quiet_NaN());
+    auto payload = [](const std::vector<float>& v) { return zmq::message_t(v.data(), v.size() * sizeof(float)); };
+    auto two = [](zmq::message_t a, zmq::message_t b) {
+        std::vector<zmq::message_t> v;
+        v.push_back(std::move(a));
+        v.push_back(std::move(b));
+        return v;
+    };
+    send(two(zmq::message_t("\x93garbage", 8), zmq::message_t("junk", 4)));  // garbage bytes
+    auto h = grad_header(2, r, dim);
+    h.resize(h.size() / 2);
+    send(two(bytes(h), payload(small)));                                                       // truncated header
+    send(two(bytes(grad_header(2, r, 5)), zmq::message_t(small.data(), 5 * sizeof(float))));  // wrong dim
+    send(two(bytes(grad_header(2, r, dim)), payload(nans)));                                  // NaN payload
+    send(two(zmq::message_t("\xdd\xff\xff\xff\xff", 5), zmq::message_t()));              // 2^32-element claim
+    send(two(bytes(grad_header(2, r + 1000 + iteration, dim)), payload(small)));              // far-future flood
+    send(two(bytes(grad_header(1, r, dim)), payload(small)));                                 // claims node 1
+    for (int dup = 0; dup < 2; ++dup) send(two(bytes(grad_header(2, r, dim)), payload(small)));  // duplicates
+    if (huge) {  // beyond ZMQ_MAXMSGSIZE: libzmq drops the connection, which reconnects
+        std::vector<float> big((17u << 20) / sizeof(float), 1.0f);
+        send(two(bytes(grad_header(2, r, dim)), payload(big)));
+    }
+}
+
+void check_rejections(const std::map<std::uint32_t, node::NodeResult>& results, int rounds) {
+    REQUIRE(results.size() == 2);
+    for (std::uint32_t id : {0u, 1u}) {
+        CAPTURE(id);
+        const auto& r = results.at(id);
+        CHECK(r.rounds_done == rounds);
+        for (const char* reason : {"malformed", "wrong_dim", "non_finite", "too_far_ahead", "from_mismatch", "duplicate"}) {
+            CAPTURE(reason);
+            CHECK(r.rejected.count(reason) == 1);
+            if (r.rejected.count(reason)) CHECK(r.rejected.at(reason) > 0);
+        }
+    }
+}
+
 }  // namespace
+
+TEST_CASE("hostile peer in the hub: the broker and the clients drop, count and go on") {
+    spdlog::set_level(spdlog::level::err);
+    p2p::test::TempDir dir;
+    p2p::test::write_set(dir, 256, false);
+    auto data = data::load_mnist_data(dir.path().string());
+    const auto cfg = parse_nodes_config("nodes:\n  - {id: 0, host: 127.0.0.1, port: 19600, type: honest}\n"
+                                        "  - {id: 1, host: 127.0.0.1, port: 19601, type: honest}\n"
+                                        "  - {id: 2, host: 127.0.0.1, port: 19602, type: byzantine}\n",
+                                        "hostile-hub.yaml");
+    const int rounds = 12;
+    node::RunChoice c;
+    c.training.rounds = rounds;
+    c.training.batch_size = 16;
+    c.training.eval_every = 1000;
+    c.metrics_dir = "";
+    c.soft_timeout = 300ms;
+    c.startup_timeout = 5s;
+    launch::ClusterOptions o;
+    o.pattern = launch::Pattern::Hub;
+    o.scheme = transport::Scheme::Ipc;
+    o.ipc_dir = dir.path().string();
+    o.broker_port = 19699;
+    o.only = {0, 1};
+    transport::BrokerStats stats;
+    o.broker_stats = &stats;
+    std::map<std::uint32_t, node::NodeResult> results;
+    std::atomic<bool> done{false};
+    std::exception_ptr failure;
+    std::thread cluster([&] {
+        try {
+            results = launch::run_threads(cfg, c, o, *data);
+        } catch (...) {
+            failure = std::current_exception();
+        }
+        done = true;
+    });
+    zmq::context_t ctx;
+    const std::string broker = transport::endpoint_for(transport::Scheme::Ipc, "127.0.0.1", 19699, dir.path().string());
+    zmq::socket_t s(ctx, zmq::socket_type::dealer);  // plays node 2
+    s.set(zmq::sockopt::linger, 0);
+    s.set(zmq::sockopt::sndhwm, 16);
+    s.connect(broker);
+    zmq::socket_t thief(ctx, zmq::socket_type::dealer);  // claims live node 0's id
+    thief.set(zmq::sockopt::linger, 0);
+    thief.connect(broker);
+    auto hello = [](std::uint32_t id) {
+        zmq::message_t m(5);
+        auto* p = static_cast<unsigned char*>(m.data());
+        p[0] = 'H';
+        std::memcpy(p + 1, &id, 4);
+        return m;
+    };
+    const unsigned char to_both[9] = {'M', 0, 0, 0, 0, 1, 0, 0, 0};
+    std::uint64_t iteration = 0;
+    bool node0_live = false;  // the thief claims node 0's id once node 0 is registered and training
+    while (!done) {
+        ++iteration;
+        s.send(hello(2), zmq::send_flags::dontwait);  // HELLO storm (and registration)
+        if (node0_live) thief.send(hello(0), zmq::send_flags::dontwait);
+        s.send(zmq::str_buffer("\x01\x02\x03"), zmq::send_flags::dontwait);  // not a control frame
+        volley(
+            [&](std::vector<zmq::message_t> frames) {
+                s.send(zmq::const_buffer(to_both, 9), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
+                for (std::size_t i = 0; i < frames.size(); ++i)
+                    s.send(frames[i], (i + 1 < frames.size() ? zmq::send_flags::sndmore : zmq::send_flags::none) |
+                                          zmq::send_flags::dontwait);
+            },
+            1 + iteration % rounds, iteration, iteration % 50 == 0);
+        zmq::pollitem_t items[2] = {{s.handle(), 0, ZMQ_POLLIN, 0}, {thief.handle(), 0, ZMQ_POLLIN, 0}};
+        if (zmq::poll(items, 2, 20ms) > 0) {  // pace on replies, draining both
+            zmq::message_t m;
+            while (s.recv(m, zmq::recv_flags::dontwait))
+                if (m.size() == 5 && static_cast<const char*>(m.data())[0] == 'F' && static_cast<const char*>(m.data())[1] == 0)
+                    node0_live = true;  // a message forwarded from node 0
+            while (thief.recv(m, zmq::recv_flags::dontwait)) {
+            }
+        }
+    }
+    cluster.join();
+    if (failure) std::rethrow_exception(failure);
+    check_rejections(results, rounds);
+    CHECK(resident_kib() < 800 * 1024);  // broker, two nodes and the attacker, all in this process
+    CHECK(stats.dropped_malformed > 0);
+    CHECK(stats.claims_refused > 0);
+    MESSAGE("broker: " << stats.messages_routed << " routed, " << stats.dropped_malformed << " malformed, "
+                       << stats.claims_refused << " claims refused; honest node 0 rejected "
+                       << results.at(0).rejected.size() << " kinds");
+    spdlog::set_level(spdlog::level::info);
+}
 
 TEST_CASE("hostile peer: garbage, lies and floods are dropped and counted; honest nodes finish") {
     spdlog::set_level(spdlog::level::err);
@@ -100,68 +235,13 @@ TEST_CASE("hostile peer: garbage, lies and floods are dropped and counted; hones
             s.send(frames[i], (i + 1 < frames.size() ? zmq::send_flags::sndmore : zmq::send_flags::none) |
                                   zmq::send_flags::dontwait);
     };
-    const std::uint32_t dim = static_cast<std::uint32_t>(nn::kSmallCnnParams);
-    std::vector<float> small(dim, 0.001f), nans(dim, std::numeric_limits<float>::quiet_NaN());
-    auto payload = [](const std::vector<float>& v) { return zmq::message_t(v.data(), v.size() * sizeof(float)); };
     std::uint64_t iteration = 0;
     while (!done) {
         ++iteration;
-        const std::uint64_t r = 1 + iteration % rounds;
         for (std::uint32_t peer : {0u, 1u}) {
             send(peer, [] { std::vector<zmq::message_t> f; f.emplace_back("H", 1); return f; }());  // HELLO storm
-            std::vector<zmq::message_t> f;
-            f.emplace_back("\x93garbage", 8);  // garbage bytes
-            f.emplace_back("junk", 4);
-            send(peer, std::move(f));
-            auto h = grad_header(2, r, dim);
-            h.resize(h.size() / 2);  // truncated header
-            send(peer, [&] { std::vector<zmq::message_t> v; v.push_back(bytes(h)); v.push_back(payload(small)); return v; }());
-            send(peer, [&] {  // wrong dim
-                std::vector<zmq::message_t> v;
-                v.push_back(bytes(grad_header(2, r, 5)));
-                v.emplace_back(small.data(), 5 * sizeof(float));
-                return v;
-            }());
-            send(peer, [&] {  // NaN payload
-                std::vector<zmq::message_t> v;
-                v.push_back(bytes(grad_header(2, r, dim)));
-                v.push_back(payload(nans));
-                return v;
-            }());
-            send(peer, [&] {  // a header claiming a 2^32-element array
-                std::vector<zmq::message_t> v;
-                v.emplace_back("\xdd\xff\xff\xff\xff", 5);
-                v.emplace_back();
-                return v;
-            }());
-            send(peer, [&] {  // far future rounds: a flood the window refuses
-                std::vector<zmq::message_t> v;
-                v.push_back(bytes(grad_header(2, r + 1000 + iteration, dim)));
-                v.push_back(payload(small));
-                return v;
-            }());
-            send(peer, [&] {  // claims to be node 1
-                std::vector<zmq::message_t> v;
-                v.push_back(bytes(grad_header(1, r, dim)));
-                v.push_back(payload(small));
-                return v;
-            }());
-            for (int dup = 0; dup < 2; ++dup)  // a valid gradient for the round, twice
-                send(peer, [&] {
-                    std::vector<zmq::message_t> v;
-                    v.push_back(bytes(grad_header(2, r, dim)));
-                    v.push_back(payload(small));
-                    return v;
-                }());
-            if (iteration % 50 == 0) {  // a frame beyond ZMQ_MAXMSGSIZE: libzmq drops the connection
-                std::vector<float> huge((17u << 20) / sizeof(float), 1.0f);
-                send(peer, [&] {
-                    std::vector<zmq::message_t> v;
-                    v.push_back(bytes(grad_header(2, r, dim)));
-                    v.push_back(payload(huge));
-                    return v;
-                }());
-            }
+            volley([&](std::vector<zmq::message_t> frames) { send(peer, std::move(frames)); }, 1 + iteration % rounds,
+                   iteration, iteration % 50 == 0);
         }
         // Pace on our own socket: drain what the honest nodes send us, waiting at most 20 ms.
         zmq::pollitem_t item{s.handle(), 0, ZMQ_POLLIN, 0};
@@ -173,17 +253,7 @@ TEST_CASE("hostile peer: garbage, lies and floods are dropped and counted; hones
     }
     cluster.join();
     const long rss_after = resident_kib();
-    REQUIRE(results.size() == 2);
-    for (std::uint32_t id : {0u, 1u}) {
-        CAPTURE(id);
-        const auto& r = results.at(id);
-        CHECK(r.rounds_done == rounds);
-        for (const char* reason : {"malformed", "wrong_dim", "non_finite", "too_far_ahead", "from_mismatch", "duplicate"}) {
-            CAPTURE(reason);
-            CHECK(r.rejected.count(reason) == 1);
-            if (r.rejected.count(reason)) CHECK(r.rejected.at(reason) > 0);
-        }
-    }
+    check_rejections(results, rounds);
     MESSAGE("hostile iterations " << iteration << ", resident memory " << rss_before / 1024 << " -> " << rss_after / 1024
                                   << " MiB");
     // Bounded: two models, the data, and ZeroMQ queues capped by the high-water marks; nothing

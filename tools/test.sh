@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sets up (tools/setup-debian.sh), builds, runs every test, then, when clang++ is present, the
 # libFuzzer targets for the wire decoder and the config loader for P2PNODE_FUZZ_SECONDS each
-# (default 40) from the checked-in seed corpus. Ends with "N passed, N failed": doctest test
+# (default 60) from the checked-in seed corpus. Ends with "N passed, N failed": doctest test
 # cases, each other meson test as one, each fuzzer as one. Exit status: non-zero if anything failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -12,7 +12,7 @@ status=$?
 fuzz_passed=0
 fuzz_failed=0
 if command -v clang++ >/dev/null 2>&1; then
-  seconds=${P2PNODE_FUZZ_SECONDS:-40}
+  seconds=${P2PNODE_FUZZ_SECONDS:-60}
   if [ ! -f build-fuzz/build.ninja ]; then
     CXX=clang++ meson setup build-fuzz -Dfuzzing=true --wrap-mode=nodownload >/dev/null || fuzz_failed=$((fuzz_failed + 1))
   fi

@@ -110,6 +110,7 @@ std::map<std::uint32_t, node::NodeResult> run_threads(const NodesConfig& cfg, co
     transports.clear();
     broker_stop = true;
     if (broker_thread.joinable()) broker_thread.join();
+    if (broker && o.broker_stats) *o.broker_stats = broker->stats();
     broker.reset();
     if (failure) std::rethrow_exception(failure);
     return results;

@@ -254,8 +254,12 @@ void Broker::run(const std::function<bool()>& stop, const std::function<void(con
             }
             auto held = st.by_id.find(id);
             if (held != st.by_id.end() && held->second != route) {
-                // A live holder keeps its id; a gone one (its pipe closed) is replaced.
-                if (reply(held->second, control('P'))) {
+                // A live holder keeps its id (even a busy one with a full queue); a gone one
+                // (its pipe closed) is replaced.
+                std::vector<zmq::message_t> ping;
+                ping.emplace_back(held->second.data(), held->second.size());
+                ping.push_back(control('P'));
+                if (detail::try_send_parts(st.socket, ping) != detail::SendResult::Unreachable) {
                     ++st.stats.claims_refused;
                     log(fmt::format("broker: refused a second claim to node id {}", id));
                     reply(route, control('R'));

@@ -70,6 +70,25 @@ inline bool wait_readable(zmq::socket_t& s, Clock::time_point deadline) {
     }
 }
 
+enum class SendResult { Sent, Unreachable, Full };
+
+// Sends parts as one multipart message without blocking, telling a peer that is gone
+// (EHOSTUNREACH) from one whose queue is full (EAGAIN).
+inline SendResult try_send_parts(zmq::socket_t& s, std::vector<zmq::message_t>& parts) {
+    for (std::size_t i = 0; i < parts.size(); ++i) {
+        const auto flags = (i + 1 < parts.size() ? zmq::send_flags::sndmore : zmq::send_flags::none) |
+                           zmq::send_flags::dontwait;
+        try {
+            if (!s.send(parts[i], flags) && i == 0) return SendResult::Full;
+        } catch (const zmq::error_t& e) {
+            if (i == 0 && e.num() == EHOSTUNREACH) return SendResult::Unreachable;
+            if (i == 0 && e.num() == EAGAIN) return SendResult::Full;
+            throw;
+        }
+    }
+    return SendResult::Sent;
+}
+
 // Sends parts as one multipart message without blocking. False when the first part is refused
 // (EHOSTUNREACH: not connected yet or gone; EAGAIN: the peer's queue is full); then nothing of
 // the message was sent.

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "p2pnode/node/settings.hpp"
+#include "p2pnode/transport/hub.hpp"
 #include "p2pnode/transport/security.hpp"
 #include "p2pnode/transport/transport.hpp"
 
@@ -27,6 +28,7 @@ struct ClusterOptions {
     // the shared context.
     std::map<std::uint32_t, transport::CurveKeys> keys;
     transport::CurveKeys broker_keys;
+    transport::BrokerStats* broker_stats = nullptr;  // hub: filled with the broker's counters at the end
 };
 
 // Runs all nodes to the end; results by node id. Exceptions in a node thread are rethrown.

@@ -153,7 +153,7 @@ int exit_code(pid_t pid) {
 TEST_CASE("kill -9, then --resume: the node reloads its checkpoint, rejoins, and everyone finishes") {
     p2p::test::TempDir dir;
     const std::string cfg = p2p::test::required_env("P2PNODE_SOURCE_ROOT") + "/configs/nodes_example.yaml";
-    const int rounds = 30;
+    const int rounds = 300;  // long enough that the others are still running when node 1 is back
     std::vector<pid_t> pids;
     for (int id = 0; id < 5; ++id) pids.push_back(start_node(cfg, id, dir, rounds));
     wait_rows(dir.path() / "m" / "node-1.jsonl", 6);
@@ -167,10 +167,13 @@ TEST_CASE("kill -9, then --resume: the node reloads its checkpoint, rejoins, and
     }
     const std::string log = p2p::test::slurp(dir.path() / "node-1.log");
     CHECK(contains(log, "[Node 1] resumed from"));
+    CHECK(contains(log, "[Node 1] rejoining at round"));
     CHECK(contains(log, "[Node 1] Final: loss="));
-    // the resumed node's metrics continue the file; the last row is the last round
+    // the resumed node's metrics continue the file; in its last round it heard both neighbours again
     const std::string rows = p2p::test::slurp(dir.path() / "m" / "node-1.jsonl");
-    CHECK(contains(rows, "{\"round\": " + std::to_string(rounds) + ","));
+    const auto last = rows.rfind("{\"round\": " + std::to_string(rounds) + ",");
+    REQUIRE(last != std::string::npos);
+    CHECK(contains(rows.substr(last), "\"peers_heard\": 2"));
 }
 
 TEST_CASE("SIGINT: the node stops after its round, writes metrics and a checkpoint, exits 0") {

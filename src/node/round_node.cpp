@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <cmath>
+#include <functional>
 #include <set>
 
 #include <fmt/format.h>
@@ -60,6 +61,7 @@ public:
             const auto missing = waiting_for();
             if (missing.empty()) break;
             if (s_.stop_requested && s_.stop_requested()) break;  // Ctrl-C: finish this round now
+            if (s_.resume && rejoin_round() > r + s_.future_window) break;  // far behind: catch up
             const auto now = Clock::now();
             const bool only_absent =
                 std::all_of(missing.begin(), missing.end(), [&](auto id) { return absent_.count(id) > 0; });
@@ -83,8 +85,16 @@ public:
         return have;
     }
 
-    // The highest round any neighbour has sent (a resumed node catches up to it).
-    std::uint64_t latest_seen() const { return latest_seen_; }
+    // The highest round that at least f + 1 neighbours have reached, so at least one honest
+    // neighbour vouches for it: where a resumed node rejoins. f liars cannot push it ahead.
+    std::uint64_t rejoin_round() const {
+        std::vector<std::uint64_t> rounds;
+        for (const auto& [id, round] : seen_by_) rounds.push_back(round);
+        const std::size_t q = s_.robust.f + 1;
+        if (rounds.size() < q) return 0;
+        std::nth_element(rounds.begin(), rounds.begin() + static_cast<long>(q - 1), rounds.end(), std::greater<>());
+        return rounds[q - 1];
+    }
 
 private:
     void mark_absent(const std::vector<std::uint32_t>& missing, std::uint64_t r) {
@@ -127,7 +137,8 @@ private:
                 return;
             }
         const std::uint64_t round = d.header.round;
-        latest_seen_ = std::max(latest_seen_, round);
+        auto& mine = seen_by_[from];
+        mine = std::max(mine, round);
         if (round < r) {
             ++rejected["stale"];
             return;
@@ -149,7 +160,7 @@ private:
     wire::Limits limits_;
     std::set<std::uint32_t> neighbours_, absent_;
     std::map<std::pair<std::uint64_t, std::uint32_t>, Grad> future_;
-    std::uint64_t latest_seen_ = 0;
+    std::map<std::uint32_t, std::uint64_t> seen_by_;  // neighbour -> highest round it sent
 };
 
 void send_grad(transport::Transport& t, const NodeSettings& s, std::uint64_t round, std::span<const float> g,
@@ -240,8 +251,8 @@ NodeResult run_node(const NodeSettings& s, transport::Transport& t, const data::
         const auto t1 = Clock::now();
         auto got = gather.collect(t, r, honest ? s.neighbours : s.honest_neighbours, result.rejected);
         const auto t2 = Clock::now();
-        if (s.resume && gather.latest_seen() > r + 1) {  // the neighbours went on: rejoin at their round
-            const int target = static_cast<int>(std::min<std::uint64_t>(gather.latest_seen(), tr.rounds));
+        if (s.resume && gather.rejoin_round() > r + 1) {  // the neighbours went on: rejoin at their next round
+            const int target = static_cast<int>(std::min<std::uint64_t>(gather.rejoin_round() + 1, tr.rounds));
             spdlog::info("[Node {}] rejoining at round {} (was at {})", s.id, target, round);
             round = target - 1;
             continue;

@@ -36,7 +36,7 @@ std::optional<std::pair<char, std::vector<std::uint32_t>>> parse_control(const z
 
 constexpr std::size_t kMaxTargets = 4096;
 
-class HubClient final : public Transport {
+class HubClient final : public detail::PumpedTransport {
 public:
     HubClient(zmq::context_t& ctx, const HubSpec& spec) : spec_(spec), socket_(ctx, zmq::socket_type::dealer) {
         detail::apply_limits(socket_, spec.limits);
@@ -91,17 +91,6 @@ public:
         return {};
     }
 
-    std::optional<Incoming> receive(Clock::time_point deadline) override {
-        if (!pending_.empty()) {
-            Incoming m = std::move(pending_.front());
-            pending_.pop_front();
-            return m;
-        }
-        while (true) {
-            if (auto m = pump(deadline)) return m;
-            if (Clock::now() >= deadline) return std::nullopt;
-        }
-    }
 
 private:
     void send_one(zmq::message_t m) {
@@ -110,7 +99,7 @@ private:
         detail::send_parts(socket_, parts);
     }
 
-    std::optional<Incoming> pump(Clock::time_point deadline) {
+    std::optional<Incoming> pump(Clock::time_point deadline) override {
         // Say HELLO again now and then: a restarted broker learns who is connected without
         // waiting for this node to send (its DEALER reconnects by itself).
         if (accepted_ && Clock::now() >= next_hello_) {
@@ -158,7 +147,6 @@ private:
     bool accepted_ = false;
     Clock::time_point next_hello_ = Clock::now() + std::chrono::seconds(1);
     std::set<std::uint32_t> registered_;
-    std::deque<Incoming> pending_;
     Counters counters_;
 };
 

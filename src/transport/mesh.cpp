@@ -41,7 +41,7 @@ namespace {
 constexpr char kHello = 'H';  // "I am here"; the peer answers kAck
 constexpr char kAck = 'A';
 
-class Mesh final : public Transport {
+class Mesh final : public detail::PumpedTransport {
 public:
     Mesh(zmq::context_t& ctx, const MeshSpec& spec) : spec_(spec), socket_(ctx, zmq::socket_type::router) {
         detail::apply_limits(socket_, spec.limits);
@@ -132,17 +132,6 @@ public:
         return failed;
     }
 
-    std::optional<Incoming> receive(Clock::time_point deadline) override {
-        if (!pending_.empty()) {
-            Incoming m = std::move(pending_.front());
-            pending_.pop_front();
-            return m;
-        }
-        while (true) {
-            if (auto m = pump(deadline)) return m;
-            if (Clock::now() >= deadline) return std::nullopt;
-        }
-    }
 
 private:
     void send_control(std::uint32_t peer, char what) {
@@ -154,8 +143,7 @@ private:
     }
     void send_hello(std::uint32_t peer) { send_control(peer, kHello); }
 
-    // Handles at most one incoming message (waiting until the deadline); returns it if data.
-    std::optional<Incoming> pump(Clock::time_point deadline) {
+    std::optional<Incoming> pump(Clock::time_point deadline) override {
         if (!detail::wait_readable(socket_, deadline)) return std::nullopt;
         bool overflow = false;
         auto parts = detail::recv_parts(socket_, 3, overflow);
@@ -211,7 +199,6 @@ private:
     std::string bound_;
     std::set<std::uint32_t> known_;
     std::set<std::uint32_t> heard_;
-    std::deque<Incoming> pending_;
     Counters counters_;
 };
 

@@ -3,6 +3,7 @@
 
 #include <array>
 #include <cstring>
+#include <deque>
 #include <optional>
 #include <vector>
 
@@ -107,5 +108,27 @@ inline bool send_parts(zmq::socket_t& s, std::vector<zmq::message_t>& parts) {
     }
     return true;
 }
+
+// The shared half of the socket transports: messages that arrived while handshaking wait in
+// `pending_`; receive() hands them out first, then pumps the socket until the deadline.
+class PumpedTransport : public Transport {
+public:
+    std::optional<Incoming> receive(Clock::time_point deadline) final {
+        if (!pending_.empty()) {
+            Incoming m = std::move(pending_.front());
+            pending_.pop_front();
+            return m;
+        }
+        while (true) {
+            if (auto m = pump(deadline)) return m;
+            if (Clock::now() >= deadline) return std::nullopt;
+        }
+    }
+
+protected:
+    // Handles at most one incoming message, waiting until the deadline; returns it if it is data.
+    virtual std::optional<Incoming> pump(Clock::time_point deadline) = 0;
+    std::deque<Incoming> pending_;
+};
 
 }  // namespace p2p::transport::detail

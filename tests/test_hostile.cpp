@@ -11,6 +11,7 @@
 #include <limits>
 #include <thread>
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include "p2pnode/launch/cluster.hpp"
@@ -92,6 +93,32 @@ void check_rejections(const std::map<std::uint32_t, node::NodeResult>& results, 
     }
 }
 
+// Nodes 0 and 1 honest, node 2 Byzantine (played by the test), 12 quick rounds over ipc.
+struct Setup {
+    NodesConfig cfg;
+    node::RunChoice choice;
+    launch::ClusterOptions options;
+};
+
+Setup hostile_setup(const p2p::test::TempDir& dir, int port) {
+    Setup s;
+    s.cfg = parse_nodes_config(fmt::format("nodes:\n  - {{id: 0, host: 127.0.0.1, port: {}, type: honest}}\n"
+                                           "  - {{id: 1, host: 127.0.0.1, port: {}, type: honest}}\n"
+                                           "  - {{id: 2, host: 127.0.0.1, port: {}, type: byzantine}}\n",
+                                           port, port + 1, port + 2),
+                               "hostile.yaml");
+    s.choice.training.rounds = 12;
+    s.choice.training.batch_size = 16;
+    s.choice.training.eval_every = 1000;
+    s.choice.metrics_dir = "";
+    s.choice.soft_timeout = 300ms;
+    s.choice.startup_timeout = 5s;
+    s.options.scheme = transport::Scheme::Ipc;
+    s.options.ipc_dir = dir.path().string();
+    s.options.only = {0, 1};
+    return s;
+}
+
 }  // namespace
 
 TEST_CASE("hostile peer in the hub: the broker and the clients drop, count and go on") {
@@ -99,24 +126,10 @@ TEST_CASE("hostile peer in the hub: the broker and the clients drop, count and g
     p2p::test::TempDir dir;
     p2p::test::write_set(dir, 256, false);
     auto data = data::load_mnist_data(dir.path().string());
-    const auto cfg = parse_nodes_config("nodes:\n  - {id: 0, host: 127.0.0.1, port: 19600, type: honest}\n"
-                                        "  - {id: 1, host: 127.0.0.1, port: 19601, type: honest}\n"
-                                        "  - {id: 2, host: 127.0.0.1, port: 19602, type: byzantine}\n",
-                                        "hostile-hub.yaml");
-    const int rounds = 12;
-    node::RunChoice c;
-    c.training.rounds = rounds;
-    c.training.batch_size = 16;
-    c.training.eval_every = 1000;
-    c.metrics_dir = "";
-    c.soft_timeout = 300ms;
-    c.startup_timeout = 5s;
-    launch::ClusterOptions o;
+    auto [cfg, c, o] = hostile_setup(dir, 19600);
+    const int rounds = c.training.rounds;
     o.pattern = launch::Pattern::Hub;
-    o.scheme = transport::Scheme::Ipc;
-    o.ipc_dir = dir.path().string();
     o.broker_port = 19699;
-    o.only = {0, 1};
     transport::BrokerStats stats;
     o.broker_stats = &stats;
     std::map<std::uint32_t, node::NodeResult> results;
@@ -189,22 +202,8 @@ TEST_CASE("hostile peer: garbage, lies and floods are dropped and counted; hones
     p2p::test::TempDir dir;
     p2p::test::write_set(dir, 256, false);
     auto data = data::load_mnist_data(dir.path().string());
-    const auto cfg = parse_nodes_config("nodes:\n  - {id: 0, host: 127.0.0.1, port: 19500, type: honest}\n"
-                                        "  - {id: 1, host: 127.0.0.1, port: 19501, type: honest}\n"
-                                        "  - {id: 2, host: 127.0.0.1, port: 19502, type: byzantine}\n",
-                                        "hostile.yaml");
-    const int rounds = 12;
-    node::RunChoice c;
-    c.training.rounds = rounds;
-    c.training.batch_size = 16;
-    c.training.eval_every = 1000;
-    c.metrics_dir = "";
-    c.soft_timeout = 300ms;
-    c.startup_timeout = 5s;
-    launch::ClusterOptions o;
-    o.scheme = transport::Scheme::Ipc;
-    o.ipc_dir = dir.path().string();
-    o.only = {0, 1};
+    auto [cfg, c, o] = hostile_setup(dir, 19500);
+    const int rounds = c.training.rounds;
 
     const long rss_before = resident_kib();
     std::map<std::uint32_t, node::NodeResult> results;

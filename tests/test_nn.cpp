@@ -35,6 +35,18 @@ double relative_error(const std::vector<double>& analytic, const std::vector<dou
     return std::sqrt(diff) / (std::sqrt(na) + std::sqrt(nn) + 1e-12);
 }
 
+// (loss(x + eps) - loss(x - eps)) / 2 eps, leaving x as it was.
+template <class Loss>
+double central_difference(float& x, float eps, Loss&& loss) {
+    const float saved = x;
+    x = saved + eps;
+    const double up = loss();
+    x = saved - eps;
+    const double down = loss();
+    x = saved;
+    return (up - down) / (2 * eps);
+}
+
 // Central-difference check of a layer's input and parameter gradients for L = sum(out * R).
 void check_layer(Layer& layer, Tensor input, std::mt19937& rng, double bound) {
     std::vector<float> params(layer.param_count()), grads(layer.param_count());
@@ -57,14 +69,8 @@ void check_layer(Layer& layer, Tensor input, std::mt19937& rng, double bound) {
     const float eps = 1e-2f;
     std::vector<double> a, n;
     for (std::size_t i = 0; i < input.size(); ++i) {
-        float saved = input.data()[i];
-        input.data()[i] = saved + eps;
-        double up = loss();
-        input.data()[i] = saved - eps;
-        double down = loss();
-        input.data()[i] = saved;
         a.push_back(din.data()[i]);
-        n.push_back((up - down) / (2 * eps));
+        n.push_back(central_difference(input.data()[i], eps, loss));
     }
     CAPTURE(layer.name());
     CHECK(relative_error(a, n) < bound);
@@ -72,14 +78,8 @@ void check_layer(Layer& layer, Tensor input, std::mt19937& rng, double bound) {
     a.clear();
     n.clear();
     for (std::size_t i = 0; i < params.size(); ++i) {
-        float saved = params[i];
-        params[i] = saved + eps;
-        double up = loss();
-        params[i] = saved - eps;
-        double down = loss();
-        params[i] = saved;
         a.push_back(analytic_params[i]);
-        n.push_back((up - down) / (2 * eps));
+        n.push_back(central_difference(params[i], eps, loss));
     }
     CHECK(relative_error(a, n) < bound);
 }
@@ -133,14 +133,9 @@ TEST_CASE("softmax cross-entropy: gradient check and numerical stability") {
     std::vector<double> a, n;
     const float eps = 1e-2f;
     for (std::size_t i = 0; i < logits.size(); ++i) {
-        float saved = logits.data()[i];
-        logits.data()[i] = saved + eps;
-        double up = softmax_cross_entropy(logits, labels, nullptr).loss_sum / 5;
-        logits.data()[i] = saved - eps;
-        double down = softmax_cross_entropy(logits, labels, nullptr).loss_sum / 5;
-        logits.data()[i] = saved;
         a.push_back(d.data()[i]);
-        n.push_back((up - down) / (2 * eps));
+        n.push_back(central_difference(logits.data()[i], eps,
+                                       [&] { return softmax_cross_entropy(logits, labels, nullptr).loss_sum / 5; }));
     }
     CHECK(relative_error(a, n) < 1e-3);
 
@@ -183,14 +178,8 @@ TEST_CASE("the whole network passes a gradient check on a small batch") {
     for (std::size_t s = 0; s < 8; ++s) {
         for (std::size_t k = 0; k < 12; ++k) {
             std::size_t i = starts[s] + (k * 7919) % sizes[s];
-            float saved = params[i];
-            params[i] = saved + eps;
-            double up = loss();
-            params[i] = saved - eps;
-            double down = loss();
-            params[i] = saved;
             a.push_back(grads[i]);
-            n.push_back((up - down) / (2 * eps));
+            n.push_back(central_difference(params[i], eps, loss));
         }
     }
     CHECK(relative_error(a, n) < 2e-2);

@@ -258,6 +258,91 @@ TEST_CASE("float32 rules agree with float64 on the same data") {
     }
 }
 
+// NNM by its definition, in double: row i -> mean of its n - f nearest (itself included;
+// ties to the lower index); a non-finite vector is infinitely far from the others.
+std::vector<std::vector<double>> naive_nnm(const std::vector<std::vector<float>>& rows, std::size_t f) {
+    const std::size_t n = rows.size(), d = rows[0].size();
+    auto finite = [&](std::size_t i) {
+        return std::all_of(rows[i].begin(), rows[i].end(), [](float v) { return std::isfinite(v); });
+    };
+    std::vector<std::vector<double>> out(n, std::vector<double>(d, 0.0));
+    for (std::size_t i = 0; i < n; ++i) {
+        std::vector<std::pair<double, std::size_t>> by;
+        for (std::size_t j = 0; j < n; ++j) {
+            double s = 0;
+            for (std::size_t l = 0; l < d; ++l) s += (double(rows[i][l]) - rows[j][l]) * (double(rows[i][l]) - rows[j][l]);
+            if (!finite(i) || !finite(j)) s = std::numeric_limits<double>::infinity();
+            by.push_back({j == i ? -1.0 : s, j});
+        }
+        std::sort(by.begin(), by.end());
+        for (std::size_t k = 0; k < n - f; ++k)
+            for (std::size_t l = 0; l < d; ++l) out[i][l] += double(rows[by[k].second][l]) / double(n - f);
+    }
+    return out;
+}
+
+TEST_CASE("float kernels (tiled Gram, threads, packed means) agree with the definitions") {
+    std::mt19937 rng(3);
+    std::normal_distribution<float> noise(0.0f, 1.0f);
+    // n across the tile edges and the packed path (n > 24); d across the vector width and a
+    // Gram chunk (2048); rows a float past 64-byte alignment.
+    for (int threads : {1, 2}) {
+        set_threads(threads);
+        for (std::size_t n : {std::size_t(3), std::size_t(7), std::size_t(26), std::size_t(41)})
+            for (std::size_t d : {std::size_t(1), std::size_t(17), std::size_t(2085), std::size_t(5000)}) {
+                CAPTURE(threads);
+                CAPTURE(n);
+                CAPTURE(d);
+                std::vector<float> storage(n * d + 1);
+                for (auto& x : storage) x = noise(rng);
+                std::vector<std::vector<float>> rf;
+                for (std::size_t i = 0; i < n; ++i) rf.emplace_back(storage.begin() + 1 + long(i * d), storage.begin() + 1 + long((i + 1) * d));
+                std::vector<std::span<const float>> views;
+                for (std::size_t i = 0; i < n; ++i) views.emplace_back(storage.data() + 1 + i * d, d);
+                Mat rd;
+                for (auto& r : rf) rd.emplace_back(r.begin(), r.end());
+                const std::size_t f = (n - 3) / 2;
+                Params p = with_f(f);
+                for (const char* rule : {"krum", "multi-krum"}) {
+                    CAPTURE(rule);
+                    std::vector<float> a(d);
+                    make_aggregator<float>(rule, p)->aggregate(views, a);
+                    auto b = run(rule, rd, p);
+                    for (std::size_t j = 0; j < d; ++j) REQUIRE(a[j] == doctest::Approx(b[j]).epsilon(1e-5).scale(1.0));
+                }
+                auto nnm = make_pre_aggregator<float>("nnm", p);
+                auto got = nnm->apply(views);
+                auto want = naive_nnm(rf, f);
+                for (std::size_t i = 0; i < n; ++i)
+                    for (std::size_t j = 0; j < d; ++j) REQUIRE(got[i][j] == doctest::Approx(want[i][j]).epsilon(1e-5).scale(1.0));
+            }
+    }
+    SUBCASE("an infinite vector changes only the NNM outputs that include it") {
+        set_threads(2);
+        const std::size_t n = 30, d = 300, f = 3;
+        std::vector<std::vector<float>> rf(n, std::vector<float>(d));
+        for (auto& r : rf)
+            for (auto& x : r) x = noise(rng);
+        rf[5][100] = std::numeric_limits<float>::infinity();
+        std::vector<std::span<const float>> views(rf.begin(), rf.end());
+        auto nnm = make_pre_aggregator<float>("nnm", with_f(f));  // owns the outputs
+        auto got = nnm->apply(views);
+        auto want = naive_nnm(rf, f);
+        for (std::size_t i = 0; i < n; ++i) {
+            CAPTURE(i);
+            for (std::size_t j = 0; j < d; ++j) {
+                if (std::isfinite(want[i][j]))
+                    REQUIRE(got[i][j] == doctest::Approx(want[i][j]).epsilon(1e-5).scale(1.0));
+                else
+                    REQUIRE(!std::isfinite(got[i][j]));
+            }
+        }
+        CHECK(std::isfinite(got[0][100]));  // row 0 leaves the infinite row 5 out
+        CHECK(!std::isfinite(got[5][100]));
+    }
+    set_threads(1);
+}
+
 TEST_CASE("pre-aggregators") {
     Params p;
     p.tau = 1.0;

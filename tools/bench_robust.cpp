@@ -1,6 +1,7 @@
 // Benchmark of every robust rule on random float32 gradients: median milliseconds, the input
 // bytes per second, and the ratio to a memcpy of the same bytes measured in the same run (the
-// memory-bandwidth limit for a single-pass rule). Usage: bench-robust [REPEATS=7] [RULE...]
+// memory-bandwidth limit for a single-pass rule).
+// Usage: bench-robust [--threads=T] [REPEATS=7] [RULE...]; T (default 1) is robust::set_threads.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -38,9 +39,17 @@ struct Case {
 }  // namespace
 
 int main(int argc, char** argv) {
+    int threads = 1;
+    if (argc > 1 && std::strncmp(argv[1], "--threads=", 10) == 0) {
+        threads = std::max(1, std::atoi(argv[1] + 10));
+        --argc;
+        ++argv;
+    }
     const int repeats = argc > 1 ? std::max(1, std::atoi(argv[1])) : 7;
     std::vector<std::string> only(argv + std::min(argc, 2), argv + argc);
     p2p::nn::set_blas_threads(1);
+    p2p::robust::set_threads(threads);
+    std::printf("threads: %d\n", threads);
     const std::vector<Case> cases = {
         {5, 206922, 1, {}, ""},
         {20, 206922, 4, {}, ""},

@@ -1,21 +1,17 @@
 #include "common.hpp"
 
 #include <cstring>
+#include <atomic>
+#include <cstdint>
 #include <numeric>
+
+#include <thread>
 
 #include <cblas.h>
 
 namespace p2p::robust::detail {
 
 namespace {
-
-void syrk(std::size_t n, std::size_t k, const float* a, double* acc, std::vector<float>& tmp) {
-    tmp.assign(n * n, 0.0f);
-    cblas_ssyrk(CblasRowMajor, CblasUpper, CblasNoTrans, static_cast<int>(n), static_cast<int>(k), 1.0f, a,
-                static_cast<int>(k), 0.0f, tmp.data(), static_cast<int>(n));
-    for (std::size_t i = 0; i < n; ++i)
-        for (std::size_t j = i; j < n; ++j) acc[i * n + j] += tmp[i * n + j];
-}
 
 void syrk(std::size_t n, std::size_t k, const double* a, double* acc, std::vector<double>&) {
     cblas_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, static_cast<int>(n), static_cast<int>(k), 1.0, a,
@@ -52,10 +48,6 @@ inline void gram_block_direct(Vectors<T> in, std::size_t j0, std::size_t len, do
         }
 }
 
-__attribute__((target_clones("avx2", "default"))) void gram_direct(Vectors<float> in, std::size_t j0,
-                                                                     std::size_t len, double* g) {
-    gram_block_direct(in, j0, len, g);
-}
 __attribute__((target_clones("avx2", "default"))) void gram_direct(Vectors<double> in, std::size_t j0,
                                                                      std::size_t len, double* g) {
     gram_block_direct(in, j0, len, g);
@@ -63,8 +55,167 @@ __attribute__((target_clones("avx2", "default"))) void gram_direct(Vectors<doubl
 
 }  // namespace
 
-template <class T>
-std::vector<double> gram(Vectors<T> in) {
+namespace {
+
+std::atomic<int> g_threads{1};
+
+std::size_t worker_count(std::size_t tasks) {
+    return std::clamp<std::size_t>(static_cast<std::size_t>(g_threads.load()), 1, std::max<std::size_t>(tasks, 1));
+}
+
+// Splits [0, tasks) into `threads` contiguous ranges: fn(t, begin, end) runs range t on its
+// own thread (range 0 on the caller's). Threads are started per call and joined before return.
+template <class Fn>
+void parallel_ranges(std::size_t tasks, std::size_t threads, Fn&& fn) {
+    std::vector<std::thread> workers;
+    auto range = [&](std::size_t t) { return std::make_pair(tasks * t / threads, tasks * (t + 1) / threads); };
+    for (std::size_t t = 1; t < threads; ++t)
+        workers.emplace_back([&, t] {
+            const auto [b, e] = range(t);
+            fn(t, b, e);
+        });
+    const auto [b, e] = range(0);
+    fn(0, b, e);
+    for (auto& w : workers) w.join();
+}
+
+// Float Gram kernel: rows in RA x RB tiles, each tile's dot products accumulated in float
+// vector registers over one column chunk (at most kChunk floats, so a lane sums <= 256
+// products), then reduced and added into double. W float lanes per vector and the tile fill
+// the registers: 6 x 4 tiles of 16 lanes for AVX-512 (32 registers), 3 x 4 of 8 for AVX2 (16).
+// Rows past n repeat row n-1; their products are computed and dropped.
+constexpr std::size_t kChunk = 2048;
+constexpr std::size_t kPackAbove = 24;
+constexpr std::size_t kPackedChunk = 1024;
+
+template <std::size_t W>
+using FloatVec [[gnu::vector_size(W * sizeof(float))]] = float;
+
+template <std::size_t W, std::size_t RA, std::size_t RB>
+[[gnu::always_inline]] inline void gram_chunk(const float* const* rows, std::size_t n, std::size_t j0,
+                                              std::size_t len, double* g) {
+    using V = FloatVec<W>;
+    const std::size_t steps = len / W;
+    for (std::size_t I = 0; I < n; I += RA) {
+        const float* a[RA];
+        for (std::size_t x = 0; x < RA; ++x) a[x] = rows[std::min(I + x, n - 1)] + j0;
+        for (std::size_t J = I / RB * RB; J < n; J += RB) {
+            const float* b[RB];
+            for (std::size_t y = 0; y < RB; ++y) b[y] = rows[std::min(J + y, n - 1)] + j0;
+            V acc[RA][RB] = {};
+            for (std::size_t st = 0; st < steps; ++st) {
+                V va[RA];
+#pragma GCC unroll 8
+                for (std::size_t x = 0; x < RA; ++x) std::memcpy(&va[x], a[x] + st * W, sizeof(V));
+#pragma GCC unroll 8
+                for (std::size_t y = 0; y < RB; ++y) {
+                    V vb;
+                    std::memcpy(&vb, b[y] + st * W, sizeof(V));
+#pragma GCC unroll 8
+                    for (std::size_t x = 0; x < RA; ++x) acc[x][y] += va[x] * vb;
+                }
+            }
+            for (std::size_t x = 0; x < RA; ++x)
+                for (std::size_t y = 0; y < RB; ++y) {
+                    const std::size_t i = I + x, j = J + y;
+                    if (i >= n || j >= n || j < i) continue;
+                    double sum = 0;
+                    for (std::size_t k = 0; k < W; ++k) sum += acc[x][y][k];
+                    for (std::size_t l = steps * W; l < len; ++l)
+                        sum += static_cast<double>(rows[i][j0 + l]) * rows[j][j0 + l];
+                    g[i * n + j] += sum;
+                }
+        }
+    }
+}
+
+__attribute__((target("avx512f,fma"))) void gram_chunk_avx512(const float* const* rows, std::size_t n,
+                                                              std::size_t j0, std::size_t len, double* g) {
+    gram_chunk<16, 6, 4>(rows, n, j0, len, g);
+}
+__attribute__((target("avx2,fma"))) void gram_chunk_avx2(const float* const* rows, std::size_t n, std::size_t j0,
+                                                         std::size_t len, double* g) {
+    gram_chunk<8, 3, 4>(rows, n, j0, len, g);
+}
+void gram_chunk_plain(const float* const* rows, std::size_t n, std::size_t j0, std::size_t len, double* g) {
+    gram_chunk<4, 3, 4>(rows, n, j0, len, g);
+}
+
+using GramChunk = void (*)(const float* const*, std::size_t, std::size_t, std::size_t, double*);
+
+GramChunk pick_gram_chunk() {
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f")) return gram_chunk_avx512;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return gram_chunk_avx2;
+    return gram_chunk_plain;
+}
+
+// Column chunks spread over the threads; each thread sums into its own matrix.
+std::vector<double> gram_float(Vectors<float> in) {
+    static const GramChunk chunk_fn = pick_gram_chunk();
+    const std::size_t n = in.size(), d = in.empty() ? 0 : in[0].size();
+    std::vector<const float*> rows(n);
+    for (std::size_t i = 0; i < n; ++i) rows[i] = in[i].data();
+    const bool pack = n > kPackAbove;
+    // packed: a 6-row tile's chunks (6 x 4 KiB) stay in L1 while the other rows stream past
+    const std::size_t chunk = pack ? kPackedChunk : kChunk;
+    const std::size_t chunks = (d + chunk - 1) / chunk;
+    // A thread is worth starting (~50 us) only for a few hundred microseconds of work.
+    const double flops = static_cast<double>(n) * static_cast<double>(n + 1) * static_cast<double>(d);
+    const std::size_t threads = flops < 2e7 ? 1 : worker_count(chunks);
+    std::vector<std::vector<double>> part(threads, std::vector<double>(n * n, 0.0));
+    // Inputs are separate buffers, often page-aligned alike, so their chunks compete for the
+    // same L1 sets; past a few rows each chunk is first packed into one aligned buffer whose
+    // rows are a cache line apart in set terms (stride chunk + 16 floats).
+    thread_local std::vector<std::vector<float>> scratch;  // kept by the calling thread between calls
+    if (scratch.size() < threads) scratch.resize(threads);
+    std::vector<std::vector<float>>& buffers = scratch;  // the caller's, also in the workers
+    parallel_ranges(chunks, threads, [&](std::size_t t, std::size_t c0, std::size_t c1) {
+        const std::size_t stride = chunk + 16;
+        std::vector<float>& buffer = buffers[t];
+        buffer.resize(pack ? n * stride + 16 : 0);
+        float* base = pack ? buffer.data() + (16 - (reinterpret_cast<std::uintptr_t>(buffer.data()) / 4) % 16) % 16 : nullptr;
+        std::vector<const float*> packed(n);
+        for (std::size_t i = 0; i < n && pack; ++i) packed[i] = base + i * stride;
+        for (std::size_t c = c0; c < c1; ++c) {
+            const std::size_t j0 = c * chunk, len = std::min(chunk, d - j0);
+            if (!pack) {
+                chunk_fn(rows.data(), n, j0, len, part[t].data());
+                continue;
+            }
+            for (std::size_t i = 0; i < n; ++i) std::copy_n(rows[i] + j0, len, base + i * stride);
+            chunk_fn(packed.data(), n, 0, len, part[t].data());
+        }
+    });
+    std::vector<double> g = std::move(part[0]);
+    for (std::size_t t = 1; t < part.size(); ++t)
+        for (std::size_t k = 0; k < n * n; ++k) g[k] += part[t][k];
+    for (std::size_t i = 0; i < n; ++i)
+        for (std::size_t j = 0; j < i; ++j) g[i * n + j] = g[j * n + i];
+    return g;
+}
+
+}  // namespace
+
+}  // namespace p2p::robust::detail
+
+namespace p2p::robust {
+
+void set_threads(int threads) { detail::g_threads.store(std::max(1, threads)); }
+int threads() { return detail::g_threads.load(); }
+
+}  // namespace p2p::robust
+
+namespace p2p::robust::detail {
+
+template <>
+std::vector<double> gram<float>(Vectors<float> in) {
+    return gram_float(in);
+}
+
+template <>
+std::vector<double> gram<double>(Vectors<double> in) {
+    using T = double;
     const std::size_t n = in.size(), d = in.empty() ? 0 : in[0].size();
     std::vector<double> g(n * n, 0.0);
     if (n <= 8) {
@@ -126,6 +277,127 @@ void combine_rows(Vectors<T> in, const std::vector<double>& w, std::size_t m, T*
     }
 }
 
+namespace {
+
+// One column block of means_of_sets, kCols wide: the block of every input packed row after
+// row in `packed` (contiguous, so a few hundred inputs sit in L1 together without the set
+// conflicts of rows that are whole pages apart). lists[r] are the inputs output r adds or,
+// when subtract[r], takes away from the block's total. Returns false, writing nothing, when a
+// total is needed and not finite (an inf or NaN in the block).
+template <class T, std::size_t kCols>
+[[gnu::always_inline]] inline bool means_block(const T* packed, std::size_t n,
+                                               const std::vector<std::vector<std::size_t>>& lists,
+                                               const std::vector<char>& subtract, const std::vector<T>& inv,
+                                               bool use_total, T* out, std::size_t ld) {
+    T total[kCols] = {};
+    if (use_total) {
+        for (std::size_t k = 0; k < n; ++k)
+            for (std::size_t l = 0; l < kCols; ++l) total[l] += packed[k * kCols + l];
+        T probe = 0;
+        for (std::size_t l = 0; l < kCols; ++l) probe += total[l] * T(0);  // NaN unless all finite
+        if (probe != T(0)) return false;
+    }
+    constexpr std::size_t W = 64 / sizeof(T), nv = kCols / W;
+    using V [[gnu::vector_size(64)]] = T;
+    static_assert(kCols % W == 0);
+    constexpr std::size_t P = 4;  // independent sums, so the adds are not one latency chain
+    for (std::size_t r = 0; r < lists.size(); ++r) {
+        V acc[P][nv] = {};
+        const bool minus = subtract[r] != 0;
+        const auto& list = lists[r];
+        std::size_t at = 0;
+        for (; at + P <= list.size(); at += P)
+#pragma GCC unroll 4
+            for (std::size_t p = 0; p < P; ++p) {
+                const T* x = packed + list[at + p] * kCols;
+#pragma GCC unroll 8
+                for (std::size_t v = 0; v < nv; ++v) {
+                    V xv;
+                    std::memcpy(&xv, x + v * W, sizeof(V));
+                    acc[p][v] += xv;
+                }
+            }
+        for (; at < list.size(); ++at) {
+            const T* x = packed + list[at] * kCols;
+            for (std::size_t v = 0; v < nv; ++v) {
+                V xv;
+                std::memcpy(&xv, x + v * W, sizeof(V));
+                acc[0][v] += xv;
+            }
+        }
+        const T scale = inv[r];
+#pragma GCC unroll 8
+        for (std::size_t v = 0; v < nv; ++v) {
+            V sum = (acc[0][v] + acc[1][v]) + (acc[2][v] + acc[3][v]);
+            if (minus) {
+                V t;
+                std::memcpy(&t, total + v * W, sizeof(V));
+                sum = t - sum;
+            }
+            const V o = sum * scale;
+            std::memcpy(out + r * ld + v * W, &o, sizeof(V));
+        }
+    }
+    return true;
+}
+
+constexpr std::size_t kMeanCols = 64;
+
+__attribute__((target_clones("avx512f", "avx2", "default"))) bool means_block(
+    const float* packed, std::size_t n, const std::vector<std::vector<std::size_t>>& lists,
+    const std::vector<char>& subtract, const std::vector<float>& inv, bool use_total, float* out, std::size_t ld) {
+    return means_block<float, kMeanCols>(packed, n, lists, subtract, inv, use_total, out, ld);
+}
+__attribute__((target_clones("avx512f", "avx2", "default"))) bool means_block(
+    const double* packed, std::size_t n, const std::vector<std::vector<std::size_t>>& lists,
+    const std::vector<char>& subtract, const std::vector<double>& inv, bool use_total, double* out, std::size_t ld) {
+    return means_block<double, kMeanCols>(packed, n, lists, subtract, inv, use_total, out, ld);
+}
+
+}  // namespace
+
+template <class T>
+void means_of_sets(Vectors<T> in, const std::vector<std::vector<std::size_t>>& sets, T* out) {
+    const std::size_t n = in.size(), d = in.empty() ? 0 : in[0].size(), m = sets.size();
+    std::vector<T> inv(m);
+    for (std::size_t r = 0; r < m; ++r) inv[r] = T(1) / static_cast<T>(sets[r].size());
+    // Each output adds its set's inputs, or takes the ones outside it from the total when
+    // those are fewer; the total is used only where every input is finite.
+    std::vector<std::vector<std::size_t>> shorter(m);
+    std::vector<char> none(m, 0), minus(m, 0);
+    for (std::size_t r = 0; r < m; ++r) {
+        std::vector<char> member(n, 0);
+        for (std::size_t k : sets[r]) member[k] = 1;
+        std::vector<std::size_t> outside;
+        for (std::size_t k = 0; k < n; ++k)
+            if (!member[k]) outside.push_back(k);
+        minus[r] = outside.size() < sets[r].size();
+        shorter[r] = minus[r] ? std::move(outside) : sets[r];
+    }
+    const std::size_t blocks = d / kMeanCols;
+    const double work = static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(d);
+    const std::size_t threads = work < 2e7 ? 1 : worker_count(blocks);
+    parallel_ranges(blocks, threads, [&](std::size_t, std::size_t b0, std::size_t b1) {
+        std::vector<T> packed(n * kMeanCols);
+        for (std::size_t b = b0; b < b1; ++b) {
+            const std::size_t j0 = b * kMeanCols;
+            for (std::size_t k = 0; k < n; ++k) std::copy_n(in[k].data() + j0, kMeanCols, packed.data() + k * kMeanCols);
+            if (!means_block(packed.data(), n, shorter, minus, inv, true, out + j0, d))
+                means_block(packed.data(), n, sets, none, inv, false, out + j0, d);
+        }
+    });
+    // the last columns, fewer than a block
+    for (std::size_t r = 0; r < m; ++r)
+        for (std::size_t j = blocks * kMeanCols; j < d; ++j) {
+            T acc = 0;
+            for (std::size_t k : sets[r]) acc += in[k][j];
+            out[r * d + j] = acc * inv[r];
+        }
+}
+
+template void means_of_sets<float>(Vectors<float>, const std::vector<std::vector<std::size_t>>&, float*);
+template void means_of_sets<double>(Vectors<double>, const std::vector<std::vector<std::size_t>>&, double*);
+
 template <class T>
 std::vector<double> dots_with(Vectors<T> in, const std::vector<double>& v) {
     std::vector<double> out(in.size());
@@ -142,8 +414,6 @@ template void combine_rows<float>(Vectors<float>, const std::vector<double>&, st
 template void combine_rows<double>(Vectors<double>, const std::vector<double>&, std::size_t, double*);
 template std::vector<double> dots_with<float>(Vectors<float>, const std::vector<double>&);
 template std::vector<double> dots_with<double>(Vectors<double>, const std::vector<double>&);
-template std::vector<double> gram<float>(Vectors<float>);
-template std::vector<double> gram<double>(Vectors<double>);
 
 std::vector<double> distances_from_gram(const std::vector<double>& g, std::size_t n) {
     std::vector<double> d2(n * n, 0.0);
@@ -217,9 +487,41 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) void sort_columns(
 std::vector<std::size_t> smallest(const std::vector<double>& score, std::size_t k) {
     std::vector<std::size_t> idx(score.size());
     std::iota(idx.begin(), idx.end(), 0);
-    std::stable_sort(idx.begin(), idx.end(), [&](std::size_t a, std::size_t b) { return score[a] < score[b]; });
-    idx.resize(std::min(k, idx.size()));
+    k = std::min(k, idx.size());
+    // ties go to the lower index, as a stable sort would order them
+    auto before = [&](std::size_t a, std::size_t b) { return score[a] < score[b] || (score[a] == score[b] && a < b); };
+    if (2 * k < idx.size()) {
+        std::partial_sort(idx.begin(), idx.begin() + static_cast<long>(k), idx.end(), before);
+    } else {
+        std::sort(idx.begin(), idx.end(), before);
+    }
+    idx.resize(k);
     return idx;
+}
+
+std::vector<std::size_t> smallest_set(const std::vector<double>& score, std::size_t k) {
+    k = std::min(k, score.size());
+    std::vector<std::pair<double, std::size_t>> keyed(score.size());
+    for (std::size_t i = 0; i < score.size(); ++i) keyed[i] = {score[i], i};
+    if (k < keyed.size()) std::nth_element(keyed.begin(), keyed.begin() + static_cast<long>(k), keyed.end());
+    std::vector<std::size_t> idx(k);
+    for (std::size_t i = 0; i < k; ++i) idx[i] = keyed[i].second;
+    std::sort(idx.begin(), idx.end());
+    return idx;
+}
+
+std::vector<std::vector<std::size_t>> nearest_sets(const std::vector<double>& d2, std::size_t n, std::size_t k) {
+    std::vector<std::vector<std::size_t>> near(n);
+    const std::size_t threads = n * n < 10000 ? 1 : worker_count(n);
+    parallel_ranges(n, threads, [&](std::size_t, std::size_t i0, std::size_t i1) {
+        std::vector<double> row(n);
+        for (std::size_t i = i0; i < i1; ++i) {
+            std::copy_n(d2.begin() + static_cast<long>(i * n), n, row.begin());
+            row[i] = -1.0;  // itself first
+            near[i] = smallest_set(row, k);
+        }
+    });
+    return near;
 }
 
 double binomial(std::size_t n, std::size_t k) {

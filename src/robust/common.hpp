@@ -26,8 +26,9 @@ void check_dims(std::string_view rule, Vectors<T> in, std::size_t d) {
             throw RobustError(fmt::format("{}: vector {} has dimension {}, expected {}", rule, i, in[i].size(), d));
 }
 
-// The Gram matrix G[i*n + j] = <x_i, x_j>, accumulated by BLAS in T over L2-sized column
-// blocks (the inputs are separate buffers; each block is stacked once).
+// The Gram matrix G[i*n + j] = <x_i, x_j>. float: a register-tiled AVX-512/AVX2 kernel over
+// column chunks (float within a chunk, double across), chunks spread over robust::threads();
+// double: BLAS dsyrk over L2-sized stacked blocks.
 template <class T>
 std::vector<double> gram(Vectors<T> in);
 
@@ -35,6 +36,12 @@ std::vector<double> gram(Vectors<T> in);
 // GEMM per L2-sized column block, so nothing is stacked whole.
 template <class T>
 void combine_rows(Vectors<T> in, const std::vector<double>& w, std::size_t m, T* out);
+
+// out row r (of sets.size() rows, each d long) = the mean of the inputs listed in sets[r]; in
+// L2-sized column chunks, spread over robust::threads(). When every input is in some set, a set
+// of more than half the inputs is summed as the total minus the inputs left out.
+template <class T>
+void means_of_sets(Vectors<T> in, const std::vector<std::vector<std::size_t>>& sets, T* out);
 
 // dots[i] = <x_i, v> in double; +inf/NaN for a non-finite x_i.
 template <class T>
@@ -172,6 +179,12 @@ T median_inplace(T* v, std::size_t n) {
 
 // Indices 0..n-1 sorted by score (ties by index), the first k.
 std::vector<std::size_t> smallest(const std::vector<double>& score, std::size_t k);
+// The same k indices as smallest(), in increasing index order, found by selection.
+std::vector<std::size_t> smallest_set(const std::vector<double>& score, std::size_t k);
+
+// For each i of n: the k nearest by the squared distances d2 (n x n), i itself included,
+// as smallest_set gives them; rows are spread over robust::threads().
+std::vector<std::vector<std::size_t>> nearest_sets(const std::vector<double>& d2, std::size_t n, std::size_t k);
 
 // C(n, k) as a double (saturates at +inf).
 double binomial(std::size_t n, std::size_t k);

@@ -76,16 +76,10 @@ public:
         const std::size_t n = in.size(), d = n ? in[0].size() : 0;
         if (this->p_.f >= n) throw RobustError(fmt::format("nnm needs f < n, got n = {}, f = {}", n, this->p_.f));
         const auto d2 = detail::pairwise_d2(in);
-        // One weight matrix, then one GEMM: row i averages i's n - f nearest (itself first).
-        std::vector<double> w(n * n, 0.0);
-        const double share = 1.0 / static_cast<double>(n - this->p_.f);
-        for (std::size_t i = 0; i < n; ++i) {
-            std::vector<double> row(d2.begin() + static_cast<long>(i * n), d2.begin() + static_cast<long>((i + 1) * n));
-            row[i] = -1.0;
-            for (std::size_t k : detail::smallest(row, n - this->p_.f)) w[i * n + k] = share;
-        }
+        // Row i averages i's n - f nearest, itself included.
+        const auto near = detail::nearest_sets(d2, n, n - this->p_.f);
         flat_.resize(n * d);
-        detail::combine_rows<T>(in, w, n, flat_.data());
+        detail::means_of_sets<T>(in, near, flat_.data());
         this->views_.resize(n);
         for (std::size_t i = 0; i < n; ++i) this->views_[i] = std::span<const T>(flat_.data() + i * d, d);
         return this->views_;

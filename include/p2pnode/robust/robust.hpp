@@ -158,6 +158,11 @@ protected:
 template <class T>
 std::unique_ptr<Attack<T>> make_attack(std::string_view name, const AttackParams& p);
 
+// Threads the distance-based rules (Gram matrices, NNM) may use; 1 (the default) keeps every
+// rule on the calling thread, which is what nodes that share a machine want.
+void set_threads(int threads);
+int threads();
+
 // z of "a little is enough" (Baruch et al. 2019): s = floor(n/2 + 1) - f, z = Phi^-1((n - s) / n).
 double alie_z(std::size_t n, std::size_t f);
 // The standard normal quantile function.

@@ -100,6 +100,11 @@ TEST_CASE("flags override the file's training values, which override the default
     CHECK(defaults.learning_rate == doctest::Approx(0.05));
     CHECK(defaults.byz_scale == doctest::Approx(-1.0));
     CHECK(defaults.seed == 0);
+    CHECK(defaults.exchange == "gradient");
+    file.exchange = "model";
+    CHECK(p2p::merge_training({}, file, {}).exchange == "model");
+    flags.exchange = "gradient";
+    CHECK(p2p::merge_training({}, file, flags).exchange == "gradient");
 }
 
 TEST_CASE("malformed configs name the file, the line and the field") {
@@ -120,6 +125,8 @@ TEST_CASE("malformed configs name the file, the line and the field") {
         {"duplicate host:port", "nodes:\n  - {id: 0, host: a, port: 1}\n  - {id: 1, host: a, port: 1}\n",
          "bad.yaml:3: nodes[1]: duplicate host:port a:1 (also at line 2)"},
         {"port zero", "nodes:\n  - {id: 0, host: a, port: 0}\n", "bad.yaml:2: nodes[0].port: must be in 1..65535, got 0"},
+        {"unknown exchange", "training:\n  exchange: weights\nnodes:\n  - {id: 0, host: a, port: 1}\n",
+         "bad.yaml:2: training.exchange: must be gradient or model, got 'weights'"},
         {"port too big", "nodes:\n  - {id: 0, host: a, port: 70000}\n",
          "bad.yaml:2: nodes[0].port: must be in 1..65535, got 70000"},
         {"bad type", "nodes:\n  - {id: 0, host: a, port: 1, type: evil}\n",

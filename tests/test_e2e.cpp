@@ -72,6 +72,25 @@ TEST_CASE("launch: the hub example (2 honest + 1 Byzantine) through a broker pro
     CHECK(contains(r.out, "2     byzantine  10"));
 }
 
+TEST_CASE("launch: node processes take the config's training and robust sections; the table without metrics") {
+    p2p::test::TempDir dir;
+    const std::string cfg = dir.write("hub.yaml", "training: {rounds: 6, exchange: model}\n"
+                                                  "robust: {aggregator: trimmed-mean, attack: alie, f: 0}\n"
+                                                  "nodes:\n  - {id: 0, host: 127.0.0.1, port: 9100, type: honest}\n"
+                                                  "  - {id: 1, host: 127.0.0.1, port: 9101, type: honest}\n"
+                                                  "  - {id: 2, host: 127.0.0.1, port: 9102, type: byzantine}\n"
+                                                  "topology: {type: complete}\n");
+    auto r = run_p2pnode({"launch", "--config", cfg, "--pattern", "hub", "--endpoint", "ipc", "--ipc-dir",
+                          dir.path().string(), "--metrics-dir", "", "--batch-size", "32", "--eval-every", "6"});
+    CHECK(r.status == 0);
+    CHECK(contains(r.out, "[Node 0] honest node, neighbours 1, 2, aggregator trimmed-mean"));
+    CHECK(contains(r.out, "[Node 2] byzantine node, neighbours 0, 1, attack alie"));
+    CHECK(contains(r.out, "[Node 1] Round 6/6 (aggregated 3 models)"));
+    CHECK(contains(r.out, "2     byzantine  6"));
+    CHECK(contains(r.out, "0     honest     6"));
+    CHECK(!contains(r.out, "Round 7/"));  // the file's 6 rounds, not the flag's default 50
+}
+
 TEST_CASE("a node killed mid-run: the others finish within their round deadlines") {
     p2p::test::TempDir dir;
     const std::string cfg = p2p::test::required_env("P2PNODE_SOURCE_ROOT") + "/configs/nodes_example.yaml";
@@ -114,6 +133,20 @@ TEST_CASE("a node killed mid-run: the others finish within their round deadlines
 
 namespace {
 
+// Starts a[0] with arguments a, standard output appended to `log`; returns at once.
+pid_t spawn_logged(std::vector<std::string> a, const std::string& log) {
+    std::vector<char*> argv;
+    for (auto& s : a) argv.push_back(s.data());
+    argv.push_back(nullptr);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    pid_t pid = 0;
+    posix_spawn(&pid, a[0].c_str(), &fa, nullptr, argv.data(), environ);
+    posix_spawn_file_actions_destroy(&fa);
+    return pid;
+}
+
 pid_t start_node(const std::string& cfg, int id, const p2p::test::TempDir& dir, int rounds,
                  std::vector<std::string> extra = {}) {
     const std::string bin = p2p::test::required_env("P2PNODE_BIN");
@@ -122,17 +155,7 @@ pid_t start_node(const std::string& cfg, int id, const p2p::test::TempDir& dir, 
     auto flags = run_flags(dir, rounds);
     a.insert(a.end(), flags.begin(), flags.end());
     a.insert(a.end(), extra.begin(), extra.end());
-    std::vector<char*> argv;
-    for (auto& s : a) argv.push_back(s.data());
-    argv.push_back(nullptr);
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    const std::string log = (dir.path() / ("node-" + std::to_string(id) + ".log")).string();
-    posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    pid_t pid = 0;
-    posix_spawn(&pid, bin.c_str(), &fa, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&fa);
-    return pid;
+    return spawn_logged(a, (dir.path() / ("node-" + std::to_string(id) + ".log")).string());
 }
 
 void wait_rows(const std::filesystem::path& p, std::size_t rows) {
@@ -193,6 +216,32 @@ TEST_CASE("SIGINT: the node stops after its round, writes metrics and a checkpoi
     for (int id : {0, 1, 2, 4}) {
         CAPTURE(id);
         CHECK(exit_code(pids[id]) == 0);
+    }
+}
+
+TEST_CASE("Ctrl-C on launch: every node process stops after its round, exits 0, and the table is printed") {
+    p2p::test::TempDir dir;
+    const std::string cfg = p2p::test::required_env("P2PNODE_SOURCE_ROOT") + "/configs/nodes_example.yaml";
+    std::vector<std::string> a = {p2p::test::required_env("P2PNODE_BIN"), "launch", "--config", cfg};
+    auto flags = run_flags(dir, 400);
+    a.insert(a.end(), flags.begin(), flags.end());
+    const std::string log = (dir.path() / "launch.log").string();
+    const pid_t launch = spawn_logged(a, log);
+    wait_rows(dir.path() / "m" / "node-0.jsonl", 3);
+    const auto t0 = std::chrono::steady_clock::now();
+    kill(launch, SIGINT);  // only launch: it must pass the stop on to its children
+    CHECK(exit_code(launch) == 0);
+    CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(10));
+    const std::string out = p2p::test::slurp(log);
+    CHECK(contains(out, "node  type       rounds  final loss  final acc  s/round"));
+    for (int id = 0; id < 5; ++id) {
+        CAPTURE(id);
+        const std::string summary = p2p::test::slurp(dir.path() / "m" / ("node-" + std::to_string(id) + ".summary.json"));
+        const auto at = summary.find("\"rounds\": ");
+        REQUIRE(at != std::string::npos);
+        const int rounds = std::stoi(summary.substr(at + 10));
+        CHECK(rounds >= 3);
+        CHECK(rounds < 400);
     }
 }
 

@@ -64,6 +64,11 @@ void add_node_flags(CLI::App* sub, NodeFlags& f, bool with_identity) {
     f.rounds_opt = sub->add_option("--rounds", f.rounds, "Training rounds")->check(CLI::Range(1, 100'000'000));
     f.batch_opt = sub->add_option("--batch-size", f.batch_size, "Batch size")->check(CLI::Range(1, 1'000'000));
     f.lr_opt = sub->add_option("--lr", f.lr, "Learning rate")->check(CLI::PositiveNumber);
+    f.exchange_opt = sub->add_option("--exchange", f.exchange,
+                                     "What honest nodes send: gradient (step on the aggregate of gradients, the "
+                                     "reference's protocol) or model (send the half step theta - lr*g, adopt the "
+                                     "aggregate of half steps; keeps the nodes' models together)")
+                         ->check(CLI::IsMember({"gradient", "model"}));
     sub->add_option("--byz-scale", f.byz_scale, "Byzantine attack scale (Empire: scale x mean of honest gradients)");
     sub->add_option("--data-root", f.data_root,
                     "Folder with MNIST-format IDX files (raw or .gz); 'auto' = ./data if it holds them, else "
@@ -169,6 +174,7 @@ node::RunChoice run_choice(const NodeFlags& f, const NodesConfig& cfg) {
     if (f.rounds_opt->count()) given.rounds = f.rounds;
     if (f.batch_opt->count()) given.batch_size = f.batch_size;
     if (f.lr_opt->count()) given.learning_rate = f.lr;
+    if (f.exchange_opt->count()) given.exchange = f.exchange;
     c.training = merge_training({}, cfg.training, given);
     c.training.byz_scale = f.byz_scale;
     c.training.seed = f.seed;
@@ -198,8 +204,8 @@ node::RunChoice run_choice(const NodeFlags& f, const NodesConfig& cfg) {
 std::string describe(const node::NodeSettings& s) {
     std::string pre;
     for (const auto& p : s.pre_aggregators) pre += p + " -> ";
-    return fmt::format("{}{} (f={}), attack {} (scale {})", pre, s.aggregator, s.robust.f, s.attack,
-                       s.attack_params.scale);
+    return fmt::format("{}{} (f={}), attack {} (scale {}), {} exchange", pre, s.aggregator, s.robust.f, s.attack,
+                       s.attack_params.scale, s.training.exchange);
 }
 
 // node-<id>.summary.json beside the metrics: what `launch` prints in its table.
@@ -319,19 +325,32 @@ int run_broker(const BrokerFlags& b) {
 
 namespace {
 
+// The flags launch passes to every child. Settings the config file can also hold (training and
+// robust) are passed only when given, so the file's values reach the children as they reach
+// inproc nodes.
 std::vector<std::string> forwarded_flags(const NodeFlags& f) {
-    std::vector<std::string> a = {"--rounds",      std::to_string(f.rounds),     "--batch-size", std::to_string(f.batch_size),
-                                  "--lr",          fmt::format("{}", f.lr),      "--byz-scale",  fmt::format("{}", f.byz_scale),
+    std::vector<std::string> a = {"--byz-scale",   fmt::format("{}", f.byz_scale),
                                   "--data-root",   f.data_root,                  "--seed",       std::to_string(f.seed),
-                                  "--eval-every",  std::to_string(f.eval_every), "--aggregator", f.aggregator,
-                                  "--attack",      f.attack,                     "--f",          std::to_string(f.f),
-                                  "--tau",         fmt::format("{}", f.tau),     "--iterations", std::to_string(f.iterations),
+                                  "--eval-every",  std::to_string(f.eval_every),
                                   "--endpoint",    f.endpoint,                   "--ipc-dir",    f.ipc_dir,
                                   "--metrics-dir", f.metrics_dir,                "--round-timeout", fmt::format("{}", f.soft_timeout),
                                   "--hard-timeout", fmt::format("{}", f.hard_timeout),
                                   "--startup-timeout", fmt::format("{}", f.startup_timeout),
                                   "--checkpoint-dir", f.checkpoint_dir, "--checkpoint-every", std::to_string(f.checkpoint_every)};
-    for (const auto& p : f.pre) a.insert(a.end(), {"--pre-aggregator", p});
+    auto given = [&](const CLI::Option* opt, const char* flag, const std::string& value) {
+        if (opt->count()) a.insert(a.end(), {flag, value});
+    };
+    given(f.rounds_opt, "--rounds", std::to_string(f.rounds));
+    given(f.batch_opt, "--batch-size", std::to_string(f.batch_size));
+    given(f.lr_opt, "--lr", fmt::format("{}", f.lr));
+    given(f.exchange_opt, "--exchange", f.exchange);
+    given(f.aggregator_opt, "--aggregator", f.aggregator);
+    given(f.attack_opt, "--attack", f.attack);
+    given(f.f_opt, "--f", std::to_string(f.f));
+    given(f.tau_opt, "--tau", fmt::format("{}", f.tau));
+    given(f.iterations_opt, "--iterations", std::to_string(f.iterations));
+    if (f.pre_opt->count())
+        for (const auto& p : f.pre) a.insert(a.end(), {"--pre-aggregator", p});
     return a;
 }
 
@@ -377,6 +396,21 @@ int run_launch(const LaunchFlags& l, const NodeFlags& f, const std::string& self
         std::filesystem::create_directories(f.metrics_dir);
         for (const auto& n : cfg.nodes) std::filesystem::remove(fmt::format("{}/node-{}.summary.json", f.metrics_dir, n.id));
     }
+    // The table is read from the nodes' summaries; with --metrics-dir '' they go to a temporary
+    // folder that is removed afterwards.
+    std::string summary_dir = f.metrics_dir;
+    if (summary_dir.empty()) {
+        std::string pattern = (std::filesystem::temp_directory_path() / "p2pnode-launch-XXXXXX").string();
+        if (!mkdtemp(pattern.data())) throw IoError("launch: cannot create a temporary folder for the node summaries");
+        summary_dir = pattern;
+    }
+    struct RemoveTemp {
+        std::string dir;
+        ~RemoveTemp() {
+            std::error_code ec;
+            if (!dir.empty()) std::filesystem::remove_all(dir, ec);
+        }
+    } remove_temp{f.metrics_dir.empty() ? summary_dir : std::string()};
     install_stop_handlers();
     const launch::Pattern pattern = l.pattern == "hub" ? launch::Pattern::Hub : launch::Pattern::Mesh;
     spdlog::info("launch: {} nodes of {} as a {} over {}", cfg.nodes.size(), cfg.source, l.pattern, f.endpoint);
@@ -390,8 +424,8 @@ int run_launch(const LaunchFlags& l, const NodeFlags& f, const std::string& self
         o.stop_requested = [] { return g_stop.load(); };
         auto results = launch::run_threads(cfg, choice, o, *data);
         auto topo = node::topology_of(cfg);
-        for (auto& [id, r] : results) write_summary(f.metrics_dir, node::settings_for(cfg, id, choice), r);
-        if (!f.metrics_dir.empty()) print_table(cfg, f.metrics_dir);
+        for (auto& [id, r] : results) write_summary(summary_dir, node::settings_for(cfg, id, choice), r);
+        print_table(cfg, summary_dir);
         return 0;
     }
     std::vector<pid_t> children;
@@ -409,7 +443,9 @@ int run_launch(const LaunchFlags& l, const NodeFlags& f, const std::string& self
                     std::to_string(l.broker_port), "--node-id", std::to_string(n.id)};
         else
             args = {"mesh", "--config", l.config, "--node-id", std::to_string(n.id)};
-        const auto fwd = forwarded_flags(f);
+        NodeFlags child = f;
+        child.metrics_dir = summary_dir;
+        const auto fwd = forwarded_flags(child);
         args.insert(args.end(), fwd.begin(), fwd.end());
         if (!l.keys_dir.empty()) args.insert(args.end(), {"--secret-key", fmt::format("{}/node-{}.key", l.keys_dir, n.id)});
         children.push_back(spawn(self_exe, args));
@@ -436,7 +472,7 @@ int run_launch(const LaunchFlags& l, const NodeFlags& f, const std::string& self
         int status = 0;
         waitpid(broker, &status, 0);
     }
-    if (!f.metrics_dir.empty()) print_table(cfg, f.metrics_dir);
+    print_table(cfg, summary_dir);
     if (failures) {
         std::fprintf(stderr, "launch: %d node(s) failed\n", failures);
         return kExitRuntime;

@@ -45,6 +45,8 @@ struct NodeFlags {
     int data_shard = -1;  // hub-client --data-shard (-1: the node's index among honest nodes)
     std::string topology = "ring";
     int k = 1;
+    std::string exchange = "gradient";
+    CLI::Option* exchange_opt = nullptr;
     CLI::Option* aggregator_opt = nullptr;
     CLI::Option* pre_opt = nullptr;
     CLI::Option* attack_opt = nullptr;

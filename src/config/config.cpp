@@ -145,7 +145,7 @@ bool looks_like_key(const std::string& s) {
 }
 
 TrainingSection read_training(const Reader& r, const YAML::Node& node, int line, std::vector<std::string>& warnings) {
-    if (!node.IsMap()) r.fail(line, "training", "must be a mapping {rounds, batch_size, learning_rate}");
+    if (!node.IsMap()) r.fail(line, "training", "must be a mapping {rounds, batch_size, learning_rate, exchange}");
     TrainingSection t;
     for (const auto& e : r.entries(node, "training")) {
         const std::string& key = e.key;
@@ -156,7 +156,11 @@ TrainingSection read_training(const Reader& r, const YAML::Node& node, int line,
             t.batch_size = static_cast<int>(r.integer(e, field, 1, 1'000'000));
         else if (key == "learning_rate")
             t.learning_rate = r.positive_number(e, field);
-        else
+        else if (key == "exchange") {
+            t.exchange = r.text(e, field);
+            if (*t.exchange != "gradient" && *t.exchange != "model")
+                r.fail(e.line, field, fmt::format("must be gradient or model, got '{}'", *t.exchange));
+        } else
             r.warn_unknown(e, field, warnings);
     }
     return t;
@@ -345,6 +349,7 @@ TrainingOptions merge_training(const TrainingOptions& defaults, const TrainingSe
     out.rounds = flags.rounds.value_or(file.rounds.value_or(defaults.rounds));
     out.batch_size = flags.batch_size.value_or(file.batch_size.value_or(defaults.batch_size));
     out.learning_rate = flags.learning_rate.value_or(file.learning_rate.value_or(defaults.learning_rate));
+    out.exchange = flags.exchange.value_or(file.exchange.value_or(defaults.exchange));
     return out;
 }
 

@@ -191,6 +191,16 @@ NodeResult run_node(const NodeSettings& s, transport::Transport& t, const data::
     robust::Pipeline<float> pipeline(s.pre_aggregators, s.aggregator, s.robust);
     auto attack = robust::make_attack<float>(s.attack, s.attack_params);
     std::vector<float> aggregate(dim), forged(dim);
+    // --exchange model: honest nodes send the half step theta - lr * g and adopt the aggregate of
+    // half steps. A Byzantine node then keeps `reference` (in its model's parameters, so that
+    // checkpoints keep it): the honest models as it last heard them, on average (at first the
+    // shared initial model). What it hears, h_j, becomes the gradient g_j = (reference - h_j)/lr
+    // that h_j implies, the attack forges g_b from those, and it sends reference - lr * g_b: every
+    // gradient attack keeps its meaning.
+    const bool model_exchange = tr.exchange == "model";
+    const float lr = static_cast<float>(tr.learning_rate);
+    std::vector<float> half(model_exchange ? dim : 0);
+    std::vector<std::vector<float>> implied;
 
     NodeResult result;
     int first_round = 1;
@@ -246,7 +256,12 @@ NodeResult run_node(const NodeSettings& s, transport::Transport& t, const data::
         if (honest) {
             draw_batch();
             train_loss = model.compute_gradient(input, labels).loss_sum / tr.batch_size;
-            send_grad(t, s, r, model.grads());
+            if (model_exchange) {
+                const auto params = model.params();
+                const auto grads = model.grads();
+                for (std::size_t k = 0; k < dim; ++k) half[k] = params[k] - lr * grads[k];
+            }
+            send_grad(t, s, r, model_exchange ? std::span<const float>(half) : std::span<const float>(model.grads()));
         }
         const auto t1 = Clock::now();
         auto got = gather.collect(t, r, honest ? s.neighbours : s.honest_neighbours, result.rejected);
@@ -260,14 +275,17 @@ NodeResult run_node(const NodeSettings& s, transport::Transport& t, const data::
         std::size_t aggregated = 0;
         if (honest) {
             std::vector<std::pair<std::uint32_t, std::span<const float>>> inputs;
-            inputs.emplace_back(s.id, model.grads());
+            inputs.emplace_back(s.id, model_exchange ? std::span<const float>(half) : std::span<const float>(model.grads()));
             for (auto& [from, g] : got) inputs.emplace_back(from, g.decoded.payload);
             std::sort(inputs.begin(), inputs.end(), [](auto& a, auto& b) { return a.first < b.first; });
             std::vector<std::span<const float>> views;
             for (auto& [from, v] : inputs) views.push_back(v);
             try {
                 pipeline.aggregate(views, aggregate);
-                sgd.step(model.params(), aggregate);
+                if (model_exchange)
+                    std::copy(aggregate.begin(), aggregate.end(), model.params().begin());
+                else
+                    sgd.step(model.params(), aggregate);
                 aggregated = views.size();
             } catch (const robust::RobustError& e) {
                 // Too few neighbours left for the rule's bound: step on our own gradient rather
@@ -275,12 +293,24 @@ NodeResult run_node(const NodeSettings& s, transport::Transport& t, const data::
                 if (!warned_bound) spdlog::warn("[Node {}] Round {}: {}; stepping on its own gradient", s.id, round, e.what());
                 warned_bound = true;
                 ++result.rejected["rounds_without_aggregation"];
-                sgd.step(model.params(), model.grads());
+                if (model_exchange)
+                    std::copy(half.begin(), half.end(), model.params().begin());
+                else
+                    sgd.step(model.params(), model.grads());
                 aggregated = 1;
             }
         } else {
             std::vector<std::span<const float>> heard;
             for (auto& [from, g] : got) heard.push_back(g.decoded.payload);  // sorted by sender
+            const auto reference = model.params();
+            if (model_exchange) {  // half steps -> the gradients they imply
+                implied.resize(heard.size());
+                for (std::size_t h = 0; h < heard.size(); ++h) {
+                    implied[h].resize(dim);
+                    for (std::size_t k = 0; k < dim; ++k) implied[h][k] = (reference[k] - heard[h][k]) / lr;
+                }
+                heard.assign(implied.begin(), implied.end());
+            }
             robust::AttackInput<float> in;
             in.honest = heard;
             std::vector<float> own;
@@ -298,6 +328,16 @@ NodeResult run_node(const NodeSettings& s, transport::Transport& t, const data::
                 spdlog::warn("[Node {}] Round {}: heard no honest gradient; sending nothing", s.id, round);
             } else {
                 attack->forge(in, forged);
+                if (model_exchange) {
+                    for (std::size_t k = 0; k < dim; ++k) forged[k] = reference[k] - lr * forged[k];
+                    if (!got.empty()) {  // the next reference: the honest half steps it heard, on average
+                        std::fill(reference.begin(), reference.end(), 0.0f);
+                        for (auto& [from, g] : got)
+                            for (std::size_t k = 0; k < dim; ++k) reference[k] += g.decoded.payload[k];
+                        const float inv = 1.0f / static_cast<float>(got.size());
+                        for (auto& v : reference) v *= inv;
+                    }
+                }
                 send_grad(t, s, r, forged);
             }
         }
@@ -312,7 +352,8 @@ NodeResult run_node(const NodeSettings& s, transport::Transport& t, const data::
         MetricsRow row;
         row.add("round", static_cast<long long>(round)).add("node", static_cast<long long>(s.id));
         if (honest) {
-            spdlog::info("[Node {}] Round {}/{} (aggregated {} gradients)", s.id, round, tr.rounds, aggregated);
+            spdlog::info("[Node {}] Round {}/{} (aggregated {} {})", s.id, round, tr.rounds, aggregated,
+                         model_exchange ? "models" : "gradients");
             row.add("train_loss", train_loss);
             if (last_round || (tr.eval_every > 0 && round % tr.eval_every == 0)) {
                 const auto e0 = Clock::now();

@@ -28,6 +28,7 @@ struct TrainingSection {
     std::optional<int> rounds;
     std::optional<int> batch_size;
     std::optional<double> learning_rate;
+    std::optional<std::string> exchange;  // gradient | model
 };
 
 // The optional `robust:` section. Names are checked against the catalogue by the caller (the
@@ -94,6 +95,10 @@ struct TrainingOptions {
     double byz_scale = -1.0;
     std::uint64_t seed = 0;
     int eval_every = 10;
+    // What honest nodes send each round: "gradient" (the reference's protocol: send g_i, step
+    // theta <- theta - lr * Agg(g)) or "model" (send the half step theta_i - lr * g_i, then
+    // theta <- Agg(half steps): decentralized SGD whose aggregation also pulls the models together).
+    std::string exchange = "gradient";
 };
 
 // Settings given on the command line; an empty field was not given.
@@ -101,6 +106,7 @@ struct TrainingFlags {
     std::optional<int> rounds;
     std::optional<int> batch_size;
     std::optional<double> learning_rate;
+    std::optional<std::string> exchange;
 };
 
 // Flags win over the file's `training` section, which wins over the defaults.

@@ -317,6 +317,21 @@ TEST_CASE("float kernels (tiled Gram, threads, packed means) agree with the defi
                     for (std::size_t j = 0; j < d; ++j) REQUIRE(got[i][j] == doctest::Approx(want[i][j]).epsilon(1e-5).scale(1.0));
             }
     }
+    SUBCASE("coordinate-wise rules give the same bits on 1 and 2 threads") {
+        const std::size_t n = 11, d = 50000;  // enough work for a second thread
+        std::vector<std::vector<float>> rf(n, std::vector<float>(d));
+        for (auto& r : rf)
+            for (auto& x : r) x = noise(rng);
+        rf[3][7] = std::numeric_limits<float>::quiet_NaN();
+        for (const char* rule : {"median", "trimmed-mean", "meamed", "mean-of-medians", "bulyan"}) {
+            CAPTURE(rule);
+            set_threads(1);
+            const auto one = run_f(rule, rf, with_f(2));
+            set_threads(2);
+            const auto two = run_f(rule, rf, with_f(2));
+            CHECK(one == two);
+        }
+    }
     SUBCASE("an infinite vector changes only the NNM outputs that include it") {
         set_threads(2);
         const std::size_t n = 30, d = 300, f = 3;

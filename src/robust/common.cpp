@@ -79,6 +79,17 @@ void parallel_ranges(std::size_t tasks, std::size_t threads, Fn&& fn) {
     for (auto& w : workers) w.join();
 }
 
+}  // namespace
+
+void parallel_for(std::size_t tasks, double work, const std::function<void(std::size_t, std::size_t)>& fn) {
+    const std::size_t threads = work < 5e5 ? 1 : worker_count(tasks);
+    parallel_ranges(tasks, threads, [&](std::size_t, std::size_t b, std::size_t e) {
+        if (b < e) fn(b, e);
+    });
+}
+
+namespace {
+
 // Float Gram kernel: rows in RA x RB tiles, each tile's dot products accumulated in float
 // vector registers over one column chunk (at most kChunk floats, so a lane sums <= 256
 // products), then reduced and added into double. W float lanes per vector and the tile fill

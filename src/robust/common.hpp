@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <functional>
 #include <utility>
 #include <limits>
 #include <span>
@@ -76,43 +77,25 @@ void mean_of(Vectors<T> in, const std::vector<std::size_t>& which, std::span<T> 
     for (std::size_t j = 0; j < d; ++j) out[j] *= inv;
 }
 
-// Applies kernel(values, n) -> T to every coordinate, with values gathered per coordinate
-// (NaN replaced by +inf so that orderings put it last). Coordinates are walked in blocks so
-// that each input is read sequentially.
-template <class T, class Kernel>
-void per_coordinate(Vectors<T> in, std::span<T> out, Kernel kernel) {
-    const std::size_t n = in.size(), d = out.size();
-    constexpr std::size_t kBlock = 512;
-    std::vector<T> block(n * kBlock);
-    std::vector<T> vals(n);
-    for (std::size_t j0 = 0; j0 < d; j0 += kBlock) {
-        const std::size_t len = std::min(kBlock, d - j0);
-        for (std::size_t i = 0; i < n; ++i) {
-            const T* src = in[i].data() + j0;
-            for (std::size_t j = 0; j < len; ++j) {
-                const T v = src[j];
-                block[j * n + i] = v != v ? std::numeric_limits<T>::infinity() : v;
-            }
-        }
-        for (std::size_t j = 0; j < len; ++j) out[j0 + j] = kernel(block.data() + j * n, n);
-    }
-}
-
 // Comparators (i < j) of Batcher's odd-even merge sort for n inputs: applying each as
 // (v[i], v[j]) <- (min, max) sorts any n values.
 std::vector<std::pair<std::uint32_t, std::uint32_t>> sorting_network(std::size_t n);
 
-// Sorts every column of a block of n rows x `lanes` values (row-major, row stride `lanes`):
-// each comparator is a min/max over whole rows, which the compiler vectorises.
 // Sorts every column of a block of n rows x `lanes` values (row-major, row stride `lanes`, a
 // multiple of 8): each comparator is a min/max over whole rows. Defined in common.cpp, built
 // for AVX2 and for baseline x86-64 and picked at run time.
 void sort_columns(float* block, std::size_t lanes, const std::vector<std::pair<std::uint32_t, std::uint32_t>>& net);
 void sort_columns(double* block, std::size_t lanes, const std::vector<std::pair<std::uint32_t, std::uint32_t>>& net);
 
+// Runs fn(begin, end) over contiguous ranges of [0, tasks), on up to robust::threads()
+// threads when `work` (about one unit per element touched) is large enough to pay for them;
+// range 0 runs on the calling thread. Returns when every range is done.
+void parallel_for(std::size_t tasks, double work, const std::function<void(std::size_t, std::size_t)>& fn);
+
 // For every coordinate, sorts its n values (NaN ordered as +inf) and calls
-// finish(sorted_block, lanes, out_ptr), where sorted_block holds n rows of `lanes` sorted
-// columns. Coordinates go in blocks that stay in L2.
+// finish(sorted_block, lanes, len, out_ptr), where sorted_block holds n rows of `lanes` sorted
+// columns. Coordinates go in blocks that stay in L1, spread over robust::threads(); finish
+// must only write its own out_ptr[0, len).
 template <class T, class Finish>
 void per_coordinate_sorted(Vectors<T> in, std::span<T> out, Finish finish) {
     const std::size_t n = in.size(), d = out.size();
@@ -120,20 +103,23 @@ void per_coordinate_sorted(Vectors<T> in, std::span<T> out, Finish finish) {
     // Blocks of about 24 KiB stay in L1 while every comparator streams over them; lanes is a
     // multiple of 16 (the sort's vector width).
     const std::size_t kLanes = std::clamp<std::size_t>((24 * 1024 / (n * sizeof(T))) / 16 * 16, 16, 512);
-    std::vector<T> block(n * kLanes);
-    for (std::size_t j0 = 0; j0 < d; j0 += kLanes) {
-        const std::size_t len = std::min(kLanes, d - j0);
-        for (std::size_t i = 0; i < n; ++i) {
-            const T* __restrict src = in[i].data() + j0;
-            T* __restrict dst = block.data() + i * kLanes;
-            for (std::size_t l = 0; l < len; ++l) {
-                const T v = src[l];
-                dst[l] = v != v ? std::numeric_limits<T>::infinity() : v;
+    const std::size_t blocks = (d + kLanes - 1) / kLanes;
+    parallel_for(blocks, static_cast<double>(n) * static_cast<double>(d), [&](std::size_t b0, std::size_t b1) {
+        std::vector<T> block(n * kLanes);
+        for (std::size_t b = b0; b < b1; ++b) {
+            const std::size_t j0 = b * kLanes, len = std::min(kLanes, d - j0);
+            for (std::size_t i = 0; i < n; ++i) {
+                const T* __restrict src = in[i].data() + j0;
+                T* __restrict dst = block.data() + i * kLanes;
+                for (std::size_t l = 0; l < len; ++l) {
+                    const T v = src[l];
+                    dst[l] = v != v ? std::numeric_limits<T>::infinity() : v;
+                }
             }
+            sort_columns(block.data(), kLanes, net);
+            finish(block.data(), kLanes, len, out.data() + j0);
         }
-        sort_columns(block.data(), kLanes, net);
-        finish(block.data(), kLanes, len, out.data() + j0);
-    }
+    });
 }
 
 // Per column of a sorted block: the mean of the k values closest to the column's median

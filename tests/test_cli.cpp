@@ -7,6 +7,7 @@
 
 #include <xtensor/xarray.hpp>
 #include <xtensor/xnpy.hpp>
+#include <xtensor/xrandom.hpp>
 
 #include "support.hpp"
 
@@ -272,6 +273,16 @@ TEST_CASE("aggregate: a rule over a saved .npy matrix, in the input's precision"
     auto mean32 = xt::load_npy<float>(out);
     CHECK(mean32(0) == doctest::Approx(3.06f));
     CHECK_THROWS(xt::load_npy<double>(out));  // really float32 on disk
+
+    // --threads: a matrix big enough for a second thread gives the same bits
+    xt::xarray<float> big = xt::random::randn<float>({9, 60000}, 0.0f, 1.0f);
+    const std::string in_big = (dir.path() / "big.npy").string(), out1 = (dir.path() / "o1.npy").string(),
+                      out2 = (dir.path() / "o2.npy").string();
+    xt::dump_npy(in_big, big);
+    CHECK(run_p2pnode({"aggregate", "--rule", "trimmed-mean", "--f", "2", in_big, out1}).status == 0);
+    CHECK(run_p2pnode({"aggregate", "--rule", "trimmed-mean", "--f", "2", "--threads", "2", in_big, out2}).status == 0);
+    CHECK(p2p::test::slurp(out1) == p2p::test::slurp(out2));
+    CHECK(run_p2pnode({"aggregate", "--rule", "median", "--threads", "0", in_big, out2}).status == 2);
 
     // bad inputs: exit 2 with the reason
     r = run_p2pnode({"aggregate", "--rule", "krum", "--f", "2", in, out});

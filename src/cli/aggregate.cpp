@@ -52,6 +52,9 @@ CLI::App* add_aggregate_command(CLI::App& app, AggregateFlags& f) {
     sub->add_option("--reference", f.reference, "monna: the row that plays the node's own vector");
     sub->add_option("--bucket-size", f.bucket_size, "bucketing: vectors per bucket")->check(CLI::PositiveNumber);
     sub->add_option("--seed", f.seed, "bucketing: shuffle seed");
+    sub->add_option("--threads", f.threads,
+                    "Threads for the Gram matrices, NNM and the coordinate-wise rules (large inputs only)")
+        ->check(CLI::Range(1, 256));
     sub->add_option("--pre", f.pre, "Pre-aggregator, applied in the order given (repeatable): " +
                                          names(robust::pre_aggregator_names()))
         ->check(CLI::IsMember(robust::pre_aggregator_names()))
@@ -65,6 +68,7 @@ CLI::App* add_aggregate_command(CLI::App& app, AggregateFlags& f) {
 
 int run_aggregate(const AggregateFlags& f) {
     try {
+        robust::set_threads(f.threads);
         const data::NpyMatrix m = data::read_npy_matrix(f.input);
         if (m.is_double)
             aggregate_as<double>(f, m.rows, m.cols, m.f64);

@@ -21,6 +21,7 @@ struct AggregateFlags {
     std::size_t bucket_size = 2;
     std::uint64_t seed = 0;
     std::vector<std::string> pre;
+    int threads = 1;
     std::string input, output;
 };
 

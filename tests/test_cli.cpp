@@ -149,6 +149,12 @@ TEST_CASE("mesh validates its config and node before it starts") {
     auto krum = run_p2pnode({"mesh", "--config", example("nodes_example.yaml"), "--node-id", "0", "--aggregator", "krum"});
     CHECK(krum.status == 2);  // 3 inputs on the ring, f = 1
     CHECK(contains(krum.err, "krum needs n > 2f + 2, got n = 3, f = 1"));
+
+    // bucketing leaves fewer vectors for the rule: checked at startup too (3 inputs -> 2 buckets)
+    auto buckets = run_p2pnode({"mesh", "--config", example("nodes_example.yaml"), "--node-id", "1", "--aggregator",
+                                "trimmed-mean", "--pre-aggregator", "bucketing"});
+    CHECK(buckets.status == 2);
+    CHECK(contains(buckets.err, "trimmed-mean needs 2f < n, got n = 2, f = 1"));
 }
 
 TEST_CASE("the file's training section is used unless a flag overrides it") {

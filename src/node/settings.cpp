@@ -68,7 +68,7 @@ NodeSettings settings_for(const NodesConfig& cfg, std::uint32_t id, const RunCho
     if (!c.metrics_dir.empty()) s.metrics_path = fmt::format("{}/node-{}.jsonl", c.metrics_dir, id);
     if (s.type == NodeType::Honest) {
         // Fails now, with the rule's bound, rather than at the first round.
-        robust::make_aggregator<float>(s.aggregator, s.robust)->check(deg + 1);
+        robust::Pipeline<float>(s.pre_aggregators, s.aggregator, s.robust).check(deg + 1);
     }
     return s;
 }

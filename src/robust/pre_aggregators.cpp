@@ -46,6 +46,7 @@ public:
     explicit Bucketing(const Params& p) : PreAggregator<T>("bucketing", p), rng_(p.seed) {
         if (p.bucket_size < 1) throw RobustError("bucketing needs a bucket size s >= 1");
     }
+    std::size_t outputs(std::size_t n) const override { return (n + this->p_.bucket_size - 1) / this->p_.bucket_size; }
     Vectors<T> apply(Vectors<T> in) override {
         const std::size_t n = in.size(), d = n ? in[0].size() : 0, s = this->p_.bucket_size;
         std::vector<std::size_t> order(n);
@@ -72,9 +73,12 @@ class Nnm final : public PreAggregator<T> {
 
 public:
     explicit Nnm(const Params& p) : PreAggregator<T>("nnm", p) {}
-    Vectors<T> apply(Vectors<T> in) override {
-        const std::size_t n = in.size(), d = n ? in[0].size() : 0;
+    std::size_t outputs(std::size_t n) const override {
         if (this->p_.f >= n) throw RobustError(fmt::format("nnm needs f < n, got n = {}, f = {}", n, this->p_.f));
+        return n;
+    }
+    Vectors<T> apply(Vectors<T> in) override {
+        const std::size_t n = outputs(in.size()), d = n ? in[0].size() : 0;
         const auto d2 = detail::pairwise_d2(in);
         // Row i averages i's n - f nearest, itself included.
         const auto near = detail::nearest_sets(d2, n, n - this->p_.f);
@@ -92,9 +96,12 @@ template <class T>
 class Arc final : public PreAggregator<T> {
 public:
     explicit Arc(const Params& p) : PreAggregator<T>("arc", p) {}
+    std::size_t outputs(std::size_t n) const override {
+        if (this->p_.f >= n) throw RobustError(fmt::format("arc needs f < n, got n = {}, f = {}", n, this->p_.f));
+        return n;
+    }
     Vectors<T> apply(Vectors<T> in) override {
-        const std::size_t n = in.size(), d = n ? in[0].size() : 0, f = this->p_.f;
-        if (f >= n) throw RobustError(fmt::format("arc needs f < n, got n = {}, f = {}", n, f));
+        const std::size_t n = outputs(in.size()), d = n ? in[0].size() : 0, f = this->p_.f;
         const std::size_t k = static_cast<std::size_t>(std::floor(2.0 * static_cast<double>(f) / n * (n - f)));
         std::vector<double> neg_norm(n);
         for (std::size_t i = 0; i < n; ++i) neg_norm[i] = -detail::norm2(in[i]);  // largest first
@@ -141,6 +148,12 @@ template <class T>
 Pipeline<T>::Pipeline(const std::vector<std::string>& pre, std::string_view rule, const Params& p)
     : rule_(make_aggregator<T>(rule, p)) {
     for (const auto& name : pre) pre_.push_back(make_pre_aggregator<T>(name, p));
+}
+
+template <class T>
+void Pipeline<T>::check(std::size_t n) const {
+    for (const auto& stage : pre_) n = stage->outputs(n);
+    rule_->check(n);
 }
 
 template <class T>

@@ -91,6 +91,8 @@ public:
     const std::string& name() const { return name_; }
     // The transformed vectors, valid until the next call.
     virtual Vectors<T> apply(Vectors<T> in) = 0;
+    // How many vectors apply() returns for n inputs; RobustError when it cannot take n.
+    virtual std::size_t outputs(std::size_t n) const { return n; }
 
 protected:
     PreAggregator(std::string name, const Params& p) : name_(std::move(name)), p_(p) {}
@@ -111,6 +113,9 @@ class Pipeline {
 public:
     Pipeline(const std::vector<std::string>& pre, std::string_view rule, const Params& p);
     void aggregate(Vectors<T> in, std::span<T> out);
+    // RobustError, before any data, when n inputs cannot pass every stage and the rule's bound
+    // (bucketing leaves ceil(n / s) vectors for the rule).
+    void check(std::size_t n) const;
     Aggregator<T>& rule() { return *rule_; }
 
 private:

@@ -102,6 +102,21 @@ constexpr std::size_t kPackedChunk = 1024;
 template <std::size_t W>
 using FloatVec [[gnu::vector_size(W * sizeof(float))]] = float;
 
+// The sum of a vector's lanes: halves added in float down to 4 lanes, then in double.
+template <std::size_t W>
+[[gnu::always_inline]] inline double lane_sum(FloatVec<W> v) {
+    if constexpr (W > 4) {
+        FloatVec<W / 2> lo, hi;
+        std::memcpy(&lo, &v, sizeof(lo));
+        std::memcpy(&hi, reinterpret_cast<const char*>(&v) + sizeof(lo), sizeof(hi));
+        return lane_sum<W / 2>(lo + hi);
+    } else {
+        double s = 0;
+        for (std::size_t k = 0; k < W; ++k) s += v[k];
+        return s;
+    }
+}
+
 template <std::size_t W, std::size_t RA, std::size_t RB>
 [[gnu::always_inline]] inline void gram_chunk(const float* const* rows, std::size_t n, std::size_t j0,
                                               std::size_t len, double* g) {
@@ -130,8 +145,7 @@ template <std::size_t W, std::size_t RA, std::size_t RB>
                 for (std::size_t y = 0; y < RB; ++y) {
                     const std::size_t i = I + x, j = J + y;
                     if (i >= n || j >= n || j < i) continue;
-                    double sum = 0;
-                    for (std::size_t k = 0; k < W; ++k) sum += acc[x][y][k];
+                    double sum = lane_sum<W>(acc[x][y]);
                     for (std::size_t l = steps * W; l < len; ++l)
                         sum += static_cast<double>(rows[i][j0 + l]) * rows[j][j0 + l];
                     g[i * n + j] += sum;

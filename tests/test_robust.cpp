@@ -34,6 +34,15 @@ Mat column(std::initializer_list<double> values) {
     return m;
 }
 
+// n float vectors of dimension d, entries drawn from N(0, 1).
+std::vector<std::vector<float>> normal_rows(std::size_t n, std::size_t d, std::mt19937& rng) {
+    std::normal_distribution<float> noise(0.0f, 1.0f);
+    std::vector<std::vector<float>> rows(n, std::vector<float>(d));
+    for (auto& r : rows)
+        for (auto& x : r) x = noise(rng);
+    return rows;
+}
+
 Params with_f(std::size_t f) {
     Params p;
     p.f = f;
@@ -268,10 +277,7 @@ TEST_CASE("median and trimmed-mean equal their definitions for every n up to 70"
 
 TEST_CASE("float32 rules agree with float64 on the same data") {
     std::mt19937 rng(1);
-    std::normal_distribution<float> noise(0.0f, 1.0f);
-    std::vector<std::vector<float>> rf(11, std::vector<float>(64));
-    for (auto& r : rf)
-        for (auto& x : r) x = noise(rng);
+    const auto rf = normal_rows(11, 64, rng);
     Mat rd;
     for (auto& r : rf) rd.emplace_back(r.begin(), r.end());
     Params p = robust_params();
@@ -343,10 +349,7 @@ TEST_CASE("float kernels (tiled Gram, threads, packed means) agree with the defi
             }
     }
     SUBCASE("coordinate-wise rules give the same bits on 1 and 2 threads") {
-        const std::size_t n = 11, d = 50000;  // enough work for a second thread
-        std::vector<std::vector<float>> rf(n, std::vector<float>(d));
-        for (auto& r : rf)
-            for (auto& x : r) x = noise(rng);
+        auto rf = normal_rows(11, 50000, rng);  // enough work for a second thread
         rf[3][7] = std::numeric_limits<float>::quiet_NaN();
         for (const char* rule : {"median", "trimmed-mean", "meamed", "mean-of-medians", "bulyan"}) {
             CAPTURE(rule);
@@ -360,9 +363,7 @@ TEST_CASE("float kernels (tiled Gram, threads, packed means) agree with the defi
     SUBCASE("an infinite vector changes only the NNM outputs that include it") {
         set_threads(2);
         const std::size_t n = 30, d = 300, f = 3;
-        std::vector<std::vector<float>> rf(n, std::vector<float>(d));
-        for (auto& r : rf)
-            for (auto& x : r) x = noise(rng);
+        auto rf = normal_rows(n, d, rng);
         rf[5][100] = std::numeric_limits<float>::infinity();
         std::vector<std::span<const float>> views(rf.begin(), rf.end());
         auto nnm = make_pre_aggregator<float>("nnm", with_f(f));  // owns the outputs

@@ -65,6 +65,22 @@ namespace {
 #define P2P_NO_LIBCALLS
 #endif
 
+// For "same" padding, kernel tap (ki, kj): the output rows [y0, y1) that read image rows
+// (shifted by dy), and the column shift d = kj - pad of the block copy.
+struct SameShift {
+    long d, dy;
+    std::size_t y0, y1;
+};
+
+SameShift same_shift(std::size_t ki, std::size_t kj, std::size_t pad, std::size_t H) {
+    SameShift s;
+    s.d = static_cast<long>(kj) - static_cast<long>(pad);
+    s.dy = static_cast<long>(ki) - static_cast<long>(pad);
+    s.y0 = static_cast<std::size_t>(std::max(0L, -s.dy));
+    s.y1 = static_cast<std::size_t>(std::min(static_cast<long>(H), static_cast<long>(H) - s.dy));
+    return s;
+}
+
 // im2col of images [b0, b1) into `col` laid out (c, ki, kj) x (b - b0, y, x).
 P2P_NO_LIBCALLS void im2col(const float* x, std::size_t Cin, std::size_t B, std::size_t H, std::size_t W, std::size_t k,
             std::size_t pad, std::size_t b0, std::size_t b1, float* col) {
@@ -78,10 +94,7 @@ P2P_NO_LIBCALLS void im2col(const float* x, std::size_t Cin, std::size_t B, std:
             for (std::size_t ki = 0; ki < k; ++ki)
                 for (std::size_t kj = 0; kj < k; ++kj) {
                     float* row = col + ((c * k + ki) * k + kj) * Nc;
-                    const long d = static_cast<long>(kj) - static_cast<long>(pad);
-                    const long dy = static_cast<long>(ki) - static_cast<long>(pad);
-                    const std::size_t y0 = static_cast<std::size_t>(std::max(0L, -dy));
-                    const std::size_t y1 = static_cast<std::size_t>(std::min(static_cast<long>(H), static_cast<long>(H) - dy));
+                    const auto [d, dy, y0, y1] = same_shift(ki, kj, pad, H);
                     for (std::size_t b = b0; b < b1; ++b) {
                         float* img = row + (b - b0) * H * W;
                         const float* plane = x + (c * B + b) * H * W;
@@ -142,10 +155,7 @@ void col2im_add(float* __restrict col, std::size_t Cin, std::size_t B, std::size
             for (std::size_t ki = 0; ki < k; ++ki)
                 for (std::size_t kj = 0; kj < k; ++kj) {
                     float* row = col + ((c * k + ki) * k + kj) * Nc;
-                    const long d = static_cast<long>(kj) - static_cast<long>(pad);
-                    const long dy = static_cast<long>(ki) - static_cast<long>(pad);
-                    const std::size_t y0 = static_cast<std::size_t>(std::max(0L, -dy));
-                    const std::size_t y1 = static_cast<std::size_t>(std::min(static_cast<long>(H), static_cast<long>(H) - dy));
+                    const auto [d, dy, y0, y1] = same_shift(ki, kj, pad, H);
                     if (y1 <= y0) continue;
                     const std::size_t n = (y1 - y0) * W;
                     for (std::size_t b = b0; b < b1; ++b) {

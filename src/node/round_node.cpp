@@ -201,6 +201,12 @@ NodeResult run_node(const NodeSettings& s, transport::Transport& t, const data::
     const float lr = static_cast<float>(tr.learning_rate);
     std::vector<float> half(model_exchange ? dim : 0);
     std::vector<std::vector<float>> implied;
+    auto mean = robust::make_aggregator<float>("mean", {});  // a Byzantine node's next reference
+    // What an honest node sends and aggregates as its own: its gradient or its half step.
+    auto own_vector = [&]() -> std::span<const float> {
+        if (model_exchange) return half;
+        return model.grads();
+    };
 
     NodeResult result;
     int first_round = 1;
@@ -261,7 +267,7 @@ NodeResult run_node(const NodeSettings& s, transport::Transport& t, const data::
                 const auto grads = model.grads();
                 for (std::size_t k = 0; k < dim; ++k) half[k] = params[k] - lr * grads[k];
             }
-            send_grad(t, s, r, model_exchange ? std::span<const float>(half) : std::span<const float>(model.grads()));
+            send_grad(t, s, r, own_vector());
         }
         const auto t1 = Clock::now();
         auto got = gather.collect(t, r, honest ? s.neighbours : s.honest_neighbours, result.rejected);
@@ -275,7 +281,7 @@ NodeResult run_node(const NodeSettings& s, transport::Transport& t, const data::
         std::size_t aggregated = 0;
         if (honest) {
             std::vector<std::pair<std::uint32_t, std::span<const float>>> inputs;
-            inputs.emplace_back(s.id, model_exchange ? std::span<const float>(half) : std::span<const float>(model.grads()));
+            inputs.emplace_back(s.id, own_vector());
             for (auto& [from, g] : got) inputs.emplace_back(from, g.decoded.payload);
             std::sort(inputs.begin(), inputs.end(), [](auto& a, auto& b) { return a.first < b.first; });
             std::vector<std::span<const float>> views;
@@ -331,11 +337,9 @@ NodeResult run_node(const NodeSettings& s, transport::Transport& t, const data::
                 if (model_exchange) {
                     for (std::size_t k = 0; k < dim; ++k) forged[k] = reference[k] - lr * forged[k];
                     if (!got.empty()) {  // the next reference: the honest half steps it heard, on average
-                        std::fill(reference.begin(), reference.end(), 0.0f);
-                        for (auto& [from, g] : got)
-                            for (std::size_t k = 0; k < dim; ++k) reference[k] += g.decoded.payload[k];
-                        const float inv = 1.0f / static_cast<float>(got.size());
-                        for (auto& v : reference) v *= inv;
+                        std::vector<std::span<const float>> models;
+                        for (auto& [from, g] : got) models.push_back(g.decoded.payload);
+                        mean->aggregate(models, reference);
                     }
                 }
                 send_grad(t, s, r, forged);

@@ -400,9 +400,9 @@ void means_of_sets(Vectors<T> in, const std::vector<std::vector<std::size_t>>& s
         shorter[r] = minus[r] ? std::move(outside) : sets[r];
     }
     const std::size_t blocks = d / kMeanCols;
-    const double work = static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(d);
-    const std::size_t threads = work < 2e7 ? 1 : worker_count(blocks);
-    parallel_ranges(blocks, threads, [&](std::size_t, std::size_t b0, std::size_t b1) {
+    double added = 0;  // vectors summed over all outputs
+    for (const auto& list : shorter) added += static_cast<double>(list.size());
+    parallel_for(blocks, (added + static_cast<double>(n)) * static_cast<double>(d), [&](std::size_t b0, std::size_t b1) {
         std::vector<T> packed(n * kMeanCols);
         for (std::size_t b = b0; b < b1; ++b) {
             const std::size_t j0 = b * kMeanCols;
@@ -540,8 +540,8 @@ std::vector<std::size_t> smallest_set(const std::vector<double>& score, std::siz
 
 std::vector<std::vector<std::size_t>> nearest_sets(const std::vector<double>& d2, std::size_t n, std::size_t k) {
     std::vector<std::vector<std::size_t>> near(n);
-    const std::size_t threads = n * n < 10000 ? 1 : worker_count(n);
-    parallel_ranges(n, threads, [&](std::size_t, std::size_t i0, std::size_t i1) {
+    // a selection costs some 20 branchy steps per element
+    parallel_for(n, 20.0 * static_cast<double>(n) * static_cast<double>(n), [&](std::size_t i0, std::size_t i1) {
         std::vector<double> row(n);
         for (std::size_t i = i0; i < i1; ++i) {
             std::copy_n(d2.begin() + static_cast<long>(i * n), n, row.begin());

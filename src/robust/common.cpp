@@ -7,6 +7,8 @@
 
 #include <thread>
 
+#include <immintrin.h>
+
 #include <cblas.h>
 
 namespace p2p::robust::detail {
@@ -117,6 +119,51 @@ template <std::size_t W>
     }
 }
 
+// GCC 12's AVX-512 shuffle intrinsics start from _mm512_undefined_ps, which -Wmaybe-uninitialized
+// reports as a use of an uninitialised value (a false positive).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+// Sums of the lanes of 16 vectors in one vector: v[4 * y + x] (x, y < 4) ends up in lane 4x + y,
+// its 16 lanes added in a tree of in-register shuffles.
+__attribute__((target("avx512f"))) inline __m512 lane_sums_16(const __m512* v) {
+    __m512 s[8], t[4], u[2];
+    for (int p = 0; p < 8; ++p)  // 128-bit quarters: a0+a2, a1+a3, b0+b2, b1+b3
+        s[p] = _mm512_add_ps(_mm512_shuffle_f32x4(v[2 * p], v[2 * p + 1], 0x44),
+                             _mm512_shuffle_f32x4(v[2 * p], v[2 * p + 1], 0xEE));
+    for (int p = 0; p < 4; ++p)  // quarter k holds four partial sums of v[4p + k]
+        t[p] = _mm512_add_ps(_mm512_shuffle_f32x4(s[2 * p], s[2 * p + 1], 0x88),
+                             _mm512_shuffle_f32x4(s[2 * p], s[2 * p + 1], 0xDD));
+    for (int p = 0; p < 2; ++p)  // quarter k: two partials each of v[8p + k], v[8p + 4 + k]
+        u[p] = _mm512_add_ps(_mm512_shuffle_ps(t[2 * p], t[2 * p + 1], 0x44),
+                             _mm512_shuffle_ps(t[2 * p], t[2 * p + 1], 0xEE));
+    // quarter k: the sums of v[k], v[4 + k], v[8 + k], v[12 + k]
+    return _mm512_add_ps(_mm512_shuffle_ps(u[0], u[1], 0x88), _mm512_shuffle_ps(u[0], u[1], 0xDD));
+}
+
+// Adds the lane sums of a 6 x 4 tile of accumulators to g[x * n + y], in double.
+__attribute__((target("avx512f"))) void add_tile_6x4(const FloatVec<16> (&acc)[6][4],
+                                                                                  double* g, std::size_t n) {
+    __m512 v[16];
+    for (int part = 0; part < 2; ++part) {  // rows 0-3, then rows 4-5 with two zero rows
+        for (int x = 0; x < 4; ++x)
+            for (int y = 0; y < 4; ++y) {
+                const int row = part * 4 + x;
+                v[4 * y + x] = row < 6 ? reinterpret_cast<const __m512&>(acc[row][y]) : _mm512_setzero_ps();
+            }
+        const __m512 sums = lane_sums_16(v);  // lane 4x + y: row part*4 + x, column y
+        const __m256 lo = _mm512_castps512_ps256(sums);
+        const __m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(sums), 1));
+        const __m128 rows4[4] = {_mm256_castps256_ps128(lo), _mm256_extractf128_ps(lo, 1),
+                                 _mm256_castps256_ps128(hi), _mm256_extractf128_ps(hi, 1)};
+        for (int x = 0; x < 4 && part * 4 + x < 6; ++x) {
+            double* out = g + static_cast<std::size_t>(part * 4 + x) * n;
+            _mm256_storeu_pd(out, _mm256_add_pd(_mm256_loadu_pd(out), _mm256_cvtps_pd(rows4[x])));
+        }
+    }
+}
+
+#pragma GCC diagnostic pop
+
 template <std::size_t W, std::size_t RA, std::size_t RB>
 [[gnu::always_inline]] inline void gram_chunk(const float* const* rows, std::size_t n, std::size_t j0,
                                               std::size_t len, double* g) {
@@ -139,6 +186,14 @@ template <std::size_t W, std::size_t RA, std::size_t RB>
                     std::memcpy(&vb, b[y] + st * W, sizeof(V));
 #pragma GCC unroll 8
                     for (std::size_t x = 0; x < RA; ++x) acc[x][y] += va[x] * vb;
+                }
+            }
+            if constexpr (W == 16 && RA == 6 && RB == 4) {
+                // Whole tile inside the matrix and no tail: reduce all 24 sums at once. (Sums
+                // below the diagonal are overwritten from above it when the Gram is finished.)
+                if (I + RA <= n && J + RB <= n && steps * W == len) {
+                    add_tile_6x4(acc, g + I * n + J, n);
+                    continue;
                 }
             }
             for (std::size_t x = 0; x < RA; ++x)

@@ -360,6 +360,28 @@ TEST_CASE("float kernels (tiled Gram, threads, packed means) agree with the defi
             CHECK(one == two);
         }
     }
+    SUBCASE("NNM with many exactly tied distances keeps the lower indices") {
+        // small integer coordinates: the distances are exact in float and tie everywhere
+        std::uniform_int_distribution<int> level(0, 2);
+        for (int threads : {1, 2}) {
+            set_threads(threads);
+            const std::size_t n = 40, d = 8;
+            std::vector<std::vector<float>> rf(n, std::vector<float>(d));
+            for (auto& r : rf)
+                for (auto& x : r) x = static_cast<float>(level(rng));
+            rf[7] = rf[3];  // identical vectors too
+            for (std::size_t f : {std::size_t(0), std::size_t(1), std::size_t(13), std::size_t(39)}) {
+                CAPTURE(threads);
+                CAPTURE(f);
+                std::vector<std::span<const float>> views(rf.begin(), rf.end());
+                auto nnm = make_pre_aggregator<float>("nnm", with_f(f));
+                auto got = nnm->apply(views);
+                auto want = naive_nnm(rf, f);
+                for (std::size_t i = 0; i < n; ++i)
+                    for (std::size_t j = 0; j < d; ++j) REQUIRE(got[i][j] == doctest::Approx(want[i][j]).epsilon(1e-6));
+            }
+        }
+    }
     SUBCASE("an infinite vector changes only the NNM outputs that include it") {
         set_threads(2);
         const std::size_t n = 30, d = 300, f = 3;

@@ -593,15 +593,71 @@ std::vector<std::size_t> smallest_set(const std::vector<double>& score, std::siz
     return idx;
 }
 
+namespace {
+
+// How many of v[0, n) are below t (a branch-free count the compiler vectorises).
+__attribute__((target_clones("avx512f", "avx2", "default"))) std::size_t count_below(const std::int32_t* v,
+                                                                                    std::size_t n, std::int32_t t) {
+    std::uint32_t c = 0;
+    for (std::size_t j = 0; j < n; ++j) c += v[j] < t ? 1u : 0u;
+    return c;
+}
+
+// Non-negative doubles (and +inf) order as their bit patterns do; -0 and NaN become 0 and +inf.
+std::int64_t order_key(double v) {
+    constexpr std::int64_t kInfBits = 0x7FF0000000000000;
+    if (!(v > 0)) return v != v ? kInfBits : 0;
+    std::int64_t bits;
+    std::memcpy(&bits, &v, sizeof(bits));
+    return std::min(bits, kInfBits);
+}
+
+}  // namespace
+
 std::vector<std::vector<std::size_t>> nearest_sets(const std::vector<double>& d2, std::size_t n, std::size_t k) {
     std::vector<std::vector<std::size_t>> near(n);
-    // a selection costs some 20 branchy steps per element
-    parallel_for(n, 20.0 * static_cast<double>(n) * static_cast<double>(n), [&](std::size_t i0, std::size_t i1) {
-        std::vector<double> row(n);
+    k = std::min(k, n);
+    // A row's selection without sorting or branchy partitions: the (k-1)-th smallest high word
+    // of the keys is found bit by bit with vectorised counts (31 counts), and only the keys that
+    // share that high word are compared whole, ties going to the lower index.
+    parallel_for(n, 30.0 * static_cast<double>(n) * static_cast<double>(n), [&](std::size_t i0, std::size_t i1) {
+        const std::size_t padded = (n + 15) / 16 * 16;  // whole vectors for count_below
+        std::vector<std::int64_t> key(n);
+        std::vector<std::int32_t> high(padded, std::numeric_limits<std::int32_t>::max());
+        std::vector<std::pair<std::int64_t, std::size_t>> tied;
+        std::vector<char> chosen(n);
+        std::vector<std::size_t> list(n + 1);
         for (std::size_t i = i0; i < i1; ++i) {
-            std::copy_n(d2.begin() + static_cast<long>(i * n), n, row.begin());
-            row[i] = -1.0;  // itself first
-            near[i] = smallest_set(row, k);
+            if (k == 0) continue;
+            for (std::size_t j = 0; j < n; ++j) {
+                key[j] = order_key(d2[i * n + j]);
+                high[j] = static_cast<std::int32_t>(key[j] >> 32);
+            }
+            high[i] = std::numeric_limits<std::int32_t>::max();  // itself: chosen apart, first
+            const std::size_t want = k - 1;                       // the others to choose
+            std::int32_t h = 0;  // the largest value with fewer than `want` high words below it
+            if (want > 0)
+                for (int bit = 30; bit >= 0; --bit) {
+                    const std::int32_t candidate = h | (std::int32_t{1} << bit);
+                    if (count_below(high.data(), padded, candidate) < want) h = candidate;
+                }
+            const std::size_t taken = want > 0 ? count_below(high.data(), padded, h) : 0;
+            for (std::size_t j = 0; j < n; ++j) chosen[j] = high[j] < h;
+            chosen[i] = 1;
+            if (want > taken) {  // the rest from the keys whose high word is h
+                tied.clear();
+                for (std::size_t j = 0; j < n; ++j)
+                    if (high[j] == h) tied.emplace_back(key[j], j);
+                const std::size_t rest = want - taken;  // 1 <= rest <= tied.size()
+                std::nth_element(tied.begin(), tied.begin() + static_cast<long>(rest - 1), tied.end());
+                for (std::size_t t = 0; t < rest; ++t) chosen[tied[t].second] = 1;
+            }
+            std::size_t c = 0;  // the chosen indices in order, without a branch per index
+            for (std::size_t j = 0; j < n; ++j) {
+                list[c] = j;
+                c += static_cast<std::size_t>(chosen[j]);
+            }
+            near[i].assign(list.begin(), list.begin() + static_cast<long>(c));
         }
     });
     return near;

@@ -579,20 +579,6 @@ std::vector<std::size_t> smallest(const std::vector<double>& score, std::size_t 
     return idx;
 }
 
-std::vector<std::size_t> smallest_set(const std::vector<double>& score, std::size_t k) {
-    k = std::min(k, score.size());
-    std::vector<std::pair<double, std::size_t>> keyed(score.size());
-    for (std::size_t i = 0; i < score.size(); ++i) keyed[i] = {score[i], i};
-    if (k < keyed.size()) std::nth_element(keyed.begin(), keyed.begin() + static_cast<long>(k), keyed.end());
-    std::vector<char> chosen(score.size(), 0);  // index order without a sort
-    for (std::size_t i = 0; i < k; ++i) chosen[keyed[i].second] = 1;
-    std::vector<std::size_t> idx;
-    idx.reserve(k);
-    for (std::size_t i = 0; i < score.size(); ++i)
-        if (chosen[i]) idx.push_back(i);
-    return idx;
-}
-
 namespace {
 
 // How many of v[0, n) are below t (a branch-free count the compiler vectorises).

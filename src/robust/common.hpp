@@ -165,11 +165,10 @@ T median_inplace(T* v, std::size_t n) {
 
 // Indices 0..n-1 sorted by score (ties by index), the first k.
 std::vector<std::size_t> smallest(const std::vector<double>& score, std::size_t k);
-// The same k indices as smallest(), in increasing index order, found by selection.
-std::vector<std::size_t> smallest_set(const std::vector<double>& score, std::size_t k);
 
 // For each i of n: the k nearest by the squared distances d2 (n x n), i itself included,
-// as smallest_set gives them; rows are spread over robust::threads().
+// in increasing index order; ties go to the lower index (as smallest() would order them).
+// Rows are spread over robust::threads().
 std::vector<std::vector<std::size_t>> nearest_sets(const std::vector<double>& d2, std::size_t n, std::size_t k);
 
 // C(n, k) as a double (saturates at +inf).

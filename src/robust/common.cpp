@@ -253,8 +253,7 @@ std::vector<double> gram_float(Vectors<float> in) {
     parallel_ranges(chunks, threads, [&](std::size_t t, std::size_t c0, std::size_t c1) {
         const std::size_t stride = chunk + 16;
         std::vector<float>& buffer = buffers[t];
-        buffer.resize(pack ? n * stride + 16 : 0);
-        float* base = pack ? buffer.data() + (16 - (reinterpret_cast<std::uintptr_t>(buffer.data()) / 4) % 16) % 16 : nullptr;
+        float* base = pack ? aligned_in(buffer, n * stride) : nullptr;
         std::vector<const float*> packed(n);
         for (std::size_t i = 0; i < n && pack; ++i) packed[i] = base + i * stride;
         for (std::size_t c = c0; c < c1; ++c) {
@@ -458,12 +457,13 @@ void means_of_sets(Vectors<T> in, const std::vector<std::vector<std::size_t>>& s
     double added = 0;  // vectors summed over all outputs
     for (const auto& list : shorter) added += static_cast<double>(list.size());
     parallel_for(blocks, (added + static_cast<double>(n)) * static_cast<double>(d), [&](std::size_t b0, std::size_t b1) {
-        std::vector<T> packed(n * kMeanCols);
+        std::vector<T> buffer;
+        T* packed = aligned_in(buffer, n * kMeanCols);
         for (std::size_t b = b0; b < b1; ++b) {
             const std::size_t j0 = b * kMeanCols;
-            for (std::size_t k = 0; k < n; ++k) std::copy_n(in[k].data() + j0, kMeanCols, packed.data() + k * kMeanCols);
-            if (!means_block(packed.data(), n, shorter, minus, inv, true, out + j0, d))
-                means_block(packed.data(), n, sets, none, inv, false, out + j0, d);
+            for (std::size_t k = 0; k < n; ++k) std::copy_n(in[k].data() + j0, kMeanCols, packed + k * kMeanCols);
+            if (!means_block(packed, n, shorter, minus, inv, true, out + j0, d))
+                means_block(packed, n, sets, none, inv, false, out + j0, d);
         }
     });
     // the last columns, fewer than a block

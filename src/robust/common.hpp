@@ -18,6 +18,16 @@ namespace p2p::robust::detail {
 
 inline constexpr double kInf = std::numeric_limits<double>::infinity();
 
+// Resizes buf to hold `count` values from a 64-byte boundary on and returns that boundary:
+// whole-vector loads and stores then never straddle two cache lines.
+template <class T>
+T* aligned_in(std::vector<T>& buf, std::size_t count) {
+    constexpr std::size_t lanes = 64 / sizeof(T);
+    buf.resize(count + lanes);
+    const std::size_t skip = (lanes - reinterpret_cast<std::uintptr_t>(buf.data()) / sizeof(T) % lanes) % lanes;
+    return buf.data() + skip;
+}
+
 // Every input has out.size() entries; n >= 1.
 template <class T>
 void check_dims(std::string_view rule, Vectors<T> in, std::size_t d) {

@@ -82,10 +82,10 @@ public:
         const auto d2 = detail::pairwise_d2(in);
         // Row i averages i's n - f nearest, itself included.
         const auto near = detail::nearest_sets(d2, n, n - this->p_.f);
-        flat_.resize(n * d);
-        detail::means_of_sets<T>(in, near, flat_.data());
+        T* out = detail::aligned_in(flat_, n * d);
+        detail::means_of_sets<T>(in, near, out);
         this->views_.resize(n);
-        for (std::size_t i = 0; i < n; ++i) this->views_[i] = std::span<const T>(flat_.data() + i * d, d);
+        for (std::size_t i = 0; i < n; ++i) this->views_[i] = std::span<const T>(out + i * d, d);
         return this->views_;
     }
 };

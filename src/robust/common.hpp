@@ -115,19 +115,20 @@ void per_coordinate_sorted(Vectors<T> in, std::span<T> out, Finish finish) {
     const std::size_t kLanes = std::clamp<std::size_t>((24 * 1024 / (n * sizeof(T))) / 16 * 16, 16, 512);
     const std::size_t blocks = (d + kLanes - 1) / kLanes;
     parallel_for(blocks, static_cast<double>(n) * static_cast<double>(d), [&](std::size_t b0, std::size_t b1) {
-        std::vector<T> block(n * kLanes);
+        std::vector<T> buffer;
+        T* block = aligned_in(buffer, n * kLanes);
         for (std::size_t b = b0; b < b1; ++b) {
             const std::size_t j0 = b * kLanes, len = std::min(kLanes, d - j0);
             for (std::size_t i = 0; i < n; ++i) {
                 const T* __restrict src = in[i].data() + j0;
-                T* __restrict dst = block.data() + i * kLanes;
+                T* __restrict dst = block + i * kLanes;
                 for (std::size_t l = 0; l < len; ++l) {
                     const T v = src[l];
                     dst[l] = v != v ? std::numeric_limits<T>::infinity() : v;
                 }
             }
-            sort_columns(block.data(), kLanes, net);
-            finish(block.data(), kLanes, len, out.data() + j0);
+            sort_columns(block, kLanes, net);
+            finish(block, kLanes, len, out.data() + j0);
         }
     });
 }

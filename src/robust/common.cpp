@@ -243,7 +243,12 @@ std::vector<double> gram_float(Vectors<float> in) {
     // A thread is worth starting (~50 us) only for a few hundred microseconds of work.
     const double flops = static_cast<double>(n) * static_cast<double>(n + 1) * static_cast<double>(d);
     const std::size_t threads = flops < 2e7 ? 1 : worker_count(chunks);
-    std::vector<std::vector<double>> part(threads, std::vector<double>(n * n, 0.0));
+    // Per-thread sums, kept by the calling thread between calls: a fresh 300 KiB matrix per
+    // call and thread would be paid for in page faults.
+    thread_local std::vector<std::vector<double>> sums;
+    if (sums.size() < threads) sums.resize(threads);
+    for (std::size_t t = 0; t < threads; ++t) sums[t].assign(n * n, 0.0);
+    std::vector<std::vector<double>>& part = sums;
     // Inputs are separate buffers, often page-aligned alike, so their chunks compete for the
     // same L1 sets; past a few rows each chunk is first packed into one aligned buffer whose
     // rows are a cache line apart in set terms (stride chunk + 16 floats).
@@ -266,8 +271,8 @@ std::vector<double> gram_float(Vectors<float> in) {
             chunk_fn(packed.data(), n, 0, len, part[t].data());
         }
     });
-    std::vector<double> g = std::move(part[0]);
-    for (std::size_t t = 1; t < part.size(); ++t)
+    std::vector<double> g = part[0];
+    for (std::size_t t = 1; t < threads; ++t)
         for (std::size_t k = 0; k < n * n; ++k) g[k] += part[t][k];
     for (std::size_t i = 0; i < n; ++i)
         for (std::size_t j = 0; j < i; ++j) g[i * n + j] = g[j * n + i];

@@ -250,27 +250,39 @@ TEST_CASE("float64 inputs are computed in float64") {
     CHECK(run("krum", rows, with_f(1))[0] - base == doctest::Approx(eps).epsilon(1e-3));
 }
 
-TEST_CASE("median and trimmed-mean equal their definitions for every n up to 70") {
-    // The sorting networks (Batcher's, cut down from the next power of two): every size.
+TEST_CASE("median, trimmed-mean and meamed equal their definitions for every n up to 70") {
+    // The sorting networks (Batcher's, cut down from the next power of two): every size; 200
+    // coordinates span several register blocks of the finishers and a partial one.
     std::mt19937 rng(5);
     std::uniform_int_distribution<int> small(-3, 3);  // many ties
+    const std::size_t d = 200;
     for (std::size_t n = 1; n <= 70; ++n) {
         CAPTURE(n);
-        Mat rows(n, std::vector<double>(40));
+        Mat rows(n, std::vector<double>(d));
         for (auto& r : rows)
             for (auto& x : r) x = small(rng) + (rng() % 2 ? 0.25 : 0.0);
         const std::size_t f = (n - 1) / 2;
         const auto med = run("median", rows, with_f(0));
         const auto tm = run("trimmed-mean", rows, with_f(f));
-        for (std::size_t j = 0; j < 40; ++j) {
+        const auto mm = run("meamed", rows, with_f(f));
+        for (std::size_t j = 0; j < d; ++j) {
+            CAPTURE(j);
             std::vector<double> col;
             for (auto& r : rows) col.push_back(r[j]);
             std::sort(col.begin(), col.end());
             const double want_med = n % 2 ? col[n / 2] : (col[n / 2 - 1] + col[n / 2]) / 2;
             double sum = 0;
             for (std::size_t r = f; r < n - f; ++r) sum += col[r];
+            // meamed: the n - f values closest to the median, ties to the smaller values
+            auto closer = col;
+            std::stable_sort(closer.begin(), closer.end(), [&](double a, double b) {
+                return std::abs(a - want_med) < std::abs(b - want_med);
+            });
+            double near = 0;
+            for (std::size_t r = 0; r < n - f; ++r) near += closer[r];
             REQUIRE(med[j] == want_med);
             REQUIRE(tm[j] == doctest::Approx(sum / double(n - 2 * f)).epsilon(1e-12));
+            REQUIRE(mm[j] == doctest::Approx(near / double(n - f)).epsilon(1e-12));
         }
     }
 }

@@ -93,11 +93,7 @@ protected:
     void run(Vectors<T> in, std::span<T> out) override {
         const std::size_t f = this->p_.f, n = in.size();
         detail::per_coordinate_sorted(in, out, [&](const T* b, std::size_t lanes, std::size_t len, T* o) {
-            for (std::size_t l = 0; l < len; ++l) o[l] = 0;
-            for (std::size_t r = f; r < n - f; ++r)
-                for (std::size_t l = 0; l < len; ++l) o[l] += b[r * lanes + l];
-            const T inv = T(1) / static_cast<T>(n - 2 * f);
-            for (std::size_t l = 0; l < len; ++l) o[l] *= inv;
+            detail::sum_rows(b, lanes, len, f, n - f, T(1) / static_cast<T>(n - 2 * f), o);
         });
     }
 };

@@ -706,4 +706,82 @@ double max_eigen(std::vector<double> a, std::size_t m, std::vector<double>* vect
     return m ? a[best * m + best] : 0.0;
 }
 
+namespace {
+
+// One register block of C lanes starting at l0 (w of them wanted) of sum_rows.
+template <class T, std::size_t C>
+[[gnu::always_inline]] inline void sum_rows_block(const T* block, std::size_t lanes, std::size_t l0, std::size_t w,
+                                                  std::size_t r0, std::size_t r1, T scale, T* out) {
+    T acc[C];
+    for (std::size_t l = 0; l < C; ++l) acc[l] = T(0);
+    for (std::size_t r = r0; r < r1; ++r) {
+        const T* row = block + r * lanes + l0;
+        for (std::size_t l = 0; l < C; ++l) acc[l] += row[l];
+    }
+    for (std::size_t l = 0; l < w; ++l) out[l0 + l] = acc[l] * scale;
+}
+
+// mean_around_median over whole rows. The k closest values of a sorted column are a window
+// [s, s + k); s only moves right while the next value above is closer than the lowest one, a
+// test that is true for a prefix of s = 0 .. n - k - 1, so counting the true ones gives s.
+template <class T>
+[[gnu::always_inline]] inline void around_median_all(const T* block, std::size_t n, std::size_t k, std::size_t lanes,
+                                                     std::size_t len, T* out) {
+    const std::size_t mid = n / 2;
+    thread_local std::vector<T> m, s;
+    m.resize(len);
+    s.assign(len, T(0));
+    for (std::size_t l = 0; l < len; ++l)
+        m[l] = n % 2 ? block[mid * lanes + l] : (block[(mid - 1) * lanes + l] + block[mid * lanes + l]) / T(2);
+    for (std::size_t r = 0; r + k < n; ++r) {
+        const T* lo = block + r * lanes;
+        const T* hi = block + (r + k) * lanes;
+        for (std::size_t l = 0; l < len; ++l) s[l] += (hi[l] - m[l] < m[l] - lo[l]) ? T(1) : T(0);
+    }
+    for (std::size_t l = 0; l < len; ++l) out[l] = 0;
+    const T kk = static_cast<T>(k);
+    for (std::size_t r = 0; r < n; ++r) {
+        const T* row = block + r * lanes;
+        const T rr = static_cast<T>(r);
+        for (std::size_t l = 0; l < len; ++l) {
+            const T v = row[l];  // loaded unconditionally, so the select vectorises
+            out[l] += (rr >= s[l]) & (rr < s[l] + kk) ? v : T(0);
+        }
+    }
+    const T inv = T(1) / kk;
+    for (std::size_t l = 0; l < len; ++l) out[l] *= inv;
+}
+
+template <class T>
+[[gnu::always_inline]] inline void sum_rows_all(const T* block, std::size_t lanes, std::size_t len, std::size_t r0,
+                                                std::size_t r1, T scale, T* out) {
+    // blocks of 64 lanes while the rows have them, then of 16 (lanes is a multiple of 16)
+    std::size_t l0 = 0;
+    for (; l0 < len && l0 + 64 <= lanes; l0 += 64)
+        sum_rows_block<T, 64>(block, lanes, l0, std::min<std::size_t>(64, len - l0), r0, r1, scale, out);
+    for (; l0 < len; l0 += 16)
+        sum_rows_block<T, 16>(block, lanes, l0, std::min<std::size_t>(16, len - l0), r0, r1, scale, out);
+}
+
+}  // namespace
+
+__attribute__((target_clones("avx512f", "avx2", "default"))) void sum_rows(const float* block, std::size_t lanes,
+                                                                             std::size_t len, std::size_t r0,
+                                                                             std::size_t r1, float scale, float* out) {
+    sum_rows_all(block, lanes, len, r0, r1, scale, out);
+}
+__attribute__((target_clones("avx512f", "avx2", "default"))) void sum_rows(const double* block, std::size_t lanes,
+                                                                             std::size_t len, std::size_t r0,
+                                                                             std::size_t r1, double scale, double* out) {
+    sum_rows_all(block, lanes, len, r0, r1, scale, out);
+}
+__attribute__((target_clones("avx512f", "avx2", "default"))) void mean_around_median(
+    const float* block, std::size_t n, std::size_t k, std::size_t lanes, std::size_t len, float* out) {
+    around_median_all(block, n, k, lanes, len, out);
+}
+__attribute__((target_clones("avx512f", "avx2", "default"))) void mean_around_median(
+    const double* block, std::size_t n, std::size_t k, std::size_t lanes, std::size_t len, double* out) {
+    around_median_all(block, n, k, lanes, len, out);
+}
+
 }  // namespace p2p::robust::detail

@@ -133,35 +133,21 @@ void per_coordinate_sorted(Vectors<T> in, std::span<T> out, Finish finish) {
     });
 }
 
-// Per column of a sorted block: the mean of the k values closest to the column's median
-// (ties keep the smaller values). The k closest values of a sorted column are a window
-// [s, s + k); s only moves right while the next value above is closer than the lowest one.
-template <class T>
-void mean_around_median(const T* block, std::size_t n, std::size_t k, std::size_t lanes, std::size_t len, T* out) {
-    const std::size_t mid = n / 2;
-    std::vector<T> m(len), s(len, T(0));
-    for (std::size_t l = 0; l < len; ++l)
-        m[l] = n % 2 ? block[mid * lanes + l] : (block[(mid - 1) * lanes + l] + block[mid * lanes + l]) / T(2);
-    // The window moves right from s to s + 1 while b[s + k] - m < m - b[s]; that test is true
-    // for a prefix of s = 0 .. n - k - 1, so counting the true ones gives the final s.
-    for (std::size_t r = 0; r + k < n; ++r) {
-        const T* lo = block + r * lanes;
-        const T* hi = block + (r + k) * lanes;
-        for (std::size_t l = 0; l < len; ++l) s[l] += (hi[l] - m[l] < m[l] - lo[l]) ? T(1) : T(0);
-    }
-    for (std::size_t l = 0; l < len; ++l) out[l] = 0;
-    for (std::size_t r = 0; r < n; ++r) {
-        const T* row = block + r * lanes;
-        const T rr = static_cast<T>(r);
-        const T kk = static_cast<T>(k);
-        for (std::size_t l = 0; l < len; ++l) {
-            const T v = row[l];  // loaded unconditionally, so the select vectorises
-            out[l] += (rr >= s[l]) & (rr < s[l] + kk) ? v : T(0);
-        }
-    }
-    const T inv = T(1) / static_cast<T>(k);
-    for (std::size_t l = 0; l < len; ++l) out[l] *= inv;
-}
+// Finishers for per_coordinate_sorted blocks (n rows of `lanes` sorted columns, the first
+// len of them wanted); built for AVX-512, AVX2 and baseline x86-64, picked at run time. Lanes
+// past len (up to `lanes`) may be read and their results dropped.
+//
+// out[l] = scale * the sum of rows [r0, r1) of column l, added in row order.
+void sum_rows(const float* block, std::size_t lanes, std::size_t len, std::size_t r0, std::size_t r1, float scale,
+              float* out);
+void sum_rows(const double* block, std::size_t lanes, std::size_t len, std::size_t r0, std::size_t r1, double scale,
+              double* out);
+// Per column: the mean of the k values closest to the column's median (ties keep the smaller
+// values).
+void mean_around_median(const float* block, std::size_t n, std::size_t k, std::size_t lanes, std::size_t len,
+                        float* out);
+void mean_around_median(const double* block, std::size_t n, std::size_t k, std::size_t lanes, std::size_t len,
+                        double* out);
 
 // Median of v[0..n) (reorders v): the middle value, or the mean of the two middle values.
 template <class T>

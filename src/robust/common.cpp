@@ -740,9 +740,14 @@ template <class T>
     }
     for (std::size_t l = 0; l < len; ++l) out[l] = 0;
     const T kk = static_cast<T>(k);
+    // s <= n - k, so rows [n - k, k) are in every window; only the others need the test
     for (std::size_t r = 0; r < n; ++r) {
         const T* row = block + r * lanes;
         const T rr = static_cast<T>(r);
+        if (r >= n - k && r < k) {
+            for (std::size_t l = 0; l < len; ++l) out[l] += row[l];
+            continue;
+        }
         for (std::size_t l = 0; l < len; ++l) {
             const T v = row[l];  // loaded unconditionally, so the select vectorises
             out[l] += (rr >= s[l]) & (rr < s[l] + kk) ? v : T(0);

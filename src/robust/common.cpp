@@ -789,4 +789,25 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) void mean_around_me
     around_median_all(block, n, k, lanes, len, out);
 }
 
+namespace {
+
+template <class T>
+[[gnu::always_inline]] inline void copy_nan_as_inf_all(const T* __restrict src, std::size_t len, T* __restrict dst) {
+    for (std::size_t l = 0; l < len; ++l) {
+        const T v = src[l];
+        dst[l] = v != v ? std::numeric_limits<T>::infinity() : v;
+    }
+}
+
+}  // namespace
+
+__attribute__((target_clones("avx512f", "avx2", "default"))) void copy_nan_as_inf(const float* src, std::size_t len,
+                                                                                    float* dst) {
+    copy_nan_as_inf_all(src, len, dst);
+}
+__attribute__((target_clones("avx512f", "avx2", "default"))) void copy_nan_as_inf(const double* src, std::size_t len,
+                                                                                    double* dst) {
+    copy_nan_as_inf_all(src, len, dst);
+}
+
 }  // namespace p2p::robust::detail

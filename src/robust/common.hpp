@@ -97,6 +97,10 @@ std::vector<std::pair<std::uint32_t, std::uint32_t>> sorting_network(std::size_t
 void sort_columns(float* block, std::size_t lanes, const std::vector<std::pair<std::uint32_t, std::uint32_t>>& net);
 void sort_columns(double* block, std::size_t lanes, const std::vector<std::pair<std::uint32_t, std::uint32_t>>& net);
 
+// dst[l] = src[l] for l < len, NaN written as +inf (the order the sorts use).
+void copy_nan_as_inf(const float* src, std::size_t len, float* dst);
+void copy_nan_as_inf(const double* src, std::size_t len, double* dst);
+
 // Runs fn(begin, end) over contiguous ranges of [0, tasks), on up to robust::threads()
 // threads when `work` (about one unit per element touched) is large enough to pay for them;
 // range 0 runs on the calling thread. Returns when every range is done.
@@ -119,14 +123,7 @@ void per_coordinate_sorted(Vectors<T> in, std::span<T> out, Finish finish) {
         T* block = aligned_in(buffer, n * kLanes);
         for (std::size_t b = b0; b < b1; ++b) {
             const std::size_t j0 = b * kLanes, len = std::min(kLanes, d - j0);
-            for (std::size_t i = 0; i < n; ++i) {
-                const T* __restrict src = in[i].data() + j0;
-                T* __restrict dst = block + i * kLanes;
-                for (std::size_t l = 0; l < len; ++l) {
-                    const T v = src[l];
-                    dst[l] = v != v ? std::numeric_limits<T>::infinity() : v;
-                }
-            }
+            for (std::size_t i = 0; i < n; ++i) copy_nan_as_inf(in[i].data() + j0, len, block + i * kLanes);
             sort_columns(block, kLanes, net);
             finish(block, kLanes, len, out.data() + j0);
         }

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 #include <random>
+#include <thread>
 #include <vector>
 
 #include "p2pnode/robust/robust.hpp"
@@ -416,6 +417,49 @@ TEST_CASE("float kernels (tiled Gram, threads, packed means) agree with the defi
         CHECK(!std::isfinite(got[5][100]));
     }
     set_threads(1);
+}
+
+TEST_CASE("rules called from several threads at once, each asking for 2 threads, give the single-thread results") {
+    // Nodes run as threads of one process aggregate at the same time: one of them gets the
+    // pool of helper threads, the others start their own.
+    std::mt19937 rng(11);
+    const auto rf = normal_rows(40, 30000, rng);
+    const std::vector<const char*> rules = {"median", "krum", "meamed", "trimmed-mean"};
+    set_threads(1);
+    std::vector<std::vector<float>> want;
+    for (const char* rule : rules) want.push_back(run_f(rule, rf, with_f(5)));
+    std::vector<std::span<const float>> views(rf.begin(), rf.end());
+    auto nnm_one = make_pre_aggregator<float>("nnm", with_f(5));
+    auto one = nnm_one->apply(views);
+    set_threads(2);
+    std::vector<std::vector<std::vector<float>>> got(6);
+    std::vector<std::vector<std::vector<float>>> nnm_got(6);
+    std::vector<std::thread> callers;
+    for (std::size_t c = 0; c < got.size(); ++c)
+        callers.emplace_back([&, c] {
+            for (int repeat = 0; repeat < 3; ++repeat) {
+                got[c].clear();
+                for (const char* rule : rules) got[c].push_back(run_f(rule, rf, with_f(5)));
+                auto nnm = make_pre_aggregator<float>("nnm", with_f(5));
+                auto out = nnm->apply(views);
+                nnm_got[c].clear();
+                for (auto row : out) nnm_got[c].emplace_back(row.begin(), row.end());
+            }
+        });
+    for (auto& t : callers) t.join();
+    set_threads(1);
+    for (std::size_t c = 0; c < got.size(); ++c) {
+        CAPTURE(c);
+        for (std::size_t r = 0; r < rules.size(); ++r) {
+            CAPTURE(rules[r]);
+            // distance-based rules may differ in the last bits (partial sums added in another order)
+            for (std::size_t j = 0; j < want[r].size(); ++j)
+                REQUIRE(got[c][r][j] == doctest::Approx(want[r][j]).epsilon(1e-5).scale(1.0));
+        }
+        for (std::size_t i = 0; i < one.size(); ++i)
+            for (std::size_t j = 0; j < one[i].size(); j += 97)
+                REQUIRE(nnm_got[c][i][j] == doctest::Approx(one[i][j]).epsilon(1e-5).scale(1.0));
+    }
 }
 
 TEST_CASE("pre-aggregators") {

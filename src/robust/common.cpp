@@ -619,18 +619,16 @@ template void combine_rows<double>(Vectors<double>, const std::vector<double>&, 
 template std::vector<double> dots_with<float>(Vectors<float>, const std::vector<double>&);
 template std::vector<double> dots_with<double>(Vectors<double>, const std::vector<double>&);
 
-std::vector<double> distances_from_gram(const std::vector<double>& g, std::size_t n) {
-    std::vector<double> d2(n * n, 0.0);
+std::vector<double> distances_from_gram(std::vector<double> g, std::size_t n) {
+    // in place: the diagonal is kept aside, every other entry needs only itself and it
+    std::vector<double> diag(n);
+    for (std::size_t i = 0; i < n; ++i) diag[i] = g[i * n + i];
     for (std::size_t i = 0; i < n; ++i)
         for (std::size_t j = 0; j < n; ++j) {
-            if (i == j) {
-                d2[i * n + j] = std::isfinite(g[i * n + i]) ? 0.0 : kInf;
-                continue;
-            }
-            const double v = g[i * n + i] + g[j * n + j] - 2.0 * g[i * n + j];
-            d2[i * n + j] = std::isfinite(v) ? std::max(0.0, v) : kInf;
+            const double v = i == j ? 0.0 : diag[i] + diag[j] - 2.0 * g[i * n + j];
+            g[i * n + j] = std::isfinite(v) && std::isfinite(diag[i]) ? std::max(0.0, v) : kInf;
         }
-    return d2;
+    return g;
 }
 
 std::vector<std::pair<std::uint32_t, std::uint32_t>> sorting_network(std::size_t n) {

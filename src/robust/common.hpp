@@ -59,7 +59,7 @@ template <class T>
 std::vector<double> dots_with(Vectors<T> in, const std::vector<double>& v);
 
 // Squared distances from the Gram matrix; non-finite (a vector with NaN/inf) becomes +inf.
-std::vector<double> distances_from_gram(const std::vector<double>& g, std::size_t n);
+std::vector<double> distances_from_gram(std::vector<double> g, std::size_t n);
 
 template <class T>
 std::vector<double> pairwise_d2(Vectors<T> in) {

@@ -260,8 +260,7 @@ __attribute__((target("avx512f"))) inline __m512 lane_sums_16(const __m512* v) {
 }
 
 // Adds the lane sums of a 6 x 4 tile of accumulators to g[x * n + y], in double.
-__attribute__((target("avx512f"))) void add_tile_6x4(const FloatVec<16> (&acc)[6][4],
-                                                                                  double* g, std::size_t n) {
+__attribute__((target("avx512f"))) void add_tile_6x4(const FloatVec<16> (&acc)[6][4], double* g, std::size_t n) {
     __m512 v[16];
     for (int part = 0; part < 2; ++part) {  // rows 0-3, then rows 4-5 with two zero rows
         for (int x = 0; x < 4; ++x)
@@ -359,7 +358,8 @@ std::vector<double> gram_float(Vectors<float> in) {
     // packed: a 6-row tile's chunks (6 x 4 KiB) stay in L1 while the other rows stream past
     const std::size_t chunk = pack ? kPackedChunk : kChunk;
     const std::size_t chunks = (d + chunk - 1) / chunk;
-    // A thread is worth starting (~50 us) only for a few hundred microseconds of work.
+    // A helper thread is worth waking (~40 us when it sleeps) only for a few hundred
+    // microseconds of work.
     const double flops = static_cast<double>(n) * static_cast<double>(n + 1) * static_cast<double>(d);
     const std::size_t threads = flops < 2e7 ? 1 : worker_count(chunks);
     // Per-thread sums, kept by the calling thread between calls: a fresh 300 KiB matrix per

@@ -366,8 +366,7 @@ std::vector<double> gram_float(Vectors<float> in) {
     // call and thread would be paid for in page faults.
     thread_local std::vector<std::vector<double>> sums;
     if (sums.size() < threads) sums.resize(threads);
-    for (std::size_t t = 0; t < threads; ++t) sums[t].assign(n * n, 0.0);
-    std::vector<std::vector<double>>& part = sums;
+    std::vector<std::vector<double>>& part = sums;  // each thread zeroes its own
     // Inputs are separate buffers, often page-aligned alike, so their chunks compete for the
     // same L1 sets; past a few rows each chunk is first packed into one aligned buffer whose
     // rows are a cache line apart in set terms (stride chunk + 16 floats).
@@ -375,6 +374,7 @@ std::vector<double> gram_float(Vectors<float> in) {
     if (scratch.size() < threads) scratch.resize(threads);
     std::vector<std::vector<float>>& buffers = scratch;  // the caller's, also in the workers
     parallel_ranges(chunks, threads, [&](std::size_t t, std::size_t c0, std::size_t c1) {
+        part[t].assign(n * n, 0.0);
         const std::size_t stride = chunk + 16;
         std::vector<float>& buffer = buffers[t];
         float* base = pack ? aligned_in(buffer, n * stride) : nullptr;
@@ -390,11 +390,19 @@ std::vector<double> gram_float(Vectors<float> in) {
             chunk_fn(packed.data(), n, 0, len, part[t].data());
         }
     });
-    std::vector<double> g = part[0];
-    for (std::size_t t = 1; t < threads; ++t)
-        for (std::size_t k = 0; k < n * n; ++k) g[k] += part[t][k];
-    for (std::size_t i = 0; i < n; ++i)
-        for (std::size_t j = 0; j < i; ++j) g[i * n + j] = g[j * n + i];
+    // The threads' sums added and mirrored below the diagonal, row i (from the diagonal on)
+    // by one thread.
+    std::vector<double> g(n * n);
+    parallel_for(n, static_cast<double>(threads) * static_cast<double>(n) * static_cast<double>(n),
+                 [&](std::size_t i0, std::size_t i1) {
+                     for (std::size_t i = i0; i < i1; ++i)
+                         for (std::size_t j = i; j < n; ++j) {
+                             double v = part[0][i * n + j];
+                             for (std::size_t t = 1; t < threads; ++t) v += part[t][i * n + j];
+                             g[i * n + j] = v;
+                             g[j * n + i] = v;
+                         }
+                 });
     return g;
 }
 
@@ -568,15 +576,18 @@ void means_of_sets(Vectors<T> in, const std::vector<std::vector<std::size_t>>& s
     // those are fewer; the total is used only where every input is finite.
     std::vector<std::vector<std::size_t>> shorter(m);
     std::vector<char> none(m, 0), minus(m, 0);
-    for (std::size_t r = 0; r < m; ++r) {
-        std::vector<char> member(n, 0);
-        for (std::size_t k : sets[r]) member[k] = 1;
-        std::vector<std::size_t> outside;
-        for (std::size_t k = 0; k < n; ++k)
-            if (!member[k]) outside.push_back(k);
-        minus[r] = outside.size() < sets[r].size();
-        shorter[r] = minus[r] ? std::move(outside) : sets[r];
-    }
+    parallel_for(m, 20.0 * static_cast<double>(m) * static_cast<double>(n), [&](std::size_t r0, std::size_t r1) {
+        std::vector<char> member(n);
+        for (std::size_t r = r0; r < r1; ++r) {
+            std::fill(member.begin(), member.end(), char{0});
+            for (std::size_t k : sets[r]) member[k] = 1;
+            std::vector<std::size_t> outside;
+            for (std::size_t k = 0; k < n; ++k)
+                if (!member[k]) outside.push_back(k);
+            minus[r] = outside.size() < sets[r].size();
+            shorter[r] = minus[r] ? std::move(outside) : sets[r];
+        }
+    });
     const std::size_t blocks = d / kMeanCols;
     double added = 0;  // vectors summed over all outputs
     for (const auto& list : shorter) added += static_cast<double>(list.size());

@@ -44,6 +44,20 @@ std::shared_ptr<const data::MnistData> real_data() {
     return data::load_mnist_data(env && *env ? env : data::default_data_root());
 }
 
+// Warnings and worse only while a test case runs (its nodes log every round otherwise), back
+// to info when it ends, also when an assertion ends it early.
+struct QuietLogs {
+    QuietLogs() { spdlog::set_level(spdlog::level::warn); }
+    ~QuietLogs() { spdlog::set_level(spdlog::level::info); }
+};
+
+// Nodes as threads of this process sharing one context.
+ClusterOptions inproc() {
+    ClusterOptions o;
+    o.scheme = Scheme::Inproc;
+    return o;
+}
+
 }  // namespace
 
 TEST_CASE("topologies") {
@@ -62,7 +76,7 @@ TEST_CASE("topologies") {
 }
 
 TEST_CASE("same config and seed: bit-identical honest models over every transport") {
-    spdlog::set_level(spdlog::level::warn);
+    QuietLogs quiet;
     p2p::test::TempDir dir;
     p2p::test::write_set(dir, 256, false);
     auto data = data::load_mnist_data(dir.path().string());
@@ -102,15 +116,13 @@ TEST_CASE("same config and seed: bit-identical honest models over every transpor
     }
     // The honest models differ from each other (they train on different shards and neighbours).
     CHECK(reference[0] != reference[1]);
-    spdlog::set_level(spdlog::level::info);
 }
 
 TEST_CASE("median defends against the Empire attack; mean with a strong attack does not") {
-    spdlog::set_level(spdlog::level::warn);
+    QuietLogs quiet;
     auto data = real_data();
     const auto cfg = five_nodes();
-    ClusterOptions o;
-    o.scheme = Scheme::Inproc;
+    const ClusterOptions o = inproc();
     auto defended = quick(40);
     defended.training.batch_size = 32;
     defended.training.eval_every = 40;
@@ -129,7 +141,6 @@ TEST_CASE("median defends against the Empire attack; mean with a strong attack d
     MESSAGE("honest accuracy after 40 rounds: median vs Empire(-1) " << good_acc << ", mean vs Empire(-20) " << bad_acc);
     CHECK(good_acc > 0.3);  // chance is 0.1
     CHECK(bad_acc < good_acc - 0.15);
-    spdlog::set_level(spdlog::level::info);
 }
 
 NodesConfig honest_nodes(int n, const char* topology) {
@@ -150,13 +161,12 @@ double max_model_gap(const std::map<std::uint32_t, node::NodeResult>& results) {
 }
 
 TEST_CASE("model exchange: the mean over a complete graph takes the steps gradient exchange takes") {
-    spdlog::set_level(spdlog::level::warn);
+    QuietLogs quiet;
     p2p::test::TempDir dir;
     p2p::test::write_set(dir, 256, false);
     auto data = data::load_mnist_data(dir.path().string());
     const auto cfg = honest_nodes(4, "complete");
-    ClusterOptions o;
-    o.scheme = Scheme::Inproc;
+    const ClusterOptions o = inproc();
     auto grad = quick(5);
     grad.aggregator = "mean";
     auto model = grad;
@@ -172,15 +182,13 @@ TEST_CASE("model exchange: the mean over a complete graph takes the steps gradie
             worst = std::max(worst, double(std::abs(a.at(id).params[k] - b.at(id).params[k])));
         CHECK(worst < 1e-5);  // theta - lr*mean(g) vs mean(theta - lr*g): rounding only
     }
-    spdlog::set_level(spdlog::level::info);
 }
 
 TEST_CASE("model exchange keeps a ring's models together; gradient exchange lets them drift apart") {
-    spdlog::set_level(spdlog::level::warn);
+    QuietLogs quiet;
     auto data = real_data();
     const auto cfg = honest_nodes(4, "ring");
-    ClusterOptions o;
-    o.scheme = Scheme::Inproc;
+    const ClusterOptions o = inproc();
     auto grad = quick(30);
     grad.aggregator = "mean";
     auto model = grad;
@@ -190,17 +198,15 @@ TEST_CASE("model exchange keeps a ring's models together; gradient exchange lets
     MESSAGE("largest distance between two honest models after 30 rounds: gradient exchange " << drift
                                                                                               << ", model exchange " << together);
     CHECK(together < 0.25 * drift);
-    spdlog::set_level(spdlog::level::info);
 }
 
 TEST_CASE("the mesh example, 50 rounds: with model exchange the honest nodes match single-node training") {
     // The issue's accuracy goal: 4 honest nodes, 1 Empire attacker, median, ring k = 1,
     // batch 64, lr 0.05, against each honest shard trained alone for 50 steps.
-    spdlog::set_level(spdlog::level::warn);
+    QuietLogs quiet;
     auto data = real_data();
     const auto cfg = five_nodes();
-    ClusterOptions o;
-    o.scheme = Scheme::Inproc;
+    const ClusterOptions o = inproc();
     node::RunChoice c;
     c.metrics_dir = "";
     c.training.eval_every = 50;
@@ -222,11 +228,10 @@ TEST_CASE("the mesh example, 50 rounds: with model exchange the honest nodes mat
                                                            << ", gradient exchange " << with_gradient);
     CHECK(with_model > alone - 0.03);
     CHECK(with_model > with_gradient);
-    spdlog::set_level(spdlog::level::info);
 }
 
 TEST_CASE("with CURVE on, training gives the same models as without") {
-    spdlog::set_level(spdlog::level::warn);
+    QuietLogs quiet;
     p2p::test::TempDir dir;
     p2p::test::write_set(dir, 256, false);
     auto data = data::load_mnist_data(dir.path().string());
@@ -247,5 +252,4 @@ TEST_CASE("with CURVE on, training gives the same models as without") {
             CHECK(results.at(id).params == reference.at(id).params);
         }
     }
-    spdlog::set_level(spdlog::level::info);
 }

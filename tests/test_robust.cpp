@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "p2pnode/robust/robust.hpp"
+#include "src/robust/common.hpp"  // the float Gram kernels, checked directly below
 
 using namespace p2p::robust;
 
@@ -323,6 +324,41 @@ std::vector<std::vector<double>> naive_nnm(const std::vector<std::vector<float>>
             for (std::size_t l = 0; l < d; ++l) out[i][l] += double(rows[by[k].second][l]) / double(n - f);
     }
     return out;
+}
+
+TEST_CASE("the float Gram matrix equals the double one for every n up to 30") {
+    // n = 1..24 take the in-place kernel (blocks of rows with their triangles, the last block
+    // partial), n > 24 the packed tiles; d = 37 and 2085 leave tails past the vector width
+    // and past a chunk.
+    std::mt19937 rng(5);
+    std::normal_distribution<float> noise(0.0f, 1.0f);
+    for (int threads : {1, 2}) {
+        set_threads(threads);
+        for (std::size_t n = 1; n <= 30; ++n)
+            for (std::size_t d : {std::size_t(37), std::size_t(2085)}) {
+                CAPTURE(threads);
+                CAPTURE(n);
+                CAPTURE(d);
+                std::vector<std::vector<float>> rf(n, std::vector<float>(d));
+                for (auto& r : rf)
+                    for (auto& x : r) x = noise(rng);
+                std::vector<std::span<const float>> views(rf.begin(), rf.end());
+                const auto g = p2p::robust::detail::gram<float>(views);
+                REQUIRE(g.size() == n * n);
+                for (std::size_t i = 0; i < n; ++i)
+                    for (std::size_t j = 0; j < n; ++j) {
+                        double want = 0, scale = 0;
+                        for (std::size_t l = 0; l < d; ++l) {
+                            want += double(rf[i][l]) * rf[j][l];
+                            scale += std::abs(double(rf[i][l]) * rf[j][l]);
+                        }
+                        CAPTURE(i);
+                        CAPTURE(j);
+                        REQUIRE(std::abs(g[i * n + j] - want) <= 1e-6 * scale);
+                    }
+            }
+    }
+    set_threads(1);
 }
 
 TEST_CASE("float kernels (tiled Gram, threads, packed means) agree with the definitions") {

@@ -282,6 +282,25 @@ __attribute__((target("avx512f"))) void add_tile_6x4(const FloatVec<16> (&acc)[6
 
 #pragma GCC diagnostic pop
 
+// acc[x][y] += the products of rows a[x] and b[y], W lanes at a time, over `steps` vectors.
+template <std::size_t W, std::size_t RA, std::size_t RB>
+[[gnu::always_inline]] inline void tile_products(const float* const (&a)[RA], const float* const (&b)[RB],
+                                                 std::size_t steps, FloatVec<W> (&acc)[RA][RB]) {
+    using V = FloatVec<W>;
+    for (std::size_t st = 0; st < steps; ++st) {
+        V va[RA];
+#pragma GCC unroll 8
+        for (std::size_t x = 0; x < RA; ++x) std::memcpy(&va[x], a[x] + st * W, sizeof(V));
+#pragma GCC unroll 8
+        for (std::size_t y = 0; y < RB; ++y) {
+            V vb;
+            std::memcpy(&vb, b[y] + st * W, sizeof(V));
+#pragma GCC unroll 8
+            for (std::size_t x = 0; x < RA; ++x) acc[x][y] += va[x] * vb;
+        }
+    }
+}
+
 template <std::size_t W, std::size_t RA, std::size_t RB>
 [[gnu::always_inline]] inline void gram_chunk(const float* const* rows, std::size_t n, std::size_t j0,
                                               std::size_t len, double* g) {
@@ -294,18 +313,7 @@ template <std::size_t W, std::size_t RA, std::size_t RB>
             const float* b[RB];
             for (std::size_t y = 0; y < RB; ++y) b[y] = rows[std::min(J + y, n - 1)] + j0;
             V acc[RA][RB] = {};
-            for (std::size_t st = 0; st < steps; ++st) {
-                V va[RA];
-#pragma GCC unroll 8
-                for (std::size_t x = 0; x < RA; ++x) std::memcpy(&va[x], a[x] + st * W, sizeof(V));
-#pragma GCC unroll 8
-                for (std::size_t y = 0; y < RB; ++y) {
-                    V vb;
-                    std::memcpy(&vb, b[y] + st * W, sizeof(V));
-#pragma GCC unroll 8
-                    for (std::size_t x = 0; x < RA; ++x) acc[x][y] += va[x] * vb;
-                }
-            }
+            tile_products<W, RA, RB>(a, b, steps, acc);
             if constexpr (W == 16 && RA == 6 && RB == 4) {
                 // Whole tile inside the matrix and no tail: reduce all 24 sums at once. (Sums
                 // below the diagonal are overwritten from above it when the Gram is finished.)
@@ -327,6 +335,62 @@ template <std::size_t W, std::size_t RA, std::size_t RB>
     }
 }
 
+// Few rows (read in place, not packed): rows in blocks of B, each block with itself as a
+// triangle (its B(B+1)/2 pairs, B loads for as many products) and with each later block as a
+// B x B square, so no product is computed twice or for a row past n but the last block's.
+template <std::size_t W, std::size_t B>
+[[gnu::always_inline]] inline void gram_chunk_blocks(const float* const* rows, std::size_t n, std::size_t j0,
+                                                     std::size_t len, double* g) {
+    using V = FloatVec<W>;
+    const std::size_t steps = len / W, blocks = (n + B - 1) / B;
+    auto add = [&](std::size_t i, std::size_t j, V acc) {
+        if (i >= n || j >= n) return;
+        double sum = lane_sum<W>(acc);
+        for (std::size_t l = steps * W; l < len; ++l) sum += static_cast<double>(rows[i][j0 + l]) * rows[j][j0 + l];
+        g[i * n + j] += sum;
+    };
+    for (std::size_t p = 0; p < blocks; ++p) {
+        const float* a[B];
+        for (std::size_t x = 0; x < B; ++x) a[x] = rows[std::min(p * B + x, n - 1)] + j0;
+        {
+            V acc[B * (B + 1) / 2] = {};
+            for (std::size_t st = 0; st < steps; ++st) {
+                V va[B];
+#pragma GCC unroll 8
+                for (std::size_t x = 0; x < B; ++x) std::memcpy(&va[x], a[x] + st * W, sizeof(V));
+                std::size_t k = 0;
+#pragma GCC unroll 8
+                for (std::size_t x = 0; x < B; ++x)
+#pragma GCC unroll 8
+                    for (std::size_t y = x; y < B; ++y) acc[k++] += va[x] * va[y];
+            }
+            std::size_t k = 0;
+            for (std::size_t x = 0; x < B; ++x)
+                for (std::size_t y = x; y < B; ++y) add(p * B + x, p * B + y, acc[k++]);
+        }
+        for (std::size_t q = p + 1; q < blocks; ++q) {
+            const float* b[B];
+            for (std::size_t y = 0; y < B; ++y) b[y] = rows[std::min(q * B + y, n - 1)] + j0;
+            V acc[B][B] = {};
+            tile_products<W, B, B>(a, b, steps, acc);
+            for (std::size_t x = 0; x < B; ++x)
+                for (std::size_t y = 0; y < B; ++y) add(p * B + x, q * B + y, acc[x][y]);
+        }
+    }
+}
+
+__attribute__((target("avx512f,fma"))) void gram_few_avx512(const float* const* rows, std::size_t n,
+                                                            std::size_t j0, std::size_t len, double* g) {
+    gram_chunk_blocks<16, 5>(rows, n, j0, len, g);
+}
+__attribute__((target("avx2,fma"))) void gram_few_avx2(const float* const* rows, std::size_t n, std::size_t j0,
+                                                       std::size_t len, double* g) {
+    gram_chunk_blocks<8, 3>(rows, n, j0, len, g);
+}
+void gram_few_plain(const float* const* rows, std::size_t n, std::size_t j0, std::size_t len, double* g) {
+    gram_chunk_blocks<4, 3>(rows, n, j0, len, g);
+}
+
 __attribute__((target("avx512f,fma"))) void gram_chunk_avx512(const float* const* rows, std::size_t n,
                                                               std::size_t j0, std::size_t len, double* g) {
     gram_chunk<16, 6, 4>(rows, n, j0, len, g);
@@ -341,20 +405,21 @@ void gram_chunk_plain(const float* const* rows, std::size_t n, std::size_t j0, s
 
 using GramChunk = void (*)(const float* const*, std::size_t, std::size_t, std::size_t, double*);
 
-GramChunk pick_gram_chunk() {
+GramChunk pick_gram_chunk(bool few) {
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f")) return gram_chunk_avx512;
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return gram_chunk_avx2;
-    return gram_chunk_plain;
+    if (__builtin_cpu_supports("avx512f")) return few ? gram_few_avx512 : gram_chunk_avx512;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return few ? gram_few_avx2 : gram_chunk_avx2;
+    return few ? gram_few_plain : gram_chunk_plain;
 }
 
 // Column chunks spread over the threads; each thread sums into its own matrix.
 std::vector<double> gram_float(Vectors<float> in) {
-    static const GramChunk chunk_fn = pick_gram_chunk();
+    static const GramChunk tiles_fn = pick_gram_chunk(false), few_fn = pick_gram_chunk(true);
     const std::size_t n = in.size(), d = in.empty() ? 0 : in[0].size();
     std::vector<const float*> rows(n);
     for (std::size_t i = 0; i < n; ++i) rows[i] = in[i].data();
     const bool pack = n > kPackAbove;
+    const GramChunk chunk_fn = pack ? tiles_fn : few_fn;
     // packed: a 6-row tile's chunks (6 x 4 KiB) stay in L1 while the other rows stream past
     const std::size_t chunk = pack ? kPackedChunk : kChunk;
     const std::size_t chunks = (d + chunk - 1) / chunk;

@@ -37,9 +37,10 @@ void check_dims(std::string_view rule, Vectors<T> in, std::size_t d) {
             throw RobustError(fmt::format("{}: vector {} has dimension {}, expected {}", rule, i, in[i].size(), d));
 }
 
-// The Gram matrix G[i*n + j] = <x_i, x_j>. float: a register-tiled AVX-512/AVX2 kernel over
-// column chunks (float within a chunk, double across), chunks spread over robust::threads();
-// double: BLAS dsyrk over L2-sized stacked blocks.
+// The Gram matrix G[i*n + j] = <x_i, x_j>. float: register-tiled AVX-512/AVX2 kernels over
+// column chunks (float within a chunk, double across), chunks spread over robust::threads() -
+// up to 24 rows read in place in blocks with their triangles, more rows packed per chunk into
+// 6 x 4 tiles; double: BLAS dsyrk over L2-sized stacked blocks.
 template <class T>
 std::vector<double> gram(Vectors<T> in);
 

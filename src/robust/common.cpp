@@ -1,6 +1,7 @@
 #include "common.hpp"
 
 #include <cstring>
+#include <stdexcept>
 #include <atomic>
 #include <cstdint>
 #include <numeric>
@@ -335,26 +336,32 @@ template <std::size_t W, std::size_t RA, std::size_t RB>
     }
 }
 
-// Few rows (read in place, not packed): rows in blocks of B, each block with itself as a
+// Few rows (at most kPackAbove, read in place, not packed): rows in blocks of B, each block with itself as a
 // triangle (its B(B+1)/2 pairs, B loads for as many products) and with each later block as a
 // B x B square, so no product is computed twice or for a row past n but the last block's.
+// The tiles' partial sums stay in L1 while all tiles sweep kSweep vectors of every row at a
+// time: the rows then stream in once, front to back, as the hardware prefetchers expect, and
+// memory reads overlap the products.
 template <std::size_t W, std::size_t B>
 [[gnu::always_inline]] inline void gram_chunk_blocks(const float* const* rows, std::size_t n, std::size_t j0,
                                                      std::size_t len, double* g) {
     using V = FloatVec<W>;
+    constexpr std::size_t kTri = B * (B + 1) / 2, kSweep = 16, kMaxBlocks = (kPackAbove + B - 1) / B;
     const std::size_t steps = len / W, blocks = (n + B - 1) / B;
-    auto add = [&](std::size_t i, std::size_t j, V acc) {
-        if (i >= n || j >= n) return;
-        double sum = lane_sum<W>(acc);
-        for (std::size_t l = steps * W; l < len; ++l) sum += static_cast<double>(rows[i][j0 + l]) * rows[j][j0 + l];
-        g[i * n + j] += sum;
-    };
-    for (std::size_t p = 0; p < blocks; ++p) {
-        const float* a[B];
-        for (std::size_t x = 0; x < B; ++x) a[x] = rows[std::min(p * B + x, n - 1)] + j0;
-        {
-            V acc[B * (B + 1) / 2] = {};
-            for (std::size_t st = 0; st < steps; ++st) {
+    if (blocks > kMaxBlocks) throw std::logic_error("gram_chunk_blocks: more than kPackAbove rows");
+    V tri[kMaxBlocks][kTri];
+    V sq[kMaxBlocks * (kMaxBlocks - 1) / 2][B][B];
+    std::memset(tri, 0, sizeof(V) * kTri * blocks);
+    std::memset(sq, 0, sizeof(V) * B * B * (blocks * (blocks - 1) / 2));
+    for (std::size_t s0 = 0; s0 < steps; s0 += kSweep) {
+        const std::size_t sweep = std::min(steps - s0, kSweep);
+        std::size_t pair = 0;
+        for (std::size_t p = 0; p < blocks; ++p) {
+            const float* a[B];
+            for (std::size_t x = 0; x < B; ++x) a[x] = rows[std::min(p * B + x, n - 1)] + j0 + s0 * W;
+            V acc[kTri];
+            std::memcpy(acc, tri[p], sizeof(acc));
+            for (std::size_t st = 0; st < sweep; ++st) {
                 V va[B];
 #pragma GCC unroll 8
                 for (std::size_t x = 0; x < B; ++x) std::memcpy(&va[x], a[x] + st * W, sizeof(V));
@@ -364,18 +371,31 @@ template <std::size_t W, std::size_t B>
 #pragma GCC unroll 8
                     for (std::size_t y = x; y < B; ++y) acc[k++] += va[x] * va[y];
             }
-            std::size_t k = 0;
-            for (std::size_t x = 0; x < B; ++x)
-                for (std::size_t y = x; y < B; ++y) add(p * B + x, p * B + y, acc[k++]);
+            std::memcpy(tri[p], acc, sizeof(acc));
+            for (std::size_t q = p + 1; q < blocks; ++q, ++pair) {
+                const float* b[B];
+                for (std::size_t y = 0; y < B; ++y) b[y] = rows[std::min(q * B + y, n - 1)] + j0 + s0 * W;
+                V sums[B][B];
+                std::memcpy(sums, sq[pair], sizeof(sums));
+                tile_products<W, B, B>(a, b, sweep, sums);
+                std::memcpy(sq[pair], sums, sizeof(sums));
+            }
         }
-        for (std::size_t q = p + 1; q < blocks; ++q) {
-            const float* b[B];
-            for (std::size_t y = 0; y < B; ++y) b[y] = rows[std::min(q * B + y, n - 1)] + j0;
-            V acc[B][B] = {};
-            tile_products<W, B, B>(a, b, steps, acc);
+    }
+    auto add = [&](std::size_t i, std::size_t j, V acc) {
+        if (i >= n || j >= n) return;
+        double sum = lane_sum<W>(acc);
+        for (std::size_t l = steps * W; l < len; ++l) sum += static_cast<double>(rows[i][j0 + l]) * rows[j][j0 + l];
+        g[i * n + j] += sum;
+    };
+    std::size_t pair = 0;
+    for (std::size_t p = 0; p < blocks; ++p) {
+        std::size_t k = 0;
+        for (std::size_t x = 0; x < B; ++x)
+            for (std::size_t y = x; y < B; ++y) add(p * B + x, p * B + y, tri[p][k++]);
+        for (std::size_t q = p + 1; q < blocks; ++q, ++pair)
             for (std::size_t x = 0; x < B; ++x)
-                for (std::size_t y = 0; y < B; ++y) add(p * B + x, q * B + y, acc[x][y]);
-        }
+                for (std::size_t y = 0; y < B; ++y) add(p * B + x, q * B + y, sq[pair][x][y]);
     }
 }
 

@@ -75,17 +75,24 @@ double norm2(std::span<const T> x) {
     return std::isfinite(s) ? s : kInf;
 }
 
-// out = mean of in[idx] over idx in `which`.
+// out = mean of in[idx] over idx in `which`: added in order, then scaled, in as few passes
+// over out as that takes (one vector is copied).
 template <class T>
 void mean_of(Vectors<T> in, const std::vector<std::size_t>& which, std::span<T> out) {
-    const std::size_t d = out.size();
-    std::fill(out.begin(), out.end(), T(0));
-    for (std::size_t i : which) {
-        const T* x = in[i].data();
+    const std::size_t d = out.size(), m = which.size();
+    const T inv = T(1) / static_cast<T>(m);
+    if (m <= 1) {
+        if (m == 1) std::copy_n(in[which[0]].data(), d, out.data());
+        else std::fill(out.begin(), out.end(), T(0) * inv);
+        return;
+    }
+    std::copy_n(in[which[0]].data(), d, out.data());
+    for (std::size_t k = 1; k + 1 < m; ++k) {
+        const T* x = in[which[k]].data();
         for (std::size_t j = 0; j < d; ++j) out[j] += x[j];
     }
-    const T inv = T(1) / static_cast<T>(which.size());
-    for (std::size_t j = 0; j < d; ++j) out[j] *= inv;
+    const T* last = in[which[m - 1]].data();
+    for (std::size_t j = 0; j < d; ++j) out[j] = (out[j] + last[j]) * inv;
 }
 
 // Comparators (i < j) of Batcher's odd-even merge sort for n inputs: applying each as

@@ -326,39 +326,71 @@ std::vector<std::vector<double>> naive_nnm(const std::vector<std::vector<float>>
     return out;
 }
 
-TEST_CASE("the float Gram matrix equals the double one for every n up to 30") {
+TEST_CASE("the float Gram matrix equals the double one, on every kernel") {
     // n = 1..24 take the in-place kernel (blocks of rows with their triangles, the last block
-    // partial), n > 24 the packed tiles; d = 37 and 2085 leave tails past the vector width
-    // and past a chunk.
+    // partial); more rows the AMX tiles where this CPU has them, else (and with AMX turned off)
+    // the packed 6 x 4 tiles. d = 37 and 2085 leave tails past the vector width and past a
+    // chunk. Rows of normal values, and rows whose magnitudes spread over 12 decades (the
+    // AMX digits are fixed point per row and chunk). Errors are measured against |x_i| |x_j|,
+    // the scale of a Gram entry's rounding in float.
     std::mt19937 rng(5);
     std::normal_distribution<float> noise(0.0f, 1.0f);
-    for (int threads : {1, 2}) {
-        set_threads(threads);
-        for (std::size_t n = 1; n <= 30; ++n)
-            for (std::size_t d : {std::size_t(37), std::size_t(2085)}) {
-                CAPTURE(threads);
-                CAPTURE(n);
-                CAPTURE(d);
-                std::vector<std::vector<float>> rf(n, std::vector<float>(d));
-                for (auto& r : rf)
-                    for (auto& x : r) x = noise(rng);
-                std::vector<std::span<const float>> views(rf.begin(), rf.end());
-                const auto g = p2p::robust::detail::gram<float>(views);
-                REQUIRE(g.size() == n * n);
-                for (std::size_t i = 0; i < n; ++i)
-                    for (std::size_t j = 0; j < n; ++j) {
-                        double want = 0, scale = 0;
-                        for (std::size_t l = 0; l < d; ++l) {
-                            want += double(rf[i][l]) * rf[j][l];
-                            scale += std::abs(double(rf[i][l]) * rf[j][l]);
+    std::uniform_real_distribution<float> decades(-6.0f, 6.0f);
+    MESSAGE("AMX available: " << p2p::robust::detail::amx_available());
+    std::vector<std::size_t> sizes;
+    for (std::size_t n = 1; n <= 30; ++n) sizes.push_back(n);
+    sizes.insert(sizes.end(), {std::size_t(47), std::size_t(70)});
+    for (bool amx : {true, false}) {
+        p2p::robust::detail::allow_amx(amx);
+        for (int threads : {1, 2}) {
+            set_threads(threads);
+            for (bool wide : {false, true})
+                for (std::size_t n : sizes)
+                    for (std::size_t d : {std::size_t(37), std::size_t(2085)}) {
+                        CAPTURE(amx);
+                        CAPTURE(threads);
+                        CAPTURE(wide);
+                        CAPTURE(n);
+                        CAPTURE(d);
+                        std::vector<std::vector<float>> rf(n, std::vector<float>(d));
+                        for (auto& r : rf)
+                            for (auto& x : r) x = wide ? std::copysign(std::pow(10.0f, decades(rng)), noise(rng)) : noise(rng);
+                        std::vector<std::span<const float>> views(rf.begin(), rf.end());
+                        const auto g = p2p::robust::detail::gram<float>(views);
+                        REQUIRE(g.size() == n * n);
+                        std::vector<double> norm(n);
+                        for (std::size_t i = 0; i < n; ++i) {
+                            for (float x : rf[i]) norm[i] += double(x) * x;
+                            norm[i] = std::sqrt(norm[i]);
                         }
-                        CAPTURE(i);
-                        CAPTURE(j);
-                        REQUIRE(std::abs(g[i * n + j] - want) <= 1e-6 * scale);
+                        for (std::size_t i = 0; i < n; ++i)
+                            for (std::size_t j = 0; j < n; ++j) {
+                                double want = 0;
+                                for (std::size_t l = 0; l < d; ++l) want += double(rf[i][l]) * rf[j][l];
+                                CAPTURE(i);
+                                CAPTURE(j);
+                                REQUIRE(std::abs(g[i * n + j] - want) <= 1e-6 * norm[i] * norm[j]);
+                            }
                     }
-            }
+        }
     }
+    p2p::robust::detail::allow_amx(true);
     set_threads(1);
+}
+
+TEST_CASE("the Gram matrix of inputs above 1e18 is the float kernels' one on every CPU") {
+    // float products of such values overflow to inf; AMX leaves them to the float kernels
+    std::mt19937 rng(6);
+    auto rows = normal_rows(40, 700, rng);
+    rows[3][10] = 3e19f;
+    rows[7][600] = -std::numeric_limits<float>::infinity();
+    std::vector<std::span<const float>> views(rows.begin(), rows.end());
+    const auto with = p2p::robust::detail::gram<float>(views);
+    p2p::robust::detail::allow_amx(false);
+    const auto without = p2p::robust::detail::gram<float>(views);
+    p2p::robust::detail::allow_amx(true);
+    CHECK(with == without);
+    CHECK(std::isinf(with[3 * 40 + 3]));
 }
 
 TEST_CASE("float kernels (tiled Gram, threads, packed means) agree with the definitions") {

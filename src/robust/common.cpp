@@ -220,6 +220,7 @@ namespace {
 constexpr std::size_t kChunk = 2048;
 constexpr std::size_t kPackAbove = 24;
 constexpr std::size_t kPackedChunk = 1024;
+constexpr std::size_t kAmxChunk = 512;
 
 template <std::size_t W>
 using FloatVec [[gnu::vector_size(W * sizeof(float))]] = float;
@@ -432,16 +433,20 @@ GramChunk pick_gram_chunk(bool few) {
     return few ? gram_few_plain : gram_chunk_plain;
 }
 
-// Column chunks spread over the threads; each thread sums into its own matrix.
-std::vector<double> gram_float(Vectors<float> in) {
+// Column chunks spread over the threads; each thread sums into its own matrix. More than
+// kPackAbove rows go to AMX tiles where the CPU has them (gram_amx.cpp) unless `tiles` is
+// false or a value is not finite or above 1e18.
+std::vector<double> gram_float(Vectors<float> in, bool tiles) {
     static const GramChunk tiles_fn = pick_gram_chunk(false), few_fn = pick_gram_chunk(true);
     const std::size_t n = in.size(), d = in.empty() ? 0 : in[0].size();
     std::vector<const float*> rows(n);
     for (std::size_t i = 0; i < n; ++i) rows[i] = in[i].data();
-    const bool pack = n > kPackAbove;
+    const bool amx = tiles && n > kPackAbove && amx_available();
+    const bool pack = !amx && n > kPackAbove;
     const GramChunk chunk_fn = pack ? tiles_fn : few_fn;
-    // packed: a 6-row tile's chunks (6 x 4 KiB) stay in L1 while the other rows stream past
-    const std::size_t chunk = pack ? kPackedChunk : kChunk;
+    // packed: a 6-row tile's chunks (6 x 4 KiB) stay in L1 while the other rows stream past;
+    // AMX: the digits of a 16-row block (3 x 16 x 512 bytes) do
+    const std::size_t chunk = amx ? kAmxChunk : pack ? kPackedChunk : kChunk;
     const std::size_t chunks = (d + chunk - 1) / chunk;
     // A helper thread is worth waking (~40 us when it sleeps) only for a few hundred
     // microseconds of work.
@@ -458,8 +463,16 @@ std::vector<double> gram_float(Vectors<float> in) {
     thread_local std::vector<std::vector<float>> scratch;  // kept by the calling thread between calls
     if (scratch.size() < threads) scratch.resize(threads);
     std::vector<std::vector<float>>& buffers = scratch;  // the caller's, also in the workers
+    std::atomic<bool> refused{false};                    // AMX met a value it leaves to the float kernels
     parallel_ranges(chunks, threads, [&](std::size_t t, std::size_t c0, std::size_t c1) {
         part[t].assign(n * n, 0.0);
+        if (amx) {
+            thread_local AmxScratch digits;
+            for (std::size_t c = c0; c < c1 && !refused.load(std::memory_order_relaxed); ++c)
+                if (!gram_chunk_amx(rows.data(), n, c * chunk, std::min(chunk, d - c * chunk), part[t].data(), digits))
+                    refused.store(true);
+            return;
+        }
         const std::size_t stride = chunk + 16;
         std::vector<float>& buffer = buffers[t];
         float* base = pack ? aligned_in(buffer, n * stride) : nullptr;
@@ -475,6 +488,7 @@ std::vector<double> gram_float(Vectors<float> in) {
             chunk_fn(packed.data(), n, 0, len, part[t].data());
         }
     });
+    if (refused.load()) return gram_float(in, false);  // the float kernels' rules for inf and NaN
     // The threads' sums added and mirrored below the diagonal, row i (from the diagonal on)
     // by one thread.
     std::vector<double> g(n * n);
@@ -506,7 +520,7 @@ namespace p2p::robust::detail {
 
 template <>
 std::vector<double> gram<float>(Vectors<float> in) {
-    return gram_float(in);
+    return gram_float(in, true);
 }
 
 template <>

@@ -44,6 +44,21 @@ void check_dims(std::string_view rule, Vectors<T> in, std::size_t d) {
 template <class T>
 std::vector<double> gram(Vectors<T> in);
 
+// The float Gram on Intel AMX (gram_amx.cpp): usable when the CPU has AMX-INT8 and AVX-512,
+// the kernel grants this process the tile state, P2PNODE_NO_AMX is unset (or 0) and
+// allow_amx(false) has not turned it off.
+bool amx_available();
+void allow_amx(bool allowed);
+struct AmxScratch {  // a thread's buffers for gram_chunk_amx, kept between calls
+    std::vector<std::int8_t> a[3], b[3];
+    std::vector<double> scale;
+    std::vector<std::int32_t> c;
+};
+// Adds <x_i, x_j> over columns [j0, j0 + len) to g[i * n + j] for i <= j. Returns false,
+// having added nothing, when a value there is not finite or above 1e18 in magnitude.
+bool gram_chunk_amx(const float* const* rows, std::size_t n, std::size_t j0, std::size_t len, double* g,
+                    AmxScratch& scratch);
+
 // out (m x d, row-major) = W (m x n, row-major) x X, where X stacks the n inputs: one BLAS
 // GEMM per L2-sized column block, so nothing is stacked whole.
 template <class T>

@@ -328,8 +328,8 @@ std::vector<std::vector<double>> naive_nnm(const std::vector<std::vector<float>>
 
 TEST_CASE("the float Gram matrix equals the double one, on every kernel") {
     // n = 1..24 take the in-place kernel (blocks of rows with their triangles, the last block
-    // partial); more rows the AMX tiles where this CPU has them, else (and with AMX turned off)
-    // the packed 6 x 4 tiles. d = 37 and 2085 leave tails past the vector width and past a
+    // partial), 25..64 the packed 6 x 4 tiles, more the AMX tiles where this CPU has them (else,
+    // and with AMX turned off, the packed tiles). d = 37 and 2085 leave tails past the vector width and past a
     // chunk. Rows of normal values, and rows whose magnitudes spread over 12 decades (the
     // AMX digits are fixed point per row and chunk). Errors are measured against |x_i| |x_j|,
     // the scale of a Gram entry's rounding in float.
@@ -339,7 +339,7 @@ TEST_CASE("the float Gram matrix equals the double one, on every kernel") {
     MESSAGE("AMX available: " << p2p::robust::detail::amx_available());
     std::vector<std::size_t> sizes;
     for (std::size_t n = 1; n <= 30; ++n) sizes.push_back(n);
-    sizes.insert(sizes.end(), {std::size_t(47), std::size_t(70)});
+    sizes.insert(sizes.end(), {std::size_t(47), std::size_t(65), std::size_t(83)});
     for (bool amx : {true, false}) {
         p2p::robust::detail::allow_amx(amx);
         for (int threads : {1, 2}) {
@@ -381,7 +381,8 @@ TEST_CASE("the float Gram matrix equals the double one, on every kernel") {
 TEST_CASE("the Gram matrix of inputs above 1e18 is the float kernels' one on every CPU") {
     // float products of such values overflow to inf; AMX leaves them to the float kernels
     std::mt19937 rng(6);
-    auto rows = normal_rows(40, 700, rng);
+    const std::size_t n = 70;  // past the AMX threshold
+    auto rows = normal_rows(n, 700, rng);
     rows[3][10] = 3e19f;
     rows[7][600] = -std::numeric_limits<float>::infinity();
     std::vector<std::span<const float>> views(rows.begin(), rows.end());
@@ -390,7 +391,7 @@ TEST_CASE("the Gram matrix of inputs above 1e18 is the float kernels' one on eve
     const auto without = p2p::robust::detail::gram<float>(views);
     p2p::robust::detail::allow_amx(true);
     CHECK(with == without);
-    CHECK(std::isinf(with[3 * 40 + 3]));
+    CHECK(std::isinf(with[3 * n + 3]));
 }
 
 TEST_CASE("float kernels (tiled Gram, threads, packed means) agree with the definitions") {

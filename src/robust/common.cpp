@@ -293,6 +293,7 @@ template <std::size_t W, std::size_t RA, std::size_t RB>
 [[gnu::always_inline]] inline void tile_products(const float* const (&a)[RA], const float* const (&b)[RB],
                                                  std::size_t steps, FloatVec<W> (&acc)[RA][RB]) {
     using V = FloatVec<W>;
+#pragma GCC unroll 4
     for (std::size_t st = 0; st < steps; ++st) {
         V va[RA];
 #pragma GCC unroll 8
@@ -366,6 +367,7 @@ template <std::size_t W, std::size_t B>
             for (std::size_t x = 0; x < B; ++x) a[x] = rows[std::min(p * B + x, n - 1)] + j0 + s0 * W;
             V acc[kTri];
             std::memcpy(acc, tri[p], sizeof(acc));
+#pragma GCC unroll 4
             for (std::size_t st = 0; st < sweep; ++st) {
                 V va[B];
 #pragma GCC unroll 8

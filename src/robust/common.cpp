@@ -739,11 +739,13 @@ std::vector<double> distances_from_gram(std::vector<double> g, std::size_t n) {
     // in place: the diagonal is kept aside, every other entry needs only itself and it
     std::vector<double> diag(n);
     for (std::size_t i = 0; i < n; ++i) diag[i] = g[i * n + i];
-    for (std::size_t i = 0; i < n; ++i)
-        for (std::size_t j = 0; j < n; ++j) {
-            const double v = i == j ? 0.0 : diag[i] + diag[j] - 2.0 * g[i * n + j];
-            g[i * n + j] = std::isfinite(v) && std::isfinite(diag[i]) ? std::max(0.0, v) : kInf;
-        }
+    parallel_for(n, 20.0 * static_cast<double>(n) * static_cast<double>(n), [&](std::size_t i0, std::size_t i1) {
+        for (std::size_t i = i0; i < i1; ++i)
+            for (std::size_t j = 0; j < n; ++j) {
+                const double v = i == j ? 0.0 : diag[i] + diag[j] - 2.0 * g[i * n + j];
+                g[i * n + j] = std::isfinite(v) && std::isfinite(diag[i]) ? std::max(0.0, v) : kInf;
+            }
+    });
     return g;
 }
 

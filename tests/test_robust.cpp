@@ -354,7 +354,8 @@ TEST_CASE("the float Gram matrix equals the double one, on every kernel") {
                         CAPTURE(d);
                         std::vector<std::vector<float>> rf(n, std::vector<float>(d));
                         for (auto& r : rf)
-                            for (auto& x : r) x = wide ? std::copysign(std::pow(10.0f, decades(rng)), noise(rng)) : noise(rng);
+                            for (auto& x : r)
+                                x = wide ? std::copysign(std::pow(10.0f, decades(rng)), noise(rng)) : noise(rng);
                         std::vector<std::span<const float>> views(rf.begin(), rf.end());
                         const auto g = p2p::robust::detail::gram<float>(views);
                         REQUIRE(g.size() == n * n);

@@ -342,9 +342,10 @@ template <std::size_t W, std::size_t RA, std::size_t RB>
     }
 }
 
-// Few rows (at most kPackAbove, read in place, not packed): rows in blocks of B, each block with itself as a
-// triangle (its B(B+1)/2 pairs, B loads for as many products) and with each later block as a
-// B x B square, so no product is computed twice or for a row past n but the last block's.
+// Few rows (at most kPackAbove, read in place, not packed): rows in blocks of B, each block
+// with itself as a triangle (its B(B+1)/2 pairs, B loads for as many products) and with each
+// later block as a B x B square, so no product is computed twice or for a row past n but the
+// last block's.
 // The tiles' partial sums stay in L1 while all tiles sweep kSweep vectors of every row at a
 // time: the rows then stream in once, front to back, as the hardware prefetchers expect, and
 // memory reads overlap the products.
@@ -473,10 +474,11 @@ std::vector<double> gram_float(Vectors<float> in, bool tiles) {
     parallel_ranges(chunks, threads, [&](std::size_t t, std::size_t c0, std::size_t c1) {
         part[t].assign(n * n, 0.0);
         if (amx) {
-            thread_local AmxScratch digits;
-            for (std::size_t c = c0; c < c1 && !refused.load(std::memory_order_relaxed); ++c)
-                if (!gram_chunk_amx(rows.data(), n, c * chunk, std::min(chunk, d - c * chunk), part[t].data(), digits))
-                    refused.store(true);
+            thread_local AmxScratch amx_buffers;  // this thread's, kept between calls
+            for (std::size_t c = c0; c < c1 && !refused.load(std::memory_order_relaxed); ++c) {
+                const std::size_t len = std::min(chunk, d - c * chunk);
+                if (!gram_chunk_amx(rows.data(), n, c * chunk, len, part[t].data(), amx_buffers)) refused.store(true);
+            }
             return;
         }
         const std::size_t stride = chunk + 16;

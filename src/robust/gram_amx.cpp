@@ -92,7 +92,8 @@ P2P_AMX_TARGET double digits(const float* x, std::size_t len, std::size_t K, std
     const __m512 mult = _mm512_set1_ps(m > 0 ? kS / (m * pre) : 0.0f);
     const __m512 vpre = _mm512_set1_ps(pre);
     for (std::size_t k = 0; k < K; k += 16) {
-        const __m512i q = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_mul_ps(_mm512_maskz_loadu_ps(mask(k), x + k), vpre), mult));
+        const __m512 v = _mm512_mul_ps(_mm512_maskz_loadu_ps(mask(k), x + k), vpre);
+        const __m512i q = _mm512_cvtps_epi32(_mm512_mul_ps(v, mult));
         const __m512i q2 = _mm512_srai_epi32(_mm512_slli_epi32(q, 24), 24);
         const __m512i r1 = _mm512_srai_epi32(_mm512_sub_epi32(q, q2), 8);
         const __m512i q1 = _mm512_srai_epi32(_mm512_slli_epi32(r1, 24), 24);
@@ -189,7 +190,8 @@ P2P_AMX_TARGET bool gram_chunk_amx(const float* const* rows, std::size_t n, std:
     std::int32_t* c = aligned_in(s.c, 3 * kTile * kTile);
     for (std::size_t i = 0; i < n; ++i) {
         if (i + 2 < n)  // a later row's chunk on its way while this one is split
-            for (std::size_t k = 0; k < len; k += 16) _mm_prefetch(reinterpret_cast<const char*>(rows[i + 2] + j0 + k), _MM_HINT_T0);
+            for (std::size_t k = 0; k < len; k += 16)
+                _mm_prefetch(reinterpret_cast<const char*>(rows[i + 2] + j0 + k), _MM_HINT_T0);
         s.scale[i] = digits(rows[i] + j0, len, K, a[0] + i * K, a[1] + i * K, a[2] + i * K);
         if (s.scale[i] < 0) return false;
     }

@@ -329,10 +329,10 @@ std::vector<std::vector<double>> naive_nnm(const std::vector<std::vector<float>>
 TEST_CASE("the float Gram matrix equals the double one, on every kernel") {
     // n = 1..24 take the in-place kernel (blocks of rows with their triangles, the last block
     // partial), 25..64 the packed 6 x 4 tiles, more the AMX tiles where this CPU has them (else,
-    // and with AMX turned off, the packed tiles). d = 37 and 2085 leave tails past the vector width and past a
-    // chunk. Rows of normal values, and rows whose magnitudes spread over 12 decades (the
-    // AMX digits are fixed point per row and chunk). Errors are measured against |x_i| |x_j|,
-    // the scale of a Gram entry's rounding in float.
+    // and with AMX turned off, the packed tiles). d = 37 and 2085 leave tails past the vector
+    // width and past a chunk. Rows of normal values, and rows whose magnitudes spread over 12
+    // decades (the AMX digits are fixed point per row and chunk). Errors are measured against
+    // |x_i| |x_j|, the scale of a Gram entry's rounding in float.
     std::mt19937 rng(5);
     std::normal_distribution<float> noise(0.0f, 1.0f);
     std::uniform_real_distribution<float> decades(-6.0f, 6.0f);

@@ -143,6 +143,15 @@ TEST_CASE("median defends against the Empire attack; mean with a strong attack d
     CHECK(bad_acc < good_acc - 0.15);
 }
 
+// The same quick run with the mean, once with gradient exchange and once with model exchange.
+std::pair<node::RunChoice, node::RunChoice> mean_by_exchange(int rounds) {
+    auto grad = quick(rounds);
+    grad.aggregator = "mean";
+    auto model = grad;
+    model.training.exchange = "model";
+    return {grad, model};
+}
+
 NodesConfig honest_nodes(int n, const char* topology) {
     std::string text = std::string("topology: {type: ") + topology + "}\nnodes:\n";
     for (int i = 0; i < n; ++i) text += fmt::format("  - {{id: {}, host: 127.0.0.1, port: {}, type: honest}}\n", i, 18900 + i);
@@ -167,10 +176,7 @@ TEST_CASE("model exchange: the mean over a complete graph takes the steps gradie
     auto data = data::load_mnist_data(dir.path().string());
     const auto cfg = honest_nodes(4, "complete");
     const ClusterOptions o = inproc();
-    auto grad = quick(5);
-    grad.aggregator = "mean";
-    auto model = grad;
-    model.training.exchange = "model";
+    const auto [grad, model] = mean_by_exchange(5);
     auto a = launch::run_threads(cfg, grad, o, *data);
     auto b = launch::run_threads(cfg, model, o, *data);
     for (std::uint32_t id = 0; id < 4; ++id) {
@@ -189,10 +195,7 @@ TEST_CASE("model exchange keeps a ring's models together; gradient exchange lets
     auto data = real_data();
     const auto cfg = honest_nodes(4, "ring");
     const ClusterOptions o = inproc();
-    auto grad = quick(30);
-    grad.aggregator = "mean";
-    auto model = grad;
-    model.training.exchange = "model";
+    const auto [grad, model] = mean_by_exchange(30);
     const double drift = max_model_gap(launch::run_threads(cfg, grad, o, *data));
     const double together = max_model_gap(launch::run_threads(cfg, model, o, *data));
     MESSAGE("largest distance between two honest models after 30 rounds: gradient exchange " << drift

@@ -53,7 +53,19 @@ TEST_CASE("launch: the mesh example (4 honest + 1 Empire attacker) as processes,
         REQUIRE(at != std::string::npos);
         CHECK(std::stod(summary.substr(at + 7)) > 0.18);  // chance: 0.1
         CHECK(lines_in(dir.path() / "m" / ("node-" + std::to_string(id) + ".jsonl")) == 30);
+        // the table's time columns: wall per round covers the rounds' own time and the evaluations
+        auto number = [&](const std::string& key) {
+            const auto k = summary.find("\"" + key + "\": ");
+            REQUIRE(k != std::string::npos);
+            return std::stod(summary.substr(k + key.size() + 4));
+        };
+        const double wall = 30 * number("seconds_per_round"), rounds = 30 * number("round_ms") / 1000;
+        const double eval = number("seconds_eval");
+        CHECK(rounds > 0);
+        CHECK(eval > 0);  // 3 evaluations of the test set
+        CHECK(wall >= rounds + eval);
     }
+    CHECK(contains(r.out, "s/round  round ms  eval s"));
 }
 
 TEST_CASE("launch: the hub example (2 honest + 1 Byzantine) through a broker process") {

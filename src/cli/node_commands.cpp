@@ -213,11 +213,17 @@ void write_summary(const std::string& dir, const node::NodeSettings& s, const no
     if (dir.empty()) return;
     std::filesystem::create_directories(dir);
     std::ofstream out(fmt::format("{}/node-{}.summary.json", dir, s.id));
+    // round_ms: a round's own time (compute + wait + aggregate), without evaluations, start-up
+    // and checkpoints, which seconds_per_round (wall time / rounds) includes.
+    const double round_ms =
+        r.rounds_done ? 1000.0 * (r.seconds_compute + r.seconds_wait + r.seconds_aggregate) / r.rounds_done : 0.0;
     out << fmt::format(
-        "{{\"node\": {}, \"type\": \"{}\", \"rounds\": {}, \"loss\": {}, \"acc\": {}, \"seconds_per_round\": {}}}\n",
+        "{{\"node\": {}, \"type\": \"{}\", \"rounds\": {}, \"loss\": {}, \"acc\": {}, \"seconds_per_round\": {}, "
+        "\"round_ms\": {}, \"seconds_eval\": {}}}\n",
         s.id, to_string(s.type), r.rounds_done,
         s.type == NodeType::Honest && std::isfinite(r.final_eval.loss) ? fmt::format("{}", r.final_eval.loss) : "null",
-        s.type == NodeType::Honest ? fmt::format("{}", r.final_eval.accuracy) : "null", r.seconds_per_round);
+        s.type == NodeType::Honest ? fmt::format("{}", r.final_eval.accuracy) : "null", r.seconds_per_round, round_ms,
+        r.seconds_eval);
 }
 
 int run_one(const NodesConfig& cfg, const NodeFlags& f, std::uint32_t id,
@@ -366,7 +372,10 @@ pid_t spawn(const std::string& exe, const std::vector<std::string>& args) {
 }
 
 void print_table(const NodesConfig& cfg, const std::string& dir) {
-    std::printf("\n%-5s %-10s %-7s %-11s %-10s %s\n", "node", "type", "rounds", "final loss", "final acc", "s/round");
+    // s/round: wall time over rounds, evaluations included; round ms: compute + wait + aggregate
+    // of a round; eval s: all evaluations on the test set together.
+    std::printf("\n%-5s %-10s %-7s %-11s %-10s %-8s %-9s %s\n", "node", "type", "rounds", "final loss", "final acc",
+                "s/round", "round ms", "eval s");
     for (const auto& n : cfg.nodes) {
         const std::string path = fmt::format("{}/node-{}.summary.json", dir, n.id);
         try {
@@ -375,9 +384,10 @@ void print_table(const NodesConfig& cfg, const std::string& dir) {
             auto num = [&](const char* k, const char* f) {
                 return s[k] && !s[k].IsNull() ? fmt::format(fmt::runtime(f), s[k].as<double>()) : std::string("-");
             };
-            std::printf("%-5d %-10s %-7s %-11s %-10s %s\n", n.id, field("type").c_str(), field("rounds").c_str(),
-                        num("loss", "{:.4f}").c_str(), num("acc", "{:.4f}").c_str(),
-                        num("seconds_per_round", "{:.3f}").c_str());
+            std::printf("%-5d %-10s %-7s %-11s %-10s %-8s %-9s %s\n", n.id, field("type").c_str(),
+                        field("rounds").c_str(), num("loss", "{:.4f}").c_str(), num("acc", "{:.4f}").c_str(),
+                        num("seconds_per_round", "{:.3f}").c_str(), num("round_ms", "{:.1f}").c_str(),
+                        num("seconds_eval", "{:.2f}").c_str());
         } catch (const std::exception&) {
             std::printf("%-5d %-10s (no summary: the node did not finish)\n", n.id, std::string(to_string(n.type)).c_str());
         }

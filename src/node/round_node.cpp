@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <cmath>
 #include <functional>
+#include <limits>
 #include <set>
 
 #include <fmt/format.h>
@@ -83,6 +84,21 @@ public:
             accept(std::move(*m), r, have, rejected);
         }
         return have;
+    }
+
+    // After the last round: waits until every neighbour has said Bye (so it has every message
+    // of ours it needed) or is absent, or the deadline passes. Returns whether all are accounted
+    // for. What arrives meanwhile is not counted: the run is over.
+    bool await_farewells(transport::Transport& t, Clock::time_point deadline) {
+        std::map<std::string, std::uint64_t> ignored;
+        std::map<std::uint32_t, Grad> unused;
+        const std::uint64_t after_last = std::numeric_limits<std::uint64_t>::max();
+        while (!std::all_of(neighbours_.begin(), neighbours_.end(), [&](auto id) { return absent_.count(id) > 0; })) {
+            auto m = t.receive(deadline);
+            if (!m) return false;
+            accept(std::move(*m), after_last, unused, ignored);
+        }
+        return true;
     }
 
     // The highest round that at least f + 1 neighbours have reached, so at least one honest
@@ -396,6 +412,10 @@ NodeResult run_node(const NodeSettings& s, transport::Transport& t, const data::
     } else {
         spdlog::info("[Node {}] Final: byzantine node, {} rounds", s.id, result.rounds_done);
     }
+    // Once every neighbour has finished too, nothing unsent is still needed: close without
+    // waiting the linger for a Bye queued to a neighbour that has already left.
+    if (result.rounds_done == tr.rounds && gather.await_farewells(t, Clock::now() + s.farewell_timeout))
+        t.set_close_linger(std::chrono::milliseconds(200));
     result.counters = t.counters();
     return result;
 }

@@ -55,6 +55,9 @@ public:
 
     std::uint32_t self() const override { return spec_.self; }
     const Counters& counters() const override { return counters_; }
+    void set_close_linger(std::chrono::milliseconds linger) override {
+        socket_.set(zmq::sockopt::linger, static_cast<int>(linger.count()));
+    }
 
     std::vector<std::uint32_t> wait_ready(const std::vector<std::uint32_t>& peers, Clock::time_point deadline) override {
         auto next = Clock::now();

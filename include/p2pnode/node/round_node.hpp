@@ -44,6 +44,7 @@ struct NodeSettings {
     std::chrono::milliseconds hard_timeout{30000};
     std::chrono::milliseconds absent_grace{200};  // how long a round waits for an absent neighbour
     std::chrono::milliseconds startup_timeout{60000};
+    std::chrono::milliseconds farewell_timeout{3000};  // after the last round: waiting for the neighbours' Bye
     std::uint64_t future_window = 4;        // rounds ahead that are buffered
 
     std::string metrics_path;               // JSONL, one row per round ("" = none)

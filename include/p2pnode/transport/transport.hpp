@@ -74,6 +74,11 @@ public:
     // The next data message, or nullopt when the deadline passes first.
     virtual std::optional<Incoming> receive(Clock::time_point deadline) = 0;
     virtual const Counters& counters() const = 0;
+    // From now on closing waits at most `linger` for messages not yet sent (SocketLimits::
+    // linger_ms until then). For when the layer above knows nothing unsent is still needed:
+    // a message queued for a peer that already left would otherwise hold the close for the
+    // whole linger.
+    virtual void set_close_linger(std::chrono::milliseconds linger) = 0;
     // The endpoint this transport bound (mesh: with the real port of tcp://host:*), or "".
     virtual std::string local_endpoint() const { return {}; }
 };

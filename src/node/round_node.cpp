@@ -86,19 +86,22 @@ public:
         return have;
     }
 
-    // After the last round: waits until every neighbour has said Bye (so it has every message
-    // of ours it needed) or is absent, or the deadline passes. Returns whether all are accounted
-    // for. What arrives meanwhile is not counted: the run is over.
+    // After the last round: waits until every neighbour has said Bye or is absent, or the
+    // deadline passes. Returns whether every neighbour said Bye: then each has done its last
+    // round and needs nothing more from us. What arrives meanwhile is not counted.
     bool await_farewells(transport::Transport& t, Clock::time_point deadline) {
         std::map<std::string, std::uint64_t> ignored;
         std::map<std::uint32_t, Grad> unused;
         const std::uint64_t after_last = std::numeric_limits<std::uint64_t>::max();
-        while (!std::all_of(neighbours_.begin(), neighbours_.end(), [&](auto id) { return absent_.count(id) > 0; })) {
+        auto all_in = [&](const std::set<std::uint32_t>& set) {
+            return std::all_of(neighbours_.begin(), neighbours_.end(), [&](auto id) { return set.count(id) > 0; });
+        };
+        while (!all_in(absent_)) {
             auto m = t.receive(deadline);
-            if (!m) return false;
+            if (!m) break;
             accept(std::move(*m), after_last, unused, ignored);
         }
-        return true;
+        return all_in(said_bye_);
     }
 
     // The highest round that at least f + 1 neighbours have reached, so at least one honest
@@ -133,11 +136,12 @@ private:
             ++rejected["malformed"];
             return;
         }
-        if (absent_.erase(from)) spdlog::info("[Node {}] node {} is back", s_.id, from);
         if (d.header.kind == wire::Kind::Bye) {
             absent_.insert(from);
+            said_bye_.insert(from);
             return;
         }
+        if (absent_.erase(from)) spdlog::info("[Node {}] node {} is back", s_.id, from);
         if (d.header.kind != wire::Kind::Grad) return;  // HELLO: nothing to do here
         if (d.header.from != from) {  // claims another sender than the transport proves
             ++rejected["from_mismatch"];
@@ -174,7 +178,7 @@ private:
     const NodeSettings& s_;
     std::size_t dim_;
     wire::Limits limits_;
-    std::set<std::uint32_t> neighbours_, absent_;
+    std::set<std::uint32_t> neighbours_, absent_, said_bye_;
     std::map<std::pair<std::uint64_t, std::uint32_t>, Grad> future_;
     std::map<std::uint32_t, std::uint64_t> seen_by_;  // neighbour -> highest round it sent
 };
@@ -412,8 +416,8 @@ NodeResult run_node(const NodeSettings& s, transport::Transport& t, const data::
     } else {
         spdlog::info("[Node {}] Final: byzantine node, {} rounds", s.id, result.rounds_done);
     }
-    // Once every neighbour has finished too, nothing unsent is still needed: close without
-    // waiting the linger for a Bye queued to a neighbour that has already left.
+    // Once every neighbour has said Bye, nothing unsent is still needed: close without waiting
+    // the linger for our Bye queued to a neighbour that has already left.
     if (result.rounds_done == tr.rounds && gather.await_farewells(t, Clock::now() + s.farewell_timeout))
         t.set_close_linger(std::chrono::milliseconds(200));
     result.counters = t.counters();

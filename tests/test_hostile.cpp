@@ -152,13 +152,14 @@ TEST_CASE("hostile peer in the hub: the broker and the clients drop, count and g
     zmq::socket_t thief(ctx, zmq::socket_type::dealer);  // claims live node 0's id
     thief.set(zmq::sockopt::linger, 0);
     thief.connect(broker);
-    auto hello = [](std::uint32_t id) {
+    auto control = [](char kind, std::uint32_t id) {  // a hub control frame: kind + one id
         zmq::message_t m(5);
         auto* p = static_cast<unsigned char*>(m.data());
-        p[0] = 'H';
+        p[0] = static_cast<unsigned char>(kind);
         std::memcpy(p + 1, &id, 4);
         return m;
     };
+    auto hello = [&](std::uint32_t id) { return control('H', id); };
     const unsigned char to_both[9] = {'M', 0, 0, 0, 0, 1, 0, 0, 0};
     std::uint64_t iteration = 0;
     bool node0_live = false;  // the thief claims node 0's id once node 0 is registered and training
@@ -166,6 +167,7 @@ TEST_CASE("hostile peer in the hub: the broker and the clients drop, count and g
         ++iteration;
         s.send(hello(2), zmq::send_flags::dontwait);  // HELLO storm (and registration)
         if (node0_live) thief.send(hello(0), zmq::send_flags::dontwait);
+        else s.send(control('Q', 0), zmq::send_flags::dontwait);  // is node 0 registered?
         s.send(zmq::str_buffer("\x01\x02\x03"), zmq::send_flags::dontwait);  // not a control frame
         volley(
             [&](std::vector<zmq::message_t> frames) {
@@ -178,9 +180,10 @@ TEST_CASE("hostile peer in the hub: the broker and the clients drop, count and g
         zmq::pollitem_t items[2] = {{s.handle(), 0, ZMQ_POLLIN, 0}, {thief.handle(), 0, ZMQ_POLLIN, 0}};
         if (zmq::poll(items, 2, 20ms) > 0) {  // pace on replies, draining both
             zmq::message_t m;
+            // a message forwarded from node 0, or the broker's answer that node 0 is registered
             while (s.recv(m, zmq::recv_flags::dontwait))
-                if (m.size() == 5 && static_cast<const char*>(m.data())[0] == 'F' && static_cast<const char*>(m.data())[1] == 0)
-                    node0_live = true;  // a message forwarded from node 0
+                if (m.size() == 5 && (std::memcmp(m.data(), "F\0\0\0\0", 5) == 0 || std::memcmp(m.data(), "q\0\0\0\0", 5) == 0))
+                    node0_live = true;
             while (thief.recv(m, zmq::recv_flags::dontwait)) {
             }
         }

@@ -4,6 +4,7 @@
 # seeds (nodes as threads over inproc; the same bits as tcp or ipc), beside one shard trained
 # alone for the same number of steps. Takes ~5 minutes on 2 cores with the default seeds.
 # Usage: tools/accuracy-table.sh [SEEDS="0 1 2 3 4"] [extra flags for the launch runs...]
+# (the single-shard baselines always use train's defaults)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seeds=${1:-"0 1 2 3 4"}
@@ -28,12 +29,11 @@ honest_mean() {
       awk '$2 == "honest" && NF >= 5 { print $5 }'
   done | awk '{ s += $1; n++ } END { if (n) printf "%.3f", s / n; else printf "-" }'
 }
-single_mean() {  # H: shards h/H, each alone, over the seeds
+single_mean() {  # H: shards h/H, each alone, over the seeds (train's defaults: 50 steps, batch 64, lr 0.05)
   local H=$1
-  shift
   for s in $seeds; do
     for h in $(seq 0 $((H - 1))); do
-      build/p2pnode train --seed "$s" --shard "$h/$H" --metrics '' "$@" 2>/dev/null | awk -F'acc=' '/Final/ { print $2 }'
+      build/p2pnode train --seed "$s" --shard "$h/$H" --metrics '' 2>/dev/null | awk -F'acc=' '/Final/ { print $2 }'
     done
   done | awk '{ s += $1; n++ } END { printf "%.3f", s / n }'
 }

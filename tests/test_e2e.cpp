@@ -23,6 +23,18 @@ std::vector<std::string> run_flags(const p2p::test::TempDir& dir, int rounds) {
             "--rounds",   std::to_string(rounds), "--batch-size", "32", "--eval-every", std::to_string(rounds)};
 }
 
+// Node `id`'s summary JSON, which launch writes beside the metrics.
+std::string summary_of(const p2p::test::TempDir& dir, int id) {
+    return p2p::test::slurp(dir.path() / "m" / ("node-" + std::to_string(id) + ".summary.json"));
+}
+
+// The number after "key": in a flat JSON object.
+double json_number(const std::string& json, const std::string& key) {
+    const auto at = json.find("\"" + key + "\": ");
+    REQUIRE(at != std::string::npos);
+    return std::stod(json.substr(at + key.size() + 4));
+}
+
 // Lines in a file (0 if it does not exist yet).
 std::size_t lines_in(const std::filesystem::path& p) {
     const std::string s = p2p::test::slurp(p);
@@ -48,21 +60,15 @@ TEST_CASE("launch: the mesh example (4 honest + 1 Empire attacker) as processes,
     CHECK(contains(r.out, "4     byzantine  30"));
     // every honest node learned: accuracy well above chance (0.1)
     for (int id = 0; id < 4; ++id) {
-        const std::string summary = p2p::test::slurp(dir.path() / "m" / ("node-" + std::to_string(id) + ".summary.json"));
-        const auto at = summary.find("\"acc\": ");
-        REQUIRE(at != std::string::npos);
-        CHECK(std::stod(summary.substr(at + 7)) > 0.18);  // chance: 0.1
+        const std::string summary = summary_of(dir, id);
+        CHECK(json_number(summary, "acc") > 0.18);  // chance: 0.1
         CHECK(lines_in(dir.path() / "m" / ("node-" + std::to_string(id) + ".jsonl")) == 30);
         // the table's time columns: wall per round covers the rounds' own time and the evaluations
-        auto number = [&](const std::string& key) {
-            const auto k = summary.find("\"" + key + "\": ");
-            REQUIRE(k != std::string::npos);
-            return std::stod(summary.substr(k + key.size() + 4));
-        };
-        const double wall = 30 * number("seconds_per_round"), rounds = 30 * number("round_ms") / 1000;
-        const double eval = number("seconds_eval");
+        const double wall = 30 * json_number(summary, "seconds_per_round");
+        const double rounds = 30 * json_number(summary, "round_ms") / 1000;
+        const double eval = json_number(summary, "seconds_eval");
         CHECK(rounds > 0);
-        CHECK(eval > 0);  // 3 evaluations of the test set
+        CHECK(eval > 0);  // the evaluation of the test set after the last round
         CHECK(wall >= rounds + eval);
     }
     CHECK(contains(r.out, "s/round  round ms  eval s"));
@@ -248,10 +254,7 @@ TEST_CASE("Ctrl-C on launch: every node process stops after its round, exits 0, 
     CHECK(contains(out, "node  type       rounds  final loss  final acc  s/round"));
     for (int id = 0; id < 5; ++id) {
         CAPTURE(id);
-        const std::string summary = p2p::test::slurp(dir.path() / "m" / ("node-" + std::to_string(id) + ".summary.json"));
-        const auto at = summary.find("\"rounds\": ");
-        REQUIRE(at != std::string::npos);
-        const int rounds = std::stoi(summary.substr(at + 10));
+        const double rounds = json_number(summary_of(dir, id), "rounds");
         CHECK(rounds >= 3);
         CHECK(rounds < 400);
     }

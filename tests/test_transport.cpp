@@ -379,7 +379,6 @@ TEST_CASE("CURVE hub: a valid key claiming another node's id is refused and coun
 TEST_CASE("mesh: set_close_linger lets a node close without waiting for a peer that left") {
     // Node 1 connects to node 0; after node 0 is gone, a message from 1 to 0 stays queued for
     // the reconnection, and closing node 1's context would wait the whole linger for it.
-    p2p::test::TempDir dir;
     for (const bool shorten : {true, false}) {
         CAPTURE(shorten);
         auto ctx0 = std::make_unique<zmq::context_t>();

@@ -77,6 +77,7 @@ TEST_CASE("bad usage exits 2 with a one-line reason and the usage") {
         {{"mesh", "--config", cfg, "--node-id", "0", "--rounds", "-3"}, "--rounds"},
         {{"mesh", "--config", cfg, "--node-id", "0", "--rounds", "many"}, "--rounds"},
         {{"mesh", "--config", cfg, "--node-id", "0", "--lr", "0"}, "--lr"},
+        {{"mesh", "--config", cfg, "--node-id", "0", "--self-weight", "1.5"}, "--self-weight: must be a number in 0..1, got 1.5"},
         {{"broker", "--port", "70000"}, "--port: Value 70000 not in range 1 to 65535"},
         {{"broker", "--port", "0"}, "--port"},
         {{"hub-client", "--server-host", "h", "--server-port", "65536", "--node-id", "0", "--total-nodes", "3",

@@ -105,6 +105,14 @@ TEST_CASE("flags override the file's training values, which override the default
     CHECK(p2p::merge_training({}, file, {}).exchange == "model");
     flags.exchange = "gradient";
     CHECK(p2p::merge_training({}, file, flags).exchange == "gradient");
+    CHECK(defaults.self_weight == 0.5);
+    file.self_weight = 0.0;
+    CHECK(p2p::merge_training({}, file, {}).self_weight == 0.0);
+    flags.self_weight = 1.0;
+    CHECK(p2p::merge_training({}, file, flags).self_weight == 1.0);
+    const auto parsed = p2p::parse_nodes_config("training: {self_weight: 0.25}\nnodes:\n  - {id: 0, host: a, port: 1}\n", "w.yaml");
+    REQUIRE(parsed.training.self_weight.has_value());
+    CHECK(*parsed.training.self_weight == 0.25);
 }
 
 TEST_CASE("malformed configs name the file, the line and the field") {
@@ -127,6 +135,12 @@ TEST_CASE("malformed configs name the file, the line and the field") {
         {"port zero", "nodes:\n  - {id: 0, host: a, port: 0}\n", "bad.yaml:2: nodes[0].port: must be in 1..65535, got 0"},
         {"unknown exchange", "training:\n  exchange: weights\nnodes:\n  - {id: 0, host: a, port: 1}\n",
          "bad.yaml:2: training.exchange: must be gradient or model, got 'weights'"},
+        {"self weight above 1", "training:\n  self_weight: 1.5\nnodes:\n  - {id: 0, host: a, port: 1}\n",
+         "bad.yaml:2: training.self_weight: must be in 0..1, got 1.5"},
+        {"self weight not a number", "training:\n  self_weight: half\nnodes:\n  - {id: 0, host: a, port: 1}\n",
+         "bad.yaml:2: training.self_weight: must be a number, got 'half'"},
+        {"infinite learning rate", "training:\n  learning_rate: inf\nnodes:\n  - {id: 0, host: a, port: 1}\n",
+         "bad.yaml:2: training.learning_rate: must be a number, got 'inf'"},
         {"port too big", "nodes:\n  - {id: 0, host: a, port: 70000}\n",
          "bad.yaml:2: nodes[0].port: must be in 1..65535, got 70000"},
         {"bad type", "nodes:\n  - {id: 0, host: a, port: 1, type: evil}\n",

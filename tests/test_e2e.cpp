@@ -80,19 +80,20 @@ TEST_CASE("launch: the hub example (2 honest + 1 Byzantine) through a broker pro
                                                   "  - {id: 1, host: 127.0.0.1, port: 9101, type: honest}\n"
                                                   "  - {id: 2, host: 127.0.0.1, port: 9102, type: byzantine}\n"
                                                   "topology: {type: complete}\n");
-    auto args = std::vector<std::string>{"launch", "--config", cfg, "--pattern", "hub", "--f", "0"};
+    auto args = std::vector<std::string>{"launch", "--config", cfg, "--pattern", "hub", "--f", "0", "--self-weight", "1"};
     auto flags = run_flags(dir, 10);
     args.insert(args.end(), flags.begin(), flags.end());
     auto r = run_p2pnode(args);
     CHECK(r.status == 0);
     CHECK(contains(r.out, "[Node 0] Round 10/10 (aggregated 3 gradients)"));
     CHECK(contains(r.out, "[Node 2] Final: byzantine node, 10 rounds"));
+    CHECK(contains(r.out, "gradient exchange, self weight 1\n"));  // launch's flag reached the processes
     CHECK(contains(r.out, "2     byzantine  10"));
 }
 
 TEST_CASE("launch: node processes take the config's training and robust sections; the table without metrics") {
     p2p::test::TempDir dir;
-    const std::string cfg = dir.write("hub.yaml", "training: {rounds: 6, exchange: model}\n"
+    const std::string cfg = dir.write("hub.yaml", "training: {rounds: 6, exchange: model, self_weight: 0.25}\n"
                                                   "robust: {aggregator: trimmed-mean, attack: alie, f: 0}\n"
                                                   "nodes:\n  - {id: 0, host: 127.0.0.1, port: 9100, type: honest}\n"
                                                   "  - {id: 1, host: 127.0.0.1, port: 9101, type: honest}\n"
@@ -104,6 +105,7 @@ TEST_CASE("launch: node processes take the config's training and robust sections
     CHECK(contains(r.out, "[Node 0] honest node, neighbours 1, 2, aggregator trimmed-mean"));
     CHECK(contains(r.out, "[Node 2] byzantine node, neighbours 0, 1, attack alie"));
     CHECK(contains(r.out, "[Node 1] Round 6/6 (aggregated 3 models)"));
+    CHECK(contains(r.out, "model exchange, self weight 0.25\n"));
     CHECK(contains(r.out, "2     byzantine  6"));
     CHECK(contains(r.out, "0     honest     6"));
     CHECK(!contains(r.out, "Round 7/"));  // the file's 6 rounds, not the flag's default 50

@@ -143,10 +143,12 @@ TEST_CASE("median defends against the Empire attack; mean with a strong attack d
     CHECK(bad_acc < good_acc - 0.15);
 }
 
-// The same quick run with the mean, once with gradient exchange and once with model exchange.
+// The same quick run with the mean, once with gradient exchange and once with model exchange,
+// both stepping on the aggregate alone (self weight 0, the reference's step).
 std::pair<node::RunChoice, node::RunChoice> mean_by_exchange(int rounds) {
     auto grad = quick(rounds);
     grad.aggregator = "mean";
+    grad.training.self_weight = 0;
     auto model = grad;
     model.training.exchange = "model";
     return {grad, model};
@@ -203,9 +205,52 @@ TEST_CASE("model exchange keeps a ring's models together; gradient exchange lets
     CHECK(together < 0.25 * drift);
 }
 
-TEST_CASE("the mesh example, 50 rounds: with model exchange the honest nodes match single-node training") {
+TEST_CASE("self weight 1 trains each honest node alone; 1/2 steps halfway between 0 and 1") {
+    QuietLogs quiet;
+    p2p::test::TempDir dir;
+    p2p::test::write_set(dir, 256, false);
+    auto data = data::load_mnist_data(dir.path().string());
+    const auto cfg = five_nodes();
+    const ClusterOptions o = inproc();
+    auto c = quick(3);
+    c.training.self_weight = 1;
+    auto alone = launch::run_threads(cfg, c, o, *data);
+    for (std::uint32_t id = 0; id < 4; ++id) {
+        CAPTURE(id);
+        node::LocalTrainSettings ls;
+        ls.training = c.training;
+        ls.shard = id;
+        ls.shards = 4;
+        CHECK(alone.at(id).params == node::train_locally(ls, *data).params);  // bit-identical
+    }
+    // One round from the shared initial model: theta - lr * (w g_i + (1 - w) Agg) is linear in w.
+    std::map<double, std::map<std::uint32_t, node::NodeResult>> by_weight;
+    for (double w : {0.0, 0.5, 1.0}) {
+        auto one = quick(1);
+        one.training.self_weight = w;
+        by_weight[w] = launch::run_threads(cfg, one, o, *data);
+    }
+    for (std::uint32_t id = 0; id < 4; ++id) {
+        CAPTURE(id);
+        const auto& p0 = by_weight[0.0].at(id).params;
+        const auto& half = by_weight[0.5].at(id).params;
+        const auto& p1 = by_weight[1.0].at(id).params;
+        REQUIRE(half.size() == p0.size());
+        double worst = 0, moved = 0;
+        for (std::size_t k = 0; k < half.size(); ++k) {
+            worst = std::max(worst, double(std::abs(half[k] - (p0[k] + p1[k]) / 2)));
+            moved = std::max(moved, double(std::abs(p1[k] - p0[k])));
+        }
+        CHECK(moved > 1e-4);    // the weight changes the step
+        CHECK(worst < 1e-6);    // and the step is the mix: rounding only
+    }
+}
+
+TEST_CASE("the mesh example, 50 rounds: the honest nodes match single-node training") {
     // The issue's accuracy goal: 4 honest nodes, 1 Empire attacker, median, ring k = 1,
-    // batch 64, lr 0.05, against each honest shard trained alone for 50 steps.
+    // batch 64, lr 0.05, against each honest shard trained alone for 50 steps; with the
+    // defaults (gradient exchange, self weight 1/2) and with model exchange. Stepping on the
+    // aggregate alone (self weight 0, the reference's step) falls short on the ring.
     QuietLogs quiet;
     auto data = real_data();
     const auto cfg = five_nodes();
@@ -214,9 +259,12 @@ TEST_CASE("the mesh example, 50 rounds: with model exchange the honest nodes mat
     c.metrics_dir = "";
     c.training.eval_every = 50;
     auto gradient = launch::run_threads(cfg, c, o, *data);
+    auto literal_choice = c;
+    literal_choice.training.self_weight = 0;
+    auto literal = launch::run_threads(cfg, literal_choice, o, *data);
     c.training.exchange = "model";
     auto model = launch::run_threads(cfg, c, o, *data);
-    double alone = 0, with_model = 0, with_gradient = 0;
+    double alone = 0, with_model = 0, with_gradient = 0, with_literal = 0;
     for (std::uint32_t id = 0; id < 4; ++id) {
         node::LocalTrainSettings ls;
         ls.training = c.training;
@@ -225,12 +273,16 @@ TEST_CASE("the mesh example, 50 rounds: with model exchange the honest nodes mat
         alone += node::train_locally(ls, *data).final_eval.accuracy / 4;
         with_model += model.at(id).final_eval.accuracy / 4;
         with_gradient += gradient.at(id).final_eval.accuracy / 4;
+        with_literal += literal.at(id).final_eval.accuracy / 4;
+        CHECK(gradient.at(id).rounds_done == 50);
         CHECK(model.at(id).rounds_done == 50);
     }
-    MESSAGE("mean honest accuracy after 50 rounds: alone " << alone << ", model exchange " << with_model
-                                                           << ", gradient exchange " << with_gradient);
+    MESSAGE("mean honest accuracy after 50 rounds: alone " << alone << ", gradient exchange " << with_gradient
+                                                           << ", model exchange " << with_model
+                                                           << ", gradient exchange with self weight 0 " << with_literal);
+    CHECK(with_gradient > alone - 0.03);
     CHECK(with_model > alone - 0.03);
-    CHECK(with_model > with_gradient);
+    CHECK(with_gradient > with_literal + 0.05);
 }
 
 TEST_CASE("with CURVE on, training gives the same models as without") {

@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Reproduces README's accuracy table ("Round protocol"): the 5-node example and variants of it,
-# each with gradient and model exchange, as the mean final accuracy of the honest nodes over
-# seeds (nodes as threads over inproc; the same bits as tcp or ipc), beside one shard trained
-# alone for the same number of steps. Takes ~5 minutes on 2 cores with the default seeds.
-# Usage: tools/accuracy-table.sh [SEEDS="0 1 2 3 4"] [extra flags for the launch runs...]
+# each with gradient exchange stepping on the aggregate alone (--self-weight 0, the reference's
+# step), gradient exchange with the default self weight 1/2, and model exchange, as the mean
+# final accuracy of the honest nodes over seeds (nodes as threads over inproc; the same bits as
+# tcp or ipc), beside one shard trained alone for the same number of steps. Takes ~20 minutes
+# on 2 cores with the default ten seeds.
+# Usage: tools/accuracy-table.sh [SEEDS="0 1 ... 9"] [extra flags for the launch runs...]
 # (the single-shard baselines always use train's defaults)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-seeds=${1:-"0 1 2 3 4"}
+seeds=${1:-"0 1 2 3 4 5 6 7 8 9"}
 shift || true
 [ -x build/p2pnode ] || { meson setup build --wrap-mode=nodownload >/dev/null; }
 meson compile -C build >/dev/null
@@ -40,13 +42,14 @@ single_mean() {  # H: shards h/H, each alone, over the seeds (train's defaults: 
 row() {  # LABEL CONFIG FLAGS...
   local label=$1 cfg=$2
   shift 2
-  printf "%-52s %8s %8s\n" "$label" "$(honest_mean "$cfg" "$@" "${extra[@]}")" \
-    "$(honest_mean "$cfg" --exchange model "$@" "${extra[@]}")"
+  printf "%-52s %10s %10s %10s\n" "$label" "$(honest_mean "$cfg" --self-weight 0 "$@" "${extra[@]}")" \
+    "$(honest_mean "$cfg" "$@" "${extra[@]}")" "$(honest_mean "$cfg" --exchange model "$@" "${extra[@]}")"
 }
 extra=("$@")
 
 echo "mean final accuracy of the honest nodes, seeds: $seeds${extra:+, flags: ${extra[*]}}"
-printf "%-52s %8s %8s\n" "run (ring k=1 unless said)" gradient model
+printf "%-52s %10s %10s %10s\n" "run (ring k=1 unless said)" "gradient" "gradient" "model"
+printf "%-52s %10s %10s %10s\n" "" "weight 0" "weight 1/2" "weight 1/2"
 row "the example: median vs Empire -1" "$example"
 row "the same, node 4 benign (--byz-scale 1)" "$example" --byz-scale 1
 row "5 honest nodes, no attacker, median" "$work/five-honest.yaml"

@@ -65,10 +65,21 @@ void add_node_flags(CLI::App* sub, NodeFlags& f, bool with_identity) {
     f.batch_opt = sub->add_option("--batch-size", f.batch_size, "Batch size")->check(CLI::Range(1, 1'000'000));
     f.lr_opt = sub->add_option("--lr", f.lr, "Learning rate")->check(CLI::PositiveNumber);
     f.exchange_opt = sub->add_option("--exchange", f.exchange,
-                                     "What honest nodes send: gradient (step on the aggregate of gradients, the "
-                                     "reference's protocol) or model (send the half step theta - lr*g, adopt the "
-                                     "aggregate of half steps; keeps the nodes' models together)")
+                                     "What honest nodes send: gradient (send g, step on the robust aggregate of "
+                                     "gradients: the reference's protocol) or model (send the half step theta - "
+                                     "lr*g, adopt the aggregate of half steps; keeps the nodes' models together)")
                          ->check(CLI::IsMember({"gradient", "model"}));
+    f.self_weight_opt = sub->add_option("--self-weight", f.self_weight,
+                                        "Weight w of an honest node's own vector (its gradient; its half step with "
+                                        "--exchange model) in its step, w*own + (1-w)*aggregate: 0 is the "
+                                        "reference's step on the aggregate alone, 1 ignores the neighbours")
+                            ->check(CLI::Validator(
+                                [](std::string& in) -> std::string {
+                                    double v = 0;
+                                    if (CLI::detail::lexical_cast(in, v) && v >= 0 && v <= 1) return {};
+                                    return "must be a number in 0..1, got " + in;
+                                },
+                                "in 0..1"));
     sub->add_option("--byz-scale", f.byz_scale, "Byzantine attack scale (Empire: scale x mean of honest gradients)");
     sub->add_option("--data-root", f.data_root,
                     "Folder with MNIST-format IDX files (raw or .gz); 'auto' = ./data if it holds them, else "
@@ -175,6 +186,7 @@ node::RunChoice run_choice(const NodeFlags& f, const NodesConfig& cfg) {
     if (f.batch_opt->count()) given.batch_size = f.batch_size;
     if (f.lr_opt->count()) given.learning_rate = f.lr;
     if (f.exchange_opt->count()) given.exchange = f.exchange;
+    if (f.self_weight_opt->count()) given.self_weight = f.self_weight;
     c.training = merge_training({}, cfg.training, given);
     c.training.byz_scale = f.byz_scale;
     c.training.seed = f.seed;
@@ -204,8 +216,8 @@ node::RunChoice run_choice(const NodeFlags& f, const NodesConfig& cfg) {
 std::string describe(const node::NodeSettings& s) {
     std::string pre;
     for (const auto& p : s.pre_aggregators) pre += p + " -> ";
-    return fmt::format("{}{} (f={}), attack {} (scale {}), {} exchange", pre, s.aggregator, s.robust.f, s.attack,
-                       s.attack_params.scale, s.training.exchange);
+    return fmt::format("{}{} (f={}), attack {} (scale {}), {} exchange, self weight {}", pre, s.aggregator,
+                       s.robust.f, s.attack, s.attack_params.scale, s.training.exchange, s.training.self_weight);
 }
 
 // node-<id>.summary.json beside the metrics: what `launch` prints in its table.
@@ -350,6 +362,7 @@ std::vector<std::string> forwarded_flags(const NodeFlags& f) {
     given(f.batch_opt, "--batch-size", std::to_string(f.batch_size));
     given(f.lr_opt, "--lr", fmt::format("{}", f.lr));
     given(f.exchange_opt, "--exchange", f.exchange);
+    given(f.self_weight_opt, "--self-weight", fmt::format("{}", f.self_weight));
     given(f.aggregator_opt, "--aggregator", f.aggregator);
     given(f.attack_opt, "--attack", f.attack);
     given(f.f_opt, "--f", std::to_string(f.f));

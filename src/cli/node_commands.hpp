@@ -47,6 +47,8 @@ struct NodeFlags {
     int k = 1;
     std::string exchange = "gradient";
     CLI::Option* exchange_opt = nullptr;
+    double self_weight = 0.5;
+    CLI::Option* self_weight_opt = nullptr;
     CLI::Option* aggregator_opt = nullptr;
     CLI::Option* pre_opt = nullptr;
     CLI::Option* attack_opt = nullptr;

@@ -102,17 +102,28 @@ public:
         return value;
     }
 
-    double positive_number(const Entry& e, const std::string& field) const {
+    double number(const Entry& e, const std::string& field) const {
         const YAML::Node& node = e.value;
         if (!node.IsScalar() || node.Tag() == "!")
             fail(e.line, field, "must be a number");
         const std::string& text = node.Scalar();
         double value = 0;
         auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-        if (text.empty() || ec != std::errc() || ptr != text.data() + text.size())
+        if (text.empty() || ec != std::errc() || ptr != text.data() + text.size() || !std::isfinite(value))
             fail(e.line, field, fmt::format("must be a number, got '{}'", text));
-        if (!std::isfinite(value) || value <= 0)
-            fail(e.line, field, fmt::format("must be a positive number, got {}", text));
+        return value;
+    }
+
+    double positive_number(const Entry& e, const std::string& field) const {
+        const double value = number(e, field);
+        if (value <= 0) fail(e.line, field, fmt::format("must be a positive number, got {}", e.value.Scalar()));
+        return value;
+    }
+
+    double number_in(const Entry& e, const std::string& field, double lo, double hi) const {
+        const double value = number(e, field);
+        if (value < lo || value > hi)
+            fail(e.line, field, fmt::format("must be in {}..{}, got {}", lo, hi, e.value.Scalar()));
         return value;
     }
 
@@ -145,7 +156,7 @@ bool looks_like_key(const std::string& s) {
 }
 
 TrainingSection read_training(const Reader& r, const YAML::Node& node, int line, std::vector<std::string>& warnings) {
-    if (!node.IsMap()) r.fail(line, "training", "must be a mapping {rounds, batch_size, learning_rate, exchange}");
+    if (!node.IsMap()) r.fail(line, "training", "must be a mapping {rounds, batch_size, learning_rate, exchange, self_weight}");
     TrainingSection t;
     for (const auto& e : r.entries(node, "training")) {
         const std::string& key = e.key;
@@ -160,7 +171,9 @@ TrainingSection read_training(const Reader& r, const YAML::Node& node, int line,
             t.exchange = r.text(e, field);
             if (*t.exchange != "gradient" && *t.exchange != "model")
                 r.fail(e.line, field, fmt::format("must be gradient or model, got '{}'", *t.exchange));
-        } else
+        } else if (key == "self_weight")
+            t.self_weight = r.number_in(e, field, 0.0, 1.0);
+        else
             r.warn_unknown(e, field, warnings);
     }
     return t;
@@ -350,6 +363,7 @@ TrainingOptions merge_training(const TrainingOptions& defaults, const TrainingSe
     out.batch_size = flags.batch_size.value_or(file.batch_size.value_or(defaults.batch_size));
     out.learning_rate = flags.learning_rate.value_or(file.learning_rate.value_or(defaults.learning_rate));
     out.exchange = flags.exchange.value_or(file.exchange.value_or(defaults.exchange));
+    out.self_weight = flags.self_weight.value_or(file.self_weight.value_or(defaults.self_weight));
     return out;
 }
 

@@ -69,6 +69,7 @@ LocalTrainResult train_locally(const LocalTrainSettings& s, const data::MnistDat
     result.seconds_per_round = result.rounds_done ? compute_total / result.rounds_done : 0;
     spdlog::info("[Node {}] Final: loss={:.4f}, acc={:.4f}", s.node_id, result.final_eval.loss,
                  result.final_eval.accuracy);
+    result.params.assign(model.params().begin(), model.params().end());
     return result;
 }
 

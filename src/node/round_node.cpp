@@ -308,6 +308,7 @@ NodeResult run_node(const NodeSettings& s, transport::Transport& t, const data::
             for (auto& [from, v] : inputs) views.push_back(v);
             try {
                 pipeline.aggregate(views, aggregate);
+                robust::mix_own<float>(own_vector(), aggregate, tr.self_weight);
                 if (model_exchange)
                     std::copy(aggregate.begin(), aggregate.end(), model.params().begin());
                 else

@@ -29,6 +29,7 @@ struct TrainingSection {
     std::optional<int> batch_size;
     std::optional<double> learning_rate;
     std::optional<std::string> exchange;  // gradient | model
+    std::optional<double> self_weight;    // 0..1
 };
 
 // The optional `robust:` section. Names are checked against the catalogue by the caller (the
@@ -99,6 +100,14 @@ struct TrainingOptions {
     // theta <- theta - lr * Agg(g)) or "model" (send the half step theta_i - lr * g_i, then
     // theta <- Agg(half steps): decentralized SGD whose aggregation also pulls the models together).
     std::string exchange = "gradient";
+    // How much an honest node's own vector weighs in its step, w in [0, 1]: it steps on
+    // w * g_i + (1 - w) * Agg(g) (model exchange: adopts w * h_i + (1 - w) * Agg(h)). w = 0 is the
+    // reference's step theta <- theta - lr * Agg(g); w = 1 ignores the neighbours. The default 1/2
+    // is the "lazy" mixing of decentralized optimisation: on a ring, stepping on the aggregate alone
+    // mixes the nodes with a negative eigenvalue (-0.21 on 5 nodes), which pushes neighbouring
+    // models apart along the loss's curved directions; weighing one's own gradient by 1/2 makes
+    // every eigenvalue non-negative (see README, "Round protocol").
+    double self_weight = 0.5;
 };
 
 // Settings given on the command line; an empty field was not given.
@@ -107,6 +116,7 @@ struct TrainingFlags {
     std::optional<int> batch_size;
     std::optional<double> learning_rate;
     std::optional<std::string> exchange;
+    std::optional<double> self_weight;
 };
 
 // Flags win over the file's `training` section, which wins over the defaults.

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "p2pnode/config/nodes_config.hpp"
 #include "p2pnode/data/idx.hpp"
@@ -27,6 +28,7 @@ struct LocalTrainResult {
     int rounds_done = 0;
     nn::EvalResult final_eval;
     double seconds_per_round = 0;  // mean wall time of a training round (compute only)
+    std::vector<float> params;     // the trained model's parameters
 };
 
 LocalTrainResult train_locally(const LocalTrainSettings& settings, const data::MnistData& data);

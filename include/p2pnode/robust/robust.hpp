@@ -18,6 +18,7 @@
 //    weight / clip it to nothing.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -167,6 +168,21 @@ std::unique_ptr<Attack<T>> make_attack(std::string_view name, const AttackParams
 // rule on the calling thread, which is what nodes that share a machine want.
 void set_threads(int threads);
 int threads();
+
+// A node's step between its own vector and the aggregate: out <- w * own + (1 - w) * out,
+// coordinate-wise, for w = self_weight in [0, 1]. w = 0 leaves `out` as it is and w = 1 copies
+// `own` (no 0 * inf from the other side); own and out have the same size.
+template <class T>
+void mix_own(std::span<const T> own, std::span<T> out, double self_weight) {
+    if (self_weight <= 0) return;
+    if (self_weight >= 1) {
+        std::copy(own.begin(), own.end(), out.begin());
+        return;
+    }
+    const T w = static_cast<T>(self_weight);
+    const T rest = static_cast<T>(1 - self_weight);
+    for (std::size_t k = 0; k < out.size(); ++k) out[k] = w * own[k] + rest * out[k];
+}
 
 // z of "a little is enough" (Baruch et al. 2019): s = floor(n/2 + 1) - f, z = Phi^-1((n - s) / n).
 double alie_z(std::size_t n, std::size_t f);

@@ -216,8 +216,11 @@ node::RunChoice run_choice(const NodeFlags& f, const NodesConfig& cfg) {
 std::string describe(const node::NodeSettings& s) {
     std::string pre;
     for (const auto& p : s.pre_aggregators) pre += p + " -> ";
-    return fmt::format("{}{} (f={}), attack {} (scale {}), {} exchange, self weight {}", pre, s.aggregator,
-                       s.robust.f, s.attack, s.attack_params.scale, s.training.exchange, s.training.self_weight);
+    // A Byzantine node takes no step, so it has no self weight.
+    const std::string weight =
+        s.type == NodeType::Honest ? fmt::format(", self weight {}", s.training.self_weight) : std::string();
+    return fmt::format("{}{} (f={}), attack {} (scale {}), {} exchange{}", pre, s.aggregator, s.robust.f, s.attack,
+                       s.attack_params.scale, s.training.exchange, weight);
 }
 
 // node-<id>.summary.json beside the metrics: what `launch` prints in its table.

@@ -154,6 +154,15 @@ std::pair<node::RunChoice, node::RunChoice> mean_by_exchange(int rounds) {
     return {grad, model};
 }
 
+// Honest shard `id` of the 4 in five_nodes(), trained alone with the same settings.
+node::LocalTrainResult shard_alone(const TrainingOptions& training, std::uint32_t id, const data::MnistData& data) {
+    node::LocalTrainSettings ls;
+    ls.training = training;
+    ls.shard = id;
+    ls.shards = 4;
+    return node::train_locally(ls, data);
+}
+
 NodesConfig honest_nodes(int n, const char* topology) {
     std::string text = std::string("topology: {type: ") + topology + "}\nnodes:\n";
     for (int i = 0; i < n; ++i) text += fmt::format("  - {{id: {}, host: 127.0.0.1, port: {}, type: honest}}\n", i, 18900 + i);
@@ -217,11 +226,7 @@ TEST_CASE("self weight 1 trains each honest node alone; 1/2 steps halfway betwee
     auto alone = launch::run_threads(cfg, c, o, *data);
     for (std::uint32_t id = 0; id < 4; ++id) {
         CAPTURE(id);
-        node::LocalTrainSettings ls;
-        ls.training = c.training;
-        ls.shard = id;
-        ls.shards = 4;
-        CHECK(alone.at(id).params == node::train_locally(ls, *data).params);  // bit-identical
+        CHECK(alone.at(id).params == shard_alone(c.training, id, *data).params);  // bit-identical
     }
     // One round from the shared initial model: theta - lr * (w g_i + (1 - w) Agg) is linear in w.
     std::map<double, std::map<std::uint32_t, node::NodeResult>> by_weight;
@@ -266,11 +271,7 @@ TEST_CASE("the mesh example, 50 rounds: the honest nodes match single-node train
     auto model = launch::run_threads(cfg, c, o, *data);
     double alone = 0, with_model = 0, with_gradient = 0, with_literal = 0;
     for (std::uint32_t id = 0; id < 4; ++id) {
-        node::LocalTrainSettings ls;
-        ls.training = c.training;
-        ls.shard = id;
-        ls.shards = 4;
-        alone += node::train_locally(ls, *data).final_eval.accuracy / 4;
+        alone += shard_alone(c.training, id, *data).final_eval.accuracy / 4;
         with_model += model.at(id).final_eval.accuracy / 4;
         with_gradient += gradient.at(id).final_eval.accuracy / 4;
         with_literal += literal.at(id).final_eval.accuracy / 4;

@@ -1,0 +1,94 @@
+// Bit-for-bit guard of the training path: the final models of the README's examples, trained
+// with their default settings, digested and compared with digests recorded on main before the
+// Experiment redesign (commit 01aa970). A refactor that changes one bit of one honest model
+// fails here. Recorded on this project's machines (x86-64, Debian 12's OpenBLAS); another CPU
+// may pick other BLAS kernels and other last bits.
+#include <doctest/doctest.h>
+
+#include <cstdlib>
+#include <cstring>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "p2pnode/data/idx.hpp"
+#include "p2pnode/launch/cluster.hpp"
+#include "p2pnode/nn/layers.hpp"
+#include "support.hpp"
+
+using namespace p2p;
+
+namespace {
+
+// FNV-1a over the float32 bytes of a model.
+std::string digest(const std::vector<float>& params) {
+    std::uint64_t h = 1469598103934665603ULL;
+    const auto* b = reinterpret_cast<const unsigned char*>(params.data());
+    for (std::size_t i = 0; i < params.size() * sizeof(float); ++i) h = (h ^ b[i]) * 1099511628211ULL;
+    return fmt::format("{:016x}", h);
+}
+
+std::shared_ptr<const data::MnistData> real_data() {
+    const char* env = std::getenv("P2PNODE_DATA_ROOT");
+    return data::load_mnist_data(env && *env ? env : data::default_data_root());
+}
+
+struct QuietLogs {
+    QuietLogs() { spdlog::set_level(spdlog::level::warn); }
+    ~QuietLogs() { spdlog::set_level(spdlog::level::info); }
+};
+
+// "id:digest" of every honest node, in id order.
+std::string run_digests(const NodesConfig& cfg, const node::RunChoice& choice, launch::Pattern pattern,
+                        const data::MnistData& data) {
+    launch::ClusterOptions o;
+    o.pattern = pattern;
+    o.scheme = transport::Scheme::Inproc;
+    const auto results = launch::run_threads(cfg, choice, o, data);
+    std::string out;
+    for (const auto& [id, r] : results) {
+        if (r.params.empty()) continue;
+        REQUIRE(r.rounds_done == choice.training.rounds);
+        out += fmt::format("{}{}:{}", out.empty() ? "" : " ", id, digest(r.params));
+    }
+    return out;
+}
+
+node::RunChoice defaults() {
+    node::RunChoice c;
+    c.training.eval_every = 1000;  // evaluation does not touch the model; only the final one runs
+    c.metrics_dir = "";
+    return c;
+}
+
+}  // namespace
+
+TEST_CASE("the examples' final models are bit-identical to those recorded before the redesign") {
+    QuietLogs quiet;
+    nn::set_blas_threads(1);
+    auto data = real_data();
+    const std::string root = p2p::test::required_env("P2PNODE_SOURCE_ROOT");
+    const NodesConfig example = load_nodes_config(root + "/configs/nodes_example.yaml");
+
+    SUBCASE("5-node example, gradient exchange (the defaults)") {
+        const auto got = run_digests(example, defaults(), launch::Pattern::Mesh, *data);
+        CHECK(got == "0:c85dda5ee74ac8a5 1:db106a48528d9fe8 2:8df07ab0ef5fd8b7 3:0d3f8997ff0b6045");
+    }
+    SUBCASE("5-node example, model exchange") {
+        auto c = defaults();
+        c.training.exchange = "model";
+        const auto got = run_digests(example, c, launch::Pattern::Mesh, *data);
+        CHECK(got == "0:1f9e8a2435778c7a 1:d295bab477f1c9f7 2:4931f0b05e797823 3:42afbb7beb57547c");
+    }
+    SUBCASE("hub example: 3 nodes, 2 honest + 1 Empire attacker, complete graph") {
+        const NodesConfig hub = parse_nodes_config(R"(nodes:
+  - {id: 0, host: 127.0.0.1, port: 1, type: honest}
+  - {id: 1, host: 127.0.0.1, port: 2, type: honest}
+  - {id: 2, host: 127.0.0.1, port: 3, type: byzantine}
+topology: {type: complete}
+)",
+                                                   "hub-example");
+        const auto got = run_digests(hub, defaults(), launch::Pattern::Hub, *data);
+        CHECK(got == "0:bd74f47d0fb0e683 1:c6c03e2ce8640693");
+    }
+}

@@ -32,7 +32,25 @@ TEST_CASE("--version and --help exit 0 and tell the truth") {
 
     auto h = run_p2pnode({"--help"});
     CHECK(h.status == 0);
-    for (const char* sub : {"broker", "hub-client", "mesh", "launch", "train", "aggregate"}) CHECK(contains(h.out, sub));
+    for (const char* sub : {"broker", "hub-client", "mesh", "launch", "train", "aggregate", "list"}) CHECK(contains(h.out, sub));
+}
+
+TEST_CASE("list prints every catalogue row, one line each, from the tables") {
+    auto all = run_p2pnode({"list"});
+    CHECK(all.status == 0);
+    for (const char* title : {"aggregators:", "pre-aggregators:", "attacks:", "models:", "datasets:", "topologies:"})
+        CHECK(contains(all.out, title));
+    for (const char* row : {"  krum ", "bound: n > 2f + 2", "  bucketing ", "  label-flip ", "flipped labels",
+                            "  small-cnn ", "  mnist ", "  ring "})
+        CHECK(contains(all.out, row));
+    auto attacks = run_p2pnode({"list", "attacks"});
+    CHECK(attacks.status == 0);
+    CHECK(contains(attacks.out, "  optimal-ipm "));
+    CHECK(!contains(attacks.out, "aggregators:"));
+    CHECK(std::count(attacks.out.begin(), attacks.out.end(), '\n') == 11);  // the title and 10 attacks
+    auto bad = run_p2pnode({"list", "rules"});
+    CHECK(bad.status == 2);
+    CHECK(contains(bad.err, "aggregators"));
 }
 
 TEST_CASE("every subcommand's --help lists each flag with the reference's default") {
@@ -69,7 +87,7 @@ TEST_CASE("bad usage exits 2 with a one-line reason and the usage") {
     const std::string cfg = example("nodes_example.yaml");
     const Case cases[] = {
         {{}, "A subcommand is required"},
-        {{"frobnicate"}, "unknown subcommand 'frobnicate' (expected one of: broker, keygen, hub-client, mesh, launch, train, aggregate)"},
+        {{"frobnicate"}, "unknown subcommand 'frobnicate' (expected one of: broker, keygen, hub-client, mesh, launch, train, aggregate, list)"},
         {{"mesh", "--config", cfg, "--node-id", "0", "--bogus"}, "--bogus"},
         {{"mesh", "--node-id", "0"}, "--config is required"},
         {{"hub-client", "--server-host", "h", "--total-nodes", "3", "--honest-nodes", "2"}, "--node-id is required"},

@@ -8,7 +8,8 @@
 #include <vector>
 
 #include "p2pnode/robust/robust.hpp"
-#include "src/robust/common.hpp"  // the float Gram kernels, checked directly below
+#include "p2pnode/robust/catalogue.hpp"
+#include "p2pnode/robust/gram.hpp"  // the float Gram kernels, checked directly below
 
 using namespace p2p::robust;
 
@@ -336,12 +337,12 @@ TEST_CASE("the float Gram matrix equals the double one, on every kernel") {
     std::mt19937 rng(5);
     std::normal_distribution<float> noise(0.0f, 1.0f);
     std::uniform_real_distribution<float> decades(-6.0f, 6.0f);
-    MESSAGE("AMX available: " << p2p::robust::detail::amx_available());
+    MESSAGE("AMX available: " << p2p::robust::amx_available());
     std::vector<std::size_t> sizes;
     for (std::size_t n = 1; n <= 30; ++n) sizes.push_back(n);
     sizes.insert(sizes.end(), {std::size_t(47), std::size_t(65), std::size_t(83)});
     for (bool amx : {true, false}) {
-        p2p::robust::detail::allow_amx(amx);
+        p2p::robust::allow_amx(amx);
         for (int threads : {1, 2}) {
             set_threads(threads);
             for (bool wide : {false, true})
@@ -357,7 +358,7 @@ TEST_CASE("the float Gram matrix equals the double one, on every kernel") {
                             for (auto& x : r)
                                 x = wide ? std::copysign(std::pow(10.0f, decades(rng)), noise(rng)) : noise(rng);
                         std::vector<std::span<const float>> views(rf.begin(), rf.end());
-                        const auto g = p2p::robust::detail::gram<float>(views);
+                        const auto g = p2p::robust::gram<float>(views);
                         REQUIRE(g.size() == n * n);
                         std::vector<double> norm(n);
                         for (std::size_t i = 0; i < n; ++i) {
@@ -375,7 +376,7 @@ TEST_CASE("the float Gram matrix equals the double one, on every kernel") {
                     }
         }
     }
-    p2p::robust::detail::allow_amx(true);
+    p2p::robust::allow_amx(true);
     set_threads(1);
 }
 
@@ -387,10 +388,10 @@ TEST_CASE("the Gram matrix of inputs above 1e18 is the float kernels' one on eve
     rows[3][10] = 3e19f;
     rows[7][600] = -std::numeric_limits<float>::infinity();
     std::vector<std::span<const float>> views(rows.begin(), rows.end());
-    const auto with = p2p::robust::detail::gram<float>(views);
-    p2p::robust::detail::allow_amx(false);
-    const auto without = p2p::robust::detail::gram<float>(views);
-    p2p::robust::detail::allow_amx(true);
+    const auto with = p2p::robust::gram<float>(views);
+    p2p::robust::allow_amx(false);
+    const auto without = p2p::robust::gram<float>(views);
+    p2p::robust::allow_amx(true);
     CHECK(with == without);
     CHECK(std::isinf(with[3 * n + 3]));
 }
@@ -698,5 +699,58 @@ TEST_CASE("optimal attacks push the target rule at least as far as any fixed fac
         for (std::size_t j = 0; j < 10; ++j) at_lo[j] = ipm ? -10.0 * mu[j] : mu[j];
         CHECK(damage(forged) >= damage(at_lo) - 1e-9);
         CHECK(damage(forged) > 0.5);
+    }
+}
+
+TEST_CASE("catalogues: every row builds under its name, unknown names list every row") {
+    for (const auto& e : p2p::robust::aggregators()) {
+        CAPTURE(std::string(e.name));
+        CHECK(p2p::robust::find_aggregator(e.name) == &e);
+        CHECK(!e.description.empty());
+        CHECK(p2p::robust::make_aggregator<float>(e.name, {})->name() == e.name);
+        CHECK(p2p::robust::make_aggregator<double>(e.name, {})->name() == e.name);
+    }
+    for (const auto& e : p2p::robust::pre_aggregators()) {
+        CAPTURE(std::string(e.name));
+        CHECK(p2p::robust::make_pre_aggregator<float>(e.name, {})->name() == e.name);
+    }
+    CHECK(aggregator_names().size() == p2p::robust::aggregators().size());
+    try {
+        p2p::robust::make_aggregator<float>("no-such-rule", {});
+        FAIL("an unknown rule was built");
+    } catch (const RobustError& e) {
+        const std::string what = e.what();
+        CHECK(what.find("unknown aggregator 'no-such-rule'") != std::string::npos);
+        for (const auto& row : p2p::robust::aggregators()) CHECK(what.find(std::string(row.name)) != std::string::npos);
+    }
+    CHECK_THROWS_AS(p2p::robust::attack("nope"), RobustError);
+}
+
+TEST_CASE("catalogues: each attack forges from exactly what its row says it needs") {
+    const std::size_t d = 6;
+    const std::vector<std::vector<float>> honest = {{1, 2, 3, 4, 5, 6}, {2, 3, 4, 5, 6, 7}};
+    std::vector<std::span<const float>> views(honest.begin(), honest.end());
+    const std::vector<float> own = {0.5f, -1, 2, 0, 1, 3};
+    for (const auto& e : p2p::robust::attacks()) {
+        CAPTURE(std::string(e.name));
+        p2p::robust::AttackParams ap;
+        ap.n = 5;
+        ap.f = 1;
+        auto attack = p2p::robust::make_attack<float>(e.name, ap);
+        CHECK(attack->name() == e.name);
+        p2p::robust::AttackInput<float> in;
+        if (e.needs.honest_inputs) in.honest = views;
+        if (e.needs.own_gradient) {
+            in.own = own;
+            in.flipped_gradient = [&](std::span<float> out) { std::copy(own.begin(), own.end(), out.begin()); };
+        }
+        std::vector<float> out(d);
+        CHECK_NOTHROW(attack->forge(in, out));
+        // An attack that says it needs the honest vectors refuses to forge without them.
+        if (e.needs.honest_inputs) {
+            p2p::robust::AttackInput<float> empty;
+            if (e.needs.own_gradient) empty.own = own;
+            CHECK_THROWS_AS(attack->forge(empty, out), RobustError);
+        }
     }
 }

@@ -29,4 +29,9 @@ CLI::App* add_aggregate_command(CLI::App& app, AggregateFlags& f);
 // Exit status: 0, or kExitUsage for a bad file, shape, dtype, rule or parameter.
 int run_aggregate(const AggregateFlags& f);
 
+// p2pnode list [KIND]
+const std::vector<std::string>& list_kinds();
+CLI::App* add_list_command(CLI::App& app, std::string& kind);
+int run_list(const std::string& kind);
+
 }  // namespace p2p::cli

@@ -230,6 +230,8 @@ int main(int argc, char** argv) {
     add_train_command(app, train_flags);
     p2p::cli::AggregateFlags aggregate_flags;
     CLI::App* aggregate = p2p::cli::add_aggregate_command(app, aggregate_flags);
+    std::string list_kind;
+    CLI::App* list = p2p::cli::add_list_command(app, list_kind);
 
     try {
         app.parse(argc, argv);
@@ -252,6 +254,7 @@ int main(int argc, char** argv) {
         if (*launch) return p2p::cli::run_launch(launch_args, launch_flags, self_exe());
         if (*app.get_subcommand("train")) return run_train(train_flags);
         if (*aggregate) return p2p::cli::run_aggregate(aggregate_flags);
+        if (*list) return p2p::cli::run_list(list_kind);
     } catch (const p2p::ConfigError& e) {
         std::fprintf(stderr, "error: %s\n", e.what());
         return kExitUsage;

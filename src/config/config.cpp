@@ -180,15 +180,14 @@ TrainingSection read_training(const Reader& r, const YAML::Node& node, int line,
 }
 
 TopologySection read_topology(const Reader& r, const YAML::Node& node, int line, std::vector<std::string>& warnings) {
-    if (!node.IsMap()) r.fail(line, "topology", "must be a mapping {type: ring|complete|edges, k, edges}");
+    if (!node.IsMap()) r.fail(line, "topology", "must be a mapping {type, k, edges} (p2pnode list topologies)");
     TopologySection t;
     bool has_edges = false;
     for (const auto& e : r.entries(node, "topology")) {
         const std::string field = "topology." + e.key;
         if (e.key == "type") {
-            t.type = r.text(e, field);
-            if (t.type != "ring" && t.type != "complete" && t.type != "edges")
-                r.fail(e.line, field, fmt::format("must be ring, complete or edges, got '{}'", t.type));
+            t.type = r.text(e, field);  // a row of the topology catalogue: checked where it is built
+            t.type_line = e.line;
         } else if (e.key == "k") {
             t.k = static_cast<int>(r.integer(e, field, 1, 100000));
         } else if (e.key == "edges") {

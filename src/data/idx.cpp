@@ -159,4 +159,22 @@ std::shared_ptr<const MnistData> load_mnist_data(const std::string& root) {
     return data;
 }
 
+namespace {
+
+const DatasetEntry kDatasets[] = {
+    {"mnist", "MNIST-format IDX files (train-/t10k-images-idx3-ubyte, -labels-idx1-ubyte, raw or .gz): MNIST, "
+              "Fashion-MNIST (the default root), ...; 1 x 28 x 28, 10 classes",
+     load_mnist_data},
+};
+
+}  // namespace
+
+std::span<const DatasetEntry> datasets() { return kDatasets; }
+
+const DatasetEntry* find_dataset(std::string_view name) {
+    for (const auto& e : kDatasets)
+        if (e.name == name) return &e;
+    return nullptr;
+}
+
 }  // namespace p2p::data

@@ -135,4 +135,21 @@ EvalResult evaluate(Sequential& model, const data::Dataset& ds, std::size_t batc
     return out;
 }
 
+namespace {
+
+const ModelEntry kModels[] = {
+    {"small-cnn", "the reference's CNN: conv 16, conv 32 (3x3, ReLU, maxpool 2), fc 128, fc 10; 206,922 parameters",
+     1, 28, 28, 10, make_small_cnn},
+};
+
+}  // namespace
+
+std::span<const ModelEntry> models() { return kModels; }
+
+const ModelEntry* find_model(std::string_view name) {
+    for (const auto& e : kModels)
+        if (e.name == name) return &e;
+    return nullptr;
+}
+
 }  // namespace p2p::nn

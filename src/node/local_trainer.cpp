@@ -28,7 +28,7 @@ LocalTrainResult train_locally(const LocalTrainSettings& s, const data::MnistDat
     std::vector<float> pixels;
     std::vector<std::uint8_t> labels;
     nn::Tensor input = nn::Tensor::from_shape(
-        {1, static_cast<std::size_t>(t.batch_size), data.train.rows, data.train.cols});
+        {data.train.channels, static_cast<std::size_t>(t.batch_size), data.train.rows, data.train.cols});
 
     LocalTrainResult result;
     double compute_total = 0;

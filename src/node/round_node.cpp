@@ -12,6 +12,7 @@
 
 #include "p2pnode/data/batches.hpp"
 #include "p2pnode/errors.hpp"
+#include "p2pnode/robust/catalogue.hpp"
 #include "p2pnode/node/checkpoint.hpp"
 #include "p2pnode/node/metrics.hpp"
 #include "p2pnode/wire/envelope.hpp"
@@ -183,6 +184,12 @@ private:
     std::map<std::uint32_t, std::uint64_t> seen_by_;  // neighbour -> highest round it sent
 };
 
+const nn::ModelEntry& model_entry(const std::string& name) {
+    const nn::ModelEntry* e = nn::find_model(name);
+    if (!e) throw ConfigError(fmt::format("unknown model '{}'", name));
+    return *e;
+}
+
 void send_grad(transport::Transport& t, const NodeSettings& s, std::uint64_t round, std::span<const float> g,
                wire::Kind kind = wire::Kind::Grad) {
     wire::Header h;
@@ -200,16 +207,18 @@ NodeResult run_node(const NodeSettings& s, transport::Transport& t, const data::
     const bool honest = s.type == NodeType::Honest;
     const TrainingOptions& tr = s.training;
     MetricsWriter metrics = s.metrics_path.empty() ? MetricsWriter() : MetricsWriter(s.metrics_path, s.resume);
-    nn::Sequential model = nn::make_small_cnn(tr.seed);  // every node starts from the same model
+    nn::Sequential model = model_entry(s.model).make(tr.seed);  // every node starts from the same model
     const std::size_t dim = model.param_count();
     nn::Sgd sgd(static_cast<float>(tr.learning_rate));
     data::BatchSampler sampler(data::shard_indices(data.train.count, s.shard, s.shards),
                                static_cast<std::size_t>(tr.batch_size), tr.seed * 1000003ULL + s.shard);
     std::vector<float> pixels;
     std::vector<std::uint8_t> labels;
-    nn::Tensor input = nn::Tensor::from_shape({1, static_cast<std::size_t>(tr.batch_size), 28, 28});
+    nn::Tensor input = nn::Tensor::from_shape(
+        {data.train.channels, static_cast<std::size_t>(tr.batch_size), data.train.rows, data.train.cols});
     robust::Pipeline<float> pipeline(s.pre_aggregators, s.aggregator, s.robust);
     auto attack = robust::make_attack<float>(s.attack, s.attack_params);
+    const robust::AttackNeeds needs = robust::attack(s.attack).needs;
     std::vector<float> aggregate(dim), forged(dim);
     // --exchange model: honest nodes send the half step theta - lr * g and adopt the aggregate of
     // half steps. A Byzantine node then keeps `reference` (in its model's parameters, so that
@@ -341,17 +350,16 @@ NodeResult run_node(const NodeSettings& s, transport::Transport& t, const data::
             robust::AttackInput<float> in;
             in.honest = heard;
             std::vector<float> own;
-            if (s.attack == "sign-flip" || s.attack == "label-flip") {
+            if (needs.own_gradient) {
                 draw_batch();
-                if (s.attack == "label-flip")
-                    for (auto& l : labels) l = static_cast<std::uint8_t>(9 - l);
+                if (needs.flipped_labels)
+                    for (auto& l : labels) l = static_cast<std::uint8_t>(data.train.classes - 1 - l);
                 model.compute_gradient(input, labels);
                 own.assign(model.grads().begin(), model.grads().end());
                 in.own = own;
                 in.flipped_gradient = [&](std::span<float> out) { std::copy(own.begin(), own.end(), out.begin()); };
             }
-            if (heard.empty() && s.attack != "sign-flip" && s.attack != "label-flip" && s.attack != "inf" &&
-                s.attack != "gaussian") {
+            if (heard.empty() && needs.honest_inputs) {
                 spdlog::warn("[Node {}] Round {}: heard no honest gradient; sending nothing", s.id, round);
             } else {
                 attack->forge(in, forged);

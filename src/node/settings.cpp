@@ -12,17 +12,22 @@ Topology topology_of(const NodesConfig& cfg) {
     std::vector<std::uint32_t> ids;
     for (const auto& n : cfg.nodes) ids.push_back(static_cast<std::uint32_t>(n.id));
     const auto& t = cfg.topology;
-    if (t.type == "complete") return Topology::complete(ids);
-    if (t.type == "edges") {
-        std::vector<std::pair<std::uint32_t, std::uint32_t>> e;
-        for (const auto& [a, b] : t.edges) e.emplace_back(static_cast<std::uint32_t>(a), static_cast<std::uint32_t>(b));
-        try {
-            return Topology::edges(ids, e);
-        } catch (const std::invalid_argument& ex) {
-            throw ConfigError(fmt::format("{}: topology.edges: {}", cfg.source, ex.what()));
-        }
+    const TopologyEntry* entry = find_topology(t.type);
+    if (!entry) {
+        std::string known;
+        for (const auto& e : topologies()) known += fmt::format("{}{}", known.empty() ? "" : ", ", e.name);
+        throw ConfigError(fmt::format("{}:{}: topology.type: unknown topology '{}' (known: {})", cfg.source,
+                                      t.type_line, t.type, known));
     }
-    return Topology::ring(ids, static_cast<std::size_t>(t.k));
+    TopologySpec spec;
+    spec.type = t.type;
+    spec.k = static_cast<std::size_t>(t.k);
+    for (const auto& [a, b] : t.edges) spec.edges.emplace_back(static_cast<std::uint32_t>(a), static_cast<std::uint32_t>(b));
+    try {
+        return entry->make(ids, spec);
+    } catch (const std::invalid_argument& ex) {
+        throw ConfigError(fmt::format("{}: topology.{}: {}", cfg.source, t.type, ex.what()));
+    }
 }
 
 NodeSettings settings_for(const NodesConfig& cfg, std::uint32_t id, const RunChoice& c) {

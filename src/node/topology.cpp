@@ -62,4 +62,25 @@ const std::vector<std::uint32_t>& Topology::neighbours(std::uint32_t id) const {
     return adjacent_[static_cast<std::size_t>(it - ids_.begin())];
 }
 
+namespace {
+
+const TopologyEntry kTopologies[] = {
+    {"ring", "each node linked to the k nodes on either side, by id order (k >= N/2: complete)", "k (default 1)",
+     [](const std::vector<std::uint32_t>& ids, const TopologySpec& t) { return Topology::ring(ids, t.k); }},
+    {"complete", "every node linked to every other", "",
+     [](const std::vector<std::uint32_t>& ids, const TopologySpec&) { return Topology::complete(ids); }},
+    {"edges", "the undirected edges listed, [[a, b], ...]", "edges",
+     [](const std::vector<std::uint32_t>& ids, const TopologySpec& t) { return Topology::edges(ids, t.edges); }},
+};
+
+}  // namespace
+
+std::span<const TopologyEntry> topologies() { return kTopologies; }
+
+const TopologyEntry* find_topology(std::string_view name) {
+    for (const auto& e : kTopologies)
+        if (e.name == name) return &e;
+    return nullptr;
+}
+
 }  // namespace p2p::node

@@ -3,6 +3,7 @@
 #include <numeric>
 
 #include "common.hpp"
+#include "factories.hpp"
 
 namespace p2p::robust {
 
@@ -10,19 +11,7 @@ using detail::kInf;
 
 namespace {
 
-const std::vector<std::string> kAggregators = {
-    "mean", "median", "trimmed-mean", "meamed", "mean-of-medians", "geometric-median", "krum", "multi-krum",
-    "bulyan", "mda", "monna", "smea", "centered-clipping", "cge", "caf"};
-
-std::string join(const std::vector<std::string>& v) {
-    std::string out;
-    for (const auto& s : v) out += (out.empty() ? "" : ", ") + s;
-    return out;
-}
-
 }  // namespace
-
-const std::vector<std::string>& aggregator_names() { return kAggregators; }
 
 template <class T>
 void Aggregator<T>::check(std::size_t n) const {
@@ -556,28 +545,39 @@ protected:
 
 }  // namespace
 
-template <class T>
-std::unique_ptr<Aggregator<T>> make_aggregator(std::string_view name, const Params& p) {
-    if (name == "mean") return std::make_unique<Mean<T>>(p);
-    if (name == "median") return std::make_unique<Median<T>>(p);
-    if (name == "trimmed-mean") return std::make_unique<TrimmedMean<T>>(p);
-    if (name == "meamed" || name == "mean-of-medians") return std::make_unique<Meamed<T>>(std::string(name), p);
-    if (name == "geometric-median") return std::make_unique<GeometricMedian<T>>(p);
-    if (name == "krum") return std::make_unique<Krum<T>>(false, p);
-    if (name == "multi-krum") return std::make_unique<Krum<T>>(true, p);
-    if (name == "bulyan") return std::make_unique<Bulyan<T>>(p);
-    if (name == "mda") return std::make_unique<Mda<T>>(p);
-    if (name == "monna") return std::make_unique<Monna<T>>(p);
-    if (name == "smea") return std::make_unique<Smea<T>>(p);
-    if (name == "centered-clipping") return std::make_unique<CenteredClipping<T>>(p);
-    if (name == "cge") return std::make_unique<Cge<T>>(p);
-    if (name == "caf") return std::make_unique<Caf<T>>(p);
-    throw RobustError(fmt::format("unknown aggregator '{}' (known: {})", name, join(kAggregators)));
-}
+namespace factory {
 
+P2P_AGGREGATOR_FACTORY(mean) { return std::make_unique<Mean<T>>(p); }
+P2P_INSTANTIATE_AGGREGATOR(mean);
+P2P_AGGREGATOR_FACTORY(median) { return std::make_unique<Median<T>>(p); }
+P2P_INSTANTIATE_AGGREGATOR(median);
+P2P_AGGREGATOR_FACTORY(trimmed_mean) { return std::make_unique<TrimmedMean<T>>(p); }
+P2P_INSTANTIATE_AGGREGATOR(trimmed_mean);
+P2P_AGGREGATOR_FACTORY(meamed) { return std::make_unique<Meamed<T>>(std::string(name), p); }
+P2P_INSTANTIATE_AGGREGATOR(meamed);
+P2P_AGGREGATOR_FACTORY(geometric_median) { return std::make_unique<GeometricMedian<T>>(p); }
+P2P_INSTANTIATE_AGGREGATOR(geometric_median);
+P2P_AGGREGATOR_FACTORY(krum) { return std::make_unique<Krum<T>>(false, p); }
+P2P_INSTANTIATE_AGGREGATOR(krum);
+P2P_AGGREGATOR_FACTORY(multi_krum) { return std::make_unique<Krum<T>>(true, p); }
+P2P_INSTANTIATE_AGGREGATOR(multi_krum);
+P2P_AGGREGATOR_FACTORY(bulyan) { return std::make_unique<Bulyan<T>>(p); }
+P2P_INSTANTIATE_AGGREGATOR(bulyan);
+P2P_AGGREGATOR_FACTORY(mda) { return std::make_unique<Mda<T>>(p); }
+P2P_INSTANTIATE_AGGREGATOR(mda);
+P2P_AGGREGATOR_FACTORY(monna) { return std::make_unique<Monna<T>>(p); }
+P2P_INSTANTIATE_AGGREGATOR(monna);
+P2P_AGGREGATOR_FACTORY(smea) { return std::make_unique<Smea<T>>(p); }
+P2P_INSTANTIATE_AGGREGATOR(smea);
+P2P_AGGREGATOR_FACTORY(centered_clipping) { return std::make_unique<CenteredClipping<T>>(p); }
+P2P_INSTANTIATE_AGGREGATOR(centered_clipping);
+P2P_AGGREGATOR_FACTORY(cge) { return std::make_unique<Cge<T>>(p); }
+P2P_INSTANTIATE_AGGREGATOR(cge);
+P2P_AGGREGATOR_FACTORY(caf) { return std::make_unique<Caf<T>>(p); }
+P2P_INSTANTIATE_AGGREGATOR(caf);
+
+}  // namespace factory
 template class Aggregator<float>;
 template class Aggregator<double>;
-template std::unique_ptr<Aggregator<float>> make_aggregator<float>(std::string_view, const Params&);
-template std::unique_ptr<Aggregator<double>> make_aggregator<double>(std::string_view, const Params&);
 
 }  // namespace p2p::robust

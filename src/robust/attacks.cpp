@@ -4,13 +4,11 @@
 #include <random>
 
 #include "common.hpp"
+#include "factories.hpp"
 
 namespace p2p::robust {
 
 namespace {
-
-const std::vector<std::string> kAttacks = {"empire",   "ipm",   "sign-flip", "label-flip",   "alie",
-                                           "gaussian", "inf",   "mimic",     "optimal-alie", "optimal-ipm"};
 
 template <class T>
 void require_honest(const std::string& name, const AttackInput<T>& in, std::size_t d) {
@@ -194,7 +192,6 @@ private:
 
 }  // namespace
 
-const std::vector<std::string>& attack_names() { return kAttacks; }
 
 double normal_quantile(double p) {
     if (!(p > 0 && p < 1)) throw RobustError(fmt::format("normal quantile needs 0 < p < 1, got {}", p));
@@ -225,23 +222,26 @@ double alie_z(std::size_t n, std::size_t f) {
     return normal_quantile(p);
 }
 
-template <class T>
-std::unique_ptr<Attack<T>> make_attack(std::string_view name, const AttackParams& p) {
-    if (name == "empire" || name == "ipm") return std::make_unique<Empire<T>>(std::string(name), p);
-    if (name == "sign-flip") return std::make_unique<SignFlip<T>>(p);
-    if (name == "label-flip") return std::make_unique<LabelFlip<T>>(p);
-    if (name == "alie") return std::make_unique<Alie<T>>(p);
-    if (name == "gaussian") return std::make_unique<Gaussian<T>>(p);
-    if (name == "inf") return std::make_unique<Inf<T>>(p);
-    if (name == "mimic") return std::make_unique<Mimic<T>>(p);
-    if (name == "optimal-alie") return std::make_unique<Optimal<T>>(true, p);
-    if (name == "optimal-ipm") return std::make_unique<Optimal<T>>(false, p);
-    std::string known;
-    for (const auto& s : kAttacks) known += (known.empty() ? "" : ", ") + s;
-    throw RobustError(fmt::format("unknown attack '{}' (known: {})", name, known));
-}
+namespace factory {
 
-template std::unique_ptr<Attack<float>> make_attack<float>(std::string_view, const AttackParams&);
-template std::unique_ptr<Attack<double>> make_attack<double>(std::string_view, const AttackParams&);
+P2P_ATTACK_FACTORY(empire) { return std::make_unique<Empire<T>>(std::string(name), p); }
+P2P_INSTANTIATE_ATTACK(empire);
+P2P_ATTACK_FACTORY(sign_flip) { return std::make_unique<SignFlip<T>>(p); }
+P2P_INSTANTIATE_ATTACK(sign_flip);
+P2P_ATTACK_FACTORY(label_flip) { return std::make_unique<LabelFlip<T>>(p); }
+P2P_INSTANTIATE_ATTACK(label_flip);
+P2P_ATTACK_FACTORY(alie) { return std::make_unique<Alie<T>>(p); }
+P2P_INSTANTIATE_ATTACK(alie);
+P2P_ATTACK_FACTORY(gaussian) { return std::make_unique<Gaussian<T>>(p); }
+P2P_INSTANTIATE_ATTACK(gaussian);
+P2P_ATTACK_FACTORY(inf) { return std::make_unique<Inf<T>>(p); }
+P2P_INSTANTIATE_ATTACK(inf);
+P2P_ATTACK_FACTORY(mimic) { return std::make_unique<Mimic<T>>(p); }
+P2P_INSTANTIATE_ATTACK(mimic);
+P2P_ATTACK_FACTORY(optimal_alie) { return std::make_unique<Optimal<T>>(true, p); }
+P2P_INSTANTIATE_ATTACK(optimal_alie);
+P2P_ATTACK_FACTORY(optimal_ipm) { return std::make_unique<Optimal<T>>(false, p); }
+P2P_INSTANTIATE_ATTACK(optimal_ipm);
 
+}  // namespace factory
 }  // namespace p2p::robust

@@ -241,3 +241,10 @@ P2P_AMX_TARGET bool gram_chunk_amx(const float* const* rows, std::size_t n, std:
 }  // namespace p2p::robust::detail
 
 #pragma GCC diagnostic pop
+
+namespace p2p::robust {
+
+bool amx_available() { return detail::amx_available(); }
+void allow_amx(bool allowed) { detail::allow_amx(allowed); }
+
+}  // namespace p2p::robust

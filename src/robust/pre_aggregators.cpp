@@ -4,12 +4,11 @@
 #include <random>
 
 #include "common.hpp"
+#include "factories.hpp"
 
 namespace p2p::robust {
 
 namespace {
-
-const std::vector<std::string> kPre = {"clipping", "bucketing", "nnm", "arc"};
 
 // x * min(1, threshold / |x|); a non-finite vector becomes zero.
 template <class T>
@@ -121,8 +120,6 @@ public:
 
 }  // namespace
 
-const std::vector<std::string>& pre_aggregator_names() { return kPre; }
-
 template <class T>
 void PreAggregator<T>::reserve(std::size_t m, std::size_t d) {
     if (storage_.size() != m) storage_.resize(m);
@@ -133,17 +130,18 @@ void PreAggregator<T>::reserve(std::size_t m, std::size_t d) {
     }
 }
 
-template <class T>
-std::unique_ptr<PreAggregator<T>> make_pre_aggregator(std::string_view name, const Params& p) {
-    if (name == "clipping") return std::make_unique<Clipping<T>>(p);
-    if (name == "bucketing") return std::make_unique<Bucketing<T>>(p);
-    if (name == "nnm") return std::make_unique<Nnm<T>>(p);
-    if (name == "arc") return std::make_unique<Arc<T>>(p);
-    std::string known;
-    for (const auto& s : kPre) known += (known.empty() ? "" : ", ") + s;
-    throw RobustError(fmt::format("unknown pre-aggregator '{}' (known: {})", name, known));
-}
+namespace factory {
 
+P2P_PRE_AGGREGATOR_FACTORY(clipping) { return std::make_unique<Clipping<T>>(p); }
+P2P_INSTANTIATE_PRE_AGGREGATOR(clipping);
+P2P_PRE_AGGREGATOR_FACTORY(bucketing) { return std::make_unique<Bucketing<T>>(p); }
+P2P_INSTANTIATE_PRE_AGGREGATOR(bucketing);
+P2P_PRE_AGGREGATOR_FACTORY(nnm) { return std::make_unique<Nnm<T>>(p); }
+P2P_INSTANTIATE_PRE_AGGREGATOR(nnm);
+P2P_PRE_AGGREGATOR_FACTORY(arc) { return std::make_unique<Arc<T>>(p); }
+P2P_INSTANTIATE_PRE_AGGREGATOR(arc);
+
+}  // namespace factory
 template <class T>
 Pipeline<T>::Pipeline(const std::vector<std::string>& pre, std::string_view rule, const Params& p)
     : rule_(make_aggregator<T>(rule, p)) {
@@ -168,7 +166,5 @@ template class PreAggregator<float>;
 template class PreAggregator<double>;
 template class Pipeline<float>;
 template class Pipeline<double>;
-template std::unique_ptr<PreAggregator<float>> make_pre_aggregator<float>(std::string_view, const Params&);
-template std::unique_ptr<PreAggregator<double>> make_pre_aggregator<double>(std::string_view, const Params&);
 
 }  // namespace p2p::robust

@@ -45,11 +45,12 @@ struct RobustSection {
 };
 
 // The optional `topology:` section: {type: ring, k: 1} (the default), {type: complete}, or
-// {type: edges, edges: [[0, 1], [1, 2], ...]} (undirected).
+// {type: edges, edges: [[0, 1], [1, 2], ...]} (undirected); `p2pnode list topologies`.
 struct TopologySection {
-    std::string type = "ring";
+    std::string type = "ring";  // a row of node::topologies(), checked where the graph is built
     int k = 1;
     std::vector<std::pair<int, int>> edges;
+    int type_line = 0;
 };
 
 struct NodeSpec {

@@ -4,19 +4,24 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
+#include <string_view>
 #include <string>
 #include <vector>
 
 namespace p2p::data {
 
+// Images of shape (channels, rows, cols), uint8, with labels in 0 .. classes - 1.
 struct Dataset {
     std::size_t count = 0;
+    std::size_t channels = 1;
     std::size_t rows = 0;
     std::size_t cols = 0;
-    std::vector<std::uint8_t> pixels;  // count * rows * cols, row-major per image
-    std::vector<std::uint8_t> labels;  // count values in 0..9
+    std::size_t classes = 10;
+    std::vector<std::uint8_t> pixels;  // count * channels * rows * cols, channel-major per image
+    std::vector<std::uint8_t> labels;  // count values in 0 .. classes - 1
 
-    std::size_t image_size() const { return rows * cols; }
+    std::size_t image_size() const { return channels * rows * cols; }
 };
 
 // Reads an IDX image file (magic 0x00000803) or label file (0x00000801), raw or gzip.
@@ -42,5 +47,15 @@ struct MnistData {
     Dataset test;
 };
 std::shared_ptr<const MnistData> load_mnist_data(const std::string& root);
+
+// The data-set catalogue: one row per format a root can hold (`data.dataset` / `--dataset`,
+// `p2pnode list datasets`). Each loads both splits from a folder.
+struct DatasetEntry {
+    std::string_view name;
+    std::string_view description;
+    std::shared_ptr<const MnistData> (*load)(const std::string& root);
+};
+std::span<const DatasetEntry> datasets();
+const DatasetEntry* find_dataset(std::string_view name);
 
 }  // namespace p2p::data

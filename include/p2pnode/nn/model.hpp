@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <string_view>
 #include <vector>
 
 #include "p2pnode/data/idx.hpp"
@@ -50,6 +51,19 @@ inline constexpr std::size_t kSmallCnnParams = 206'922;
 
 // The reference's SmallCnn, initialised from `seed`.
 Sequential make_small_cnn(std::uint64_t seed);
+
+// The model catalogue: one row per model, with the input it takes (C x H x W images), its
+// class count and its factory (same seed, same parameters). `model:` / `--model`, `p2pnode
+// list models` and the errors read it.
+struct ModelEntry {
+    std::string_view name;
+    std::string_view description;
+    std::size_t channels, height, width;
+    std::size_t classes;
+    Sequential (*make)(std::uint64_t seed);
+};
+std::span<const ModelEntry> models();
+const ModelEntry* find_model(std::string_view name);
 
 // theta <- theta - lr * g, with optional momentum and weight decay (PyTorch's SGD semantics;
 // off by default, like the reference). The momentum buffer is allocated once.

@@ -32,6 +32,7 @@ struct NodeSettings {
     std::vector<std::uint32_t> honest_neighbours;  // the ones a Byzantine node forges from
     TrainingOptions training;                      // rounds, batch, lr, seed, eval_every, byz_scale
     std::size_t shard = 0, shards = 1;             // honest index h of H: indices h, h+H, ...
+    std::string model = "small-cnn";               // a row of nn::models()
 
     std::string aggregator = "median";
     std::vector<std::string> pre_aggregators;

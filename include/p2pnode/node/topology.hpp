@@ -3,6 +3,9 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -27,5 +30,24 @@ private:
     std::vector<std::uint32_t> ids_;                   // sorted
     std::vector<std::vector<std::uint32_t>> adjacent_;  // by position in ids_
 };
+
+// The choice of a graph as a config or flags give it; each entry reads the fields it names.
+struct TopologySpec {
+    std::string type = "ring";
+    std::size_t k = 1;                                           // ring
+    std::vector<std::pair<std::uint32_t, std::uint32_t>> edges;  // edges
+};
+
+// The topology catalogue: one row per graph (name, description, parameters, factory); the
+// config's `topology.type`, `p2pnode list topologies` and the errors read it.
+struct TopologyEntry {
+    std::string_view name;
+    std::string_view description;
+    std::string_view params;
+    // std::invalid_argument when the spec does not fit the ids (an unknown id, a self-loop).
+    Topology (*make)(const std::vector<std::uint32_t>& ids, const TopologySpec& spec);
+};
+std::span<const TopologyEntry> topologies();
+const TopologyEntry* find_topology(std::string_view name);
 
 }  // namespace p2p::node

@@ -30,6 +30,8 @@
 #include <string_view>
 #include <vector>
 
+#include "p2pnode/robust/runtime.hpp"
+
 namespace p2p::robust {
 
 // A rule that cannot run with these inputs or parameters: the message names the rule, n, f
@@ -163,11 +165,6 @@ protected:
 
 template <class T>
 std::unique_ptr<Attack<T>> make_attack(std::string_view name, const AttackParams& p);
-
-// Threads the distance-based rules (Gram matrices, NNM) may use; 1 (the default) keeps every
-// rule on the calling thread, which is what nodes that share a machine want.
-void set_threads(int threads);
-int threads();
 
 // A node's step between its own vector and the aggregate: out <- w * own + (1 - w) * out,
 // coordinate-wise, for w = self_weight in [0, 1]. w = 0 leaves `out` as it is and w = 1 copies

@@ -247,7 +247,7 @@ TEST_CASE("mesh and hub-client take the robust choice from flags over the file o
     auto cfg = dir.write("r.yaml", "robust:\n  aggregator: bulyann\nnodes:\n  - {id: 0, host: a, port: 1}\n");
     auto bad = run_p2pnode({"mesh", "--config", cfg, "--node-id", "0"});
     CHECK(bad.status == 2);
-    CHECK(contains(bad.err, "r.yaml:2: robust.aggregator: unknown name 'bulyann' (known: mean, median"));
+    CHECK(contains(bad.err, "r.yaml:2: robust.aggregator: unknown aggregator 'bulyann' (known: mean, median"));
     auto bad_flag = run_p2pnode({"hub-client", "--server-host", "h", "--node-id", "0", "--total-nodes", "3",
                                  "--honest-nodes", "2", "--attack", "nuke"});
     CHECK(bad_flag.status == 2);

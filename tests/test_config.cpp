@@ -1,5 +1,7 @@
 #include <doctest/doctest.h>
 
+#include <set>
+
 #include <string>
 
 #include "p2pnode/config/nodes_config.hpp"
@@ -49,9 +51,9 @@ TEST_CASE("a valid YAML config loads with every field") {
     CHECK(cfg.nodes[1].type == NodeType::Byzantine);
     CHECK(cfg.nodes[1].bind_host == "0.0.0.0");
     CHECK(cfg.nodes[1].line == 10);
-    CHECK(cfg.training.rounds == 20);
-    CHECK(cfg.training.batch_size == 32);
-    CHECK(cfg.training.learning_rate == doctest::Approx(0.1));
+    CHECK(cfg.experiment.training.rounds == 20);
+    CHECK(cfg.experiment.training.batch_size == 32);
+    CHECK(cfg.experiment.training.learning_rate == doctest::Approx(0.1));
     CHECK(cfg.honest_count() == 1);
     CHECK(cfg.warnings.empty());
     CHECK(cfg.find(1) != nullptr);
@@ -74,45 +76,78 @@ TEST_CASE("the shipped examples hold the same five nodes in YAML and JSON") {
     }
     CHECK(yaml.nodes[4].type == NodeType::Byzantine);
     CHECK(yaml.honest_count() == 4);
-    CHECK(yaml.training.rounds == json.training.rounds);
-    CHECK(yaml.training.batch_size == json.training.batch_size);
-    CHECK(yaml.training.learning_rate == json.training.learning_rate);
-    CHECK(yaml.robust.aggregator == json.robust.aggregator);
-    CHECK(yaml.robust.attack == json.robust.attack);
-    CHECK(yaml.robust.aggregator == "median");
+    CHECK(yaml.experiment.training.rounds == json.experiment.training.rounds);
+    CHECK(yaml.experiment.training.batch_size == json.experiment.training.batch_size);
+    CHECK(yaml.experiment.training.learning_rate == json.experiment.training.learning_rate);
+    CHECK(yaml.experiment.robust.aggregator == json.experiment.robust.aggregator);
+    CHECK(yaml.experiment.attack.name == json.experiment.attack.name);
+    CHECK(yaml.experiment.robust.aggregator == "median");
     CHECK(yaml.warnings.empty());
     CHECK(json.warnings.empty());
 }
 
-TEST_CASE("flags override the file's training values, which override the defaults") {
-    p2p::TrainingSection file;
-    file.rounds = 20;
-    file.learning_rate = 0.1;
-    p2p::TrainingFlags flags;
-    flags.rounds = 7;
-    auto merged = p2p::merge_training({}, file, flags);
-    CHECK(merged.rounds == 7);
-    CHECK(merged.learning_rate == doctest::Approx(0.1));
-    CHECK(merged.batch_size == 64);
-    auto defaults = p2p::merge_training({}, {}, {});
-    CHECK(defaults.rounds == 50);
-    CHECK(defaults.batch_size == 64);
-    CHECK(defaults.learning_rate == doctest::Approx(0.05));
-    CHECK(defaults.byz_scale == doctest::Approx(-1.0));
-    CHECK(defaults.seed == 0);
-    CHECK(defaults.exchange == "gradient");
-    file.exchange = "model";
-    CHECK(p2p::merge_training({}, file, {}).exchange == "model");
-    flags.exchange = "gradient";
-    CHECK(p2p::merge_training({}, file, flags).exchange == "gradient");
-    CHECK(defaults.self_weight == 0.5);
-    file.self_weight = 0.0;
-    CHECK(p2p::merge_training({}, file, {}).self_weight == 0.0);
-    flags.self_weight = 1.0;
-    CHECK(p2p::merge_training({}, file, flags).self_weight == 1.0);
-    const auto parsed = p2p::parse_nodes_config("training: {self_weight: 0.25}\nnodes:\n  - {id: 0, host: a, port: 1}\n", "w.yaml");
-    REQUIRE(parsed.training.self_weight.has_value());
-    CHECK(*parsed.training.self_weight == 0.25);
+TEST_CASE("the experiment table: defaults, the file's sections, a written experiment read back") {
+    const p2p::Experiment defaults;
+    CHECK(defaults.training.rounds == 50);
+    CHECK(defaults.training.batch_size == 64);
+    CHECK(defaults.training.learning_rate == doctest::Approx(0.05));
+    CHECK(defaults.attack.scale == doctest::Approx(-1.0));
+    CHECK(defaults.training.seed == 0);
+    CHECK(defaults.training.exchange == "gradient");
+    CHECK(defaults.training.self_weight == 0.5);
+    CHECK(defaults.robust.aggregator == "median");
+    CHECK(defaults.attack.name == "empire");
+    CHECK(defaults.topology.type == "ring");
+
+    // Every field has a key "section.name", help, and flags are unique.
+    std::set<std::string> flags;
+    for (const auto& f : p2p::experiment_fields()) {
+        CAPTURE(std::string(f.key));
+        CHECK(f.key.find('.') != std::string_view::npos);
+        CHECK(!f.help.empty());
+        CHECK(p2p::find_field(f.key) == &f);
+        if (!f.flag.empty()) CHECK(flags.insert(std::string(f.flag)).second);
+    }
+
+    const auto parsed = p2p::parse_nodes_config(
+        "training: {self_weight: 0.25, rounds: 7}\nrobust: {q: 3, bucket_size: 4}\nattack: {scale: 2.5}\n"
+        "timeouts: {round: 1.5}\nnodes:\n  - {id: 0, host: a, port: 1}\n",
+        "w.yaml");
+    const p2p::Experiment& e = parsed.experiment;
+    CHECK(e.training.self_weight == 0.25);
+    CHECK(e.training.rounds == 7);
+    CHECK(e.training.batch_size == 64);  // not in the file: the default
+    CHECK(e.robust.q == 3);
+    CHECK(e.robust.bucket_size == 4);
+    CHECK(e.attack.scale == 2.5);
+    CHECK(e.timeouts.round == 1.5);
+    CHECK(e.origin.at("training.rounds") == "w.yaml:1");
+
+    // What launch writes, read back over the defaults, gives the same experiment, field by field.
+    p2p::Experiment changed = e;
+    changed.robust.pre_aggregators = {"clipping", "nnm"};
+    changed.topology.type = "edges";
+    changed.topology.edges = {{0, 1}, {1, 2}};
+    changed.outputs.metrics_dir = "";
+    changed.data.root = "/data with space/x";
+    changed.training.learning_rate = 0.1 + 0.2;  // not a short decimal: must round-trip exactly
+    p2p::test::TempDir dir;
+    const std::string file = dir.write("experiment.yaml", p2p::experiment_yaml(changed));
+    p2p::Experiment back;
+    std::vector<std::string> warnings;
+    p2p::apply_experiment_file(back, file, warnings);
+    CHECK(warnings.empty());
+    for (const auto& f : p2p::experiment_fields()) {
+        CAPTURE(std::string(f.key));
+        CHECK(f.get(back) == f.get(changed));
+    }
+    CHECK(back.training.learning_rate == changed.training.learning_rate);
+
+    // A bad value in an experiment file names the file, the line and the key.
+    const std::string bad = dir.write("bad.yaml", "training:\n  rounds: 0\n");
+    CHECK_THROWS_WITH_AS(p2p::apply_experiment_file(back, bad, warnings),
+                         doctest::Contains("bad.yaml:2: training.rounds: must be in 1..100000000, got 0"),
+                         ConfigError);
 }
 
 TEST_CASE("malformed configs name the file, the line and the field") {
@@ -136,7 +171,7 @@ TEST_CASE("malformed configs name the file, the line and the field") {
         {"unknown exchange", "training:\n  exchange: weights\nnodes:\n  - {id: 0, host: a, port: 1}\n",
          "bad.yaml:2: training.exchange: must be gradient or model, got 'weights'"},
         {"self weight above 1", "training:\n  self_weight: 1.5\nnodes:\n  - {id: 0, host: a, port: 1}\n",
-         "bad.yaml:2: training.self_weight: must be in 0..1, got 1.5"},
+         "bad.yaml:2: training.self_weight: must be a number in 0..1, got 1.5"},
         {"self weight not a number", "training:\n  self_weight: half\nnodes:\n  - {id: 0, host: a, port: 1}\n",
          "bad.yaml:2: training.self_weight: must be a number, got 'half'"},
         {"infinite learning rate", "training:\n  learning_rate: inf\nnodes:\n  - {id: 0, host: a, port: 1}\n",
@@ -205,17 +240,17 @@ TEST_CASE("the robust section is read with its lines; bad values name the field"
                                        "  attack: alie\n  f: 2\n  tau: 0.5\n  iterations: 4\n"
                                        "nodes:\n  - {id: 0, host: a, port: 1}\n",
                                        "r.yaml");
-    CHECK(cfg.robust.aggregator == "krum");
-    CHECK(cfg.robust.aggregator_line == 2);
-    CHECK(cfg.robust.pre_aggregators == std::vector<std::string>{"clipping", "nnm"});
-    CHECK(cfg.robust.attack == "alie");
-    CHECK(cfg.robust.f == 2);
-    CHECK(cfg.robust.tau == doctest::Approx(0.5));
-    CHECK(cfg.robust.iterations == 4);
+    CHECK(cfg.experiment.robust.aggregator == "krum");
+    CHECK(cfg.experiment.origin.at("robust.aggregator") == "r.yaml:2");
+    CHECK(cfg.experiment.robust.pre_aggregators == std::vector<std::string>{"clipping", "nnm"});
+    CHECK(cfg.experiment.attack.name == "alie");
+    CHECK(cfg.experiment.robust.f == 2);
+    CHECK(cfg.experiment.robust.tau == doctest::Approx(0.5));
+    CHECK(cfg.experiment.robust.iterations == 4);
     CHECK(error_of("robust: 3\nnodes:\n  - {id: 0, host: a, port: 1}\n").find("bad.yaml:1: robust: must be a mapping") !=
           std::string::npos);
-    CHECK(error_of("robust:\n  f: -1\nnodes:\n  - {id: 0, host: a, port: 1}\n")
-              .find("bad.yaml:2: robust.f: must be in 0..100000, got -1") != std::string::npos);
+    CHECK(error_of("robust:\n  f: -2\nnodes:\n  - {id: 0, host: a, port: 1}\n")
+              .find("bad.yaml:2: robust.f: must be in -1..100000, got -2") != std::string::npos);
     CHECK(error_of("robust:\n  pre_aggregators: nnm\nnodes:\n  - {id: 0, host: a, port: 1}\n")
               .find("bad.yaml:2: robust.pre_aggregators: must be a list of names") != std::string::npos);
 }

@@ -39,7 +39,7 @@ struct QuietLogs {
 };
 
 // "id:digest" of every honest node, in id order.
-std::string run_digests(const NodesConfig& cfg, const node::RunChoice& choice, launch::Pattern pattern,
+std::string run_digests(const NodesConfig& cfg, const Experiment& choice, launch::Pattern pattern,
                         const data::MnistData& data) {
     launch::ClusterOptions o;
     o.pattern = pattern;
@@ -54,10 +54,10 @@ std::string run_digests(const NodesConfig& cfg, const node::RunChoice& choice, l
     return out;
 }
 
-node::RunChoice defaults() {
-    node::RunChoice c;
+Experiment defaults(const NodesConfig& cfg) {
+    Experiment c = cfg.experiment;  // the file's sections, as a node started from it reads them
     c.training.eval_every = 1000;  // evaluation does not touch the model; only the final one runs
-    c.metrics_dir = "";
+    c.outputs.metrics_dir = "";
     return c;
 }
 
@@ -71,11 +71,11 @@ TEST_CASE("the examples' final models are bit-identical to those recorded before
     const NodesConfig example = load_nodes_config(root + "/configs/nodes_example.yaml");
 
     SUBCASE("5-node example, gradient exchange (the defaults)") {
-        const auto got = run_digests(example, defaults(), launch::Pattern::Mesh, *data);
+        const auto got = run_digests(example, defaults(example), launch::Pattern::Mesh, *data);
         CHECK(got == "0:c85dda5ee74ac8a5 1:db106a48528d9fe8 2:8df07ab0ef5fd8b7 3:0d3f8997ff0b6045");
     }
     SUBCASE("5-node example, model exchange") {
-        auto c = defaults();
+        auto c = defaults(example);
         c.training.exchange = "model";
         const auto got = run_digests(example, c, launch::Pattern::Mesh, *data);
         CHECK(got == "0:1f9e8a2435778c7a 1:d295bab477f1c9f7 2:4931f0b05e797823 3:42afbb7beb57547c");
@@ -88,7 +88,7 @@ TEST_CASE("the examples' final models are bit-identical to those recorded before
 topology: {type: complete}
 )",
                                                    "hub-example");
-        const auto got = run_digests(hub, defaults(), launch::Pattern::Hub, *data);
+        const auto got = run_digests(hub, defaults(hub), launch::Pattern::Hub, *data);
         CHECK(got == "0:bd74f47d0fb0e683 1:c6c03e2ce8640693");
     }
 }

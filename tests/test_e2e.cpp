@@ -111,6 +111,40 @@ TEST_CASE("launch: node processes take the config's training and robust sections
     CHECK(!contains(r.out, "Round 7/"));  // the file's 6 rounds, not the flag's default 50
 }
 
+TEST_CASE("launch hands every node one resolved experiment file; a node started by hand reads the same") {
+    p2p::test::TempDir dir;
+    const std::string cfg = p2p::test::required_env("P2PNODE_SOURCE_ROOT") + "/configs/nodes_example.yaml";
+    auto args = std::vector<std::string>{"launch", "--config", cfg, "--aggregator", "trimmed-mean", "--attack", "alie",
+                                         "--pre-aggregator", "clipping", "--tau", "7.5"};
+    auto flags = run_flags(dir, 3);
+    args.insert(args.end(), flags.begin(), flags.end());
+    auto r = run_p2pnode(args);
+    CHECK(r.status == 0);
+    const auto file = dir.path() / "m" / "experiment.yaml";
+    const std::string written = p2p::test::slurp(file);
+    for (const char* line : {"  rounds: 3\n", "  batch_size: 32\n", "  aggregator: \"trimmed-mean\"\n",
+                             "  pre_aggregators: [\"clipping\"]\n", "  tau: 7.5\n", "  attack: \"alie\"\n",
+                             "  endpoint: \"ipc\"\n", "  self_weight: 0.5\n"})
+        CHECK(contains(written, line));
+    for (int id = 0; id < 4; ++id)
+        CHECK(contains(r.out, "[Node " + std::to_string(id) + "] honest node, rounds 3, batch 32"));
+    CHECK(contains(r.out, "clipping -> trimmed-mean (f=1), attack alie"));
+
+    // By hand, with the same file: the same settings; flags still win (short timeouts: it runs alone).
+    auto alone = run_p2pnode({"mesh", "--config", cfg, "--node-id", "1", "--experiment", file.string(), "--ipc-dir",
+                              (dir.path() / "solo").string(), "--metrics-dir", (dir.path() / "solo").string(),
+                              "--startup-timeout", "0.2", "--round-timeout", "0.2", "--hard-timeout", "0.3"});
+    CHECK(alone.status == 0);
+    CHECK(contains(alone.out, "[Node 1] honest node, rounds 3, batch 32"));
+    CHECK(contains(alone.out, "clipping -> trimmed-mean (f=1), attack alie"));
+
+    // A broken experiment file is a usage error naming the file, the line and the key.
+    const std::string bad = dir.write("bad.yaml", "robust:\n  aggregator: krum\n  f: many\n");
+    auto broken = run_p2pnode({"mesh", "--config", cfg, "--node-id", "1", "--experiment", bad});
+    CHECK(broken.status == 2);
+    CHECK(contains(broken.err, "bad.yaml:3: robust.f: must be an integer, got 'many'"));
+}
+
 TEST_CASE("a node killed mid-run: the others finish within their round deadlines") {
     p2p::test::TempDir dir;
     const std::string cfg = p2p::test::required_env("P2PNODE_SOURCE_ROOT") + "/configs/nodes_example.yaml";

@@ -96,7 +96,7 @@ void check_rejections(const std::map<std::uint32_t, node::NodeResult>& results, 
 // Nodes 0 and 1 honest, node 2 Byzantine (played by the test), 12 quick rounds over ipc.
 struct Setup {
     NodesConfig cfg;
-    node::RunChoice choice;
+    Experiment choice;
     launch::ClusterOptions options;
 };
 
@@ -110,9 +110,9 @@ Setup hostile_setup(const p2p::test::TempDir& dir, int port) {
     s.choice.training.rounds = 12;
     s.choice.training.batch_size = 16;
     s.choice.training.eval_every = 1000;
-    s.choice.metrics_dir = "";
-    s.choice.soft_timeout = 300ms;
-    s.choice.startup_timeout = 5s;
+    s.choice.outputs.metrics_dir = "";
+    s.choice.timeouts.round = 0.3;
+    s.choice.timeouts.startup = 5.0;
     s.options.scheme = transport::Scheme::Ipc;
     s.options.ipc_dir = dir.path().string();
     s.options.only = {0, 1};

@@ -30,12 +30,12 @@ NodesConfig five_nodes() {
                               "five.yaml");
 }
 
-node::RunChoice quick(int rounds) {
-    node::RunChoice c;
+Experiment quick(int rounds) {
+    Experiment c;
     c.training.rounds = rounds;
     c.training.batch_size = 16;
     c.training.eval_every = 1000;
-    c.metrics_dir = "";
+    c.outputs.metrics_dir = "";
     return c;
 }
 
@@ -126,11 +126,11 @@ TEST_CASE("median defends against the Empire attack; mean with a strong attack d
     auto defended = quick(40);
     defended.training.batch_size = 32;
     defended.training.eval_every = 40;
-    defended.aggregator = "median";
-    defended.soft_timeout = std::chrono::milliseconds(1000);
+    defended.robust.aggregator = "median";
+    defended.timeouts.round = 1.0;
     auto undefended = defended;
-    undefended.aggregator = "mean";
-    undefended.training.byz_scale = -20.0;
+    undefended.robust.aggregator = "mean";
+    undefended.attack.scale = -20.0;
     auto good = launch::run_threads(cfg, defended, o, *data);
     auto bad = launch::run_threads(cfg, undefended, o, *data);
     double good_acc = 0, bad_acc = 0;
@@ -145,9 +145,9 @@ TEST_CASE("median defends against the Empire attack; mean with a strong attack d
 
 // The same quick run with the mean, once with gradient exchange and once with model exchange,
 // both stepping on the aggregate alone (self weight 0, the reference's step).
-std::pair<node::RunChoice, node::RunChoice> mean_by_exchange(int rounds) {
+std::pair<Experiment, Experiment> mean_by_exchange(int rounds) {
     auto grad = quick(rounds);
-    grad.aggregator = "mean";
+    grad.robust.aggregator = "mean";
     grad.training.self_weight = 0;
     auto model = grad;
     model.training.exchange = "model";
@@ -187,7 +187,8 @@ TEST_CASE("model exchange: the mean over a complete graph takes the steps gradie
     auto data = data::load_mnist_data(dir.path().string());
     const auto cfg = honest_nodes(4, "complete");
     const ClusterOptions o = inproc();
-    const auto [grad, model] = mean_by_exchange(5);
+    auto [grad, model] = mean_by_exchange(5);
+    grad.topology = model.topology = cfg.experiment.topology;  // the file's graph: the experiment holds it
     auto a = launch::run_threads(cfg, grad, o, *data);
     auto b = launch::run_threads(cfg, model, o, *data);
     for (std::uint32_t id = 0; id < 4; ++id) {
@@ -260,8 +261,8 @@ TEST_CASE("the mesh example, 50 rounds: the honest nodes match single-node train
     auto data = real_data();
     const auto cfg = five_nodes();
     const ClusterOptions o = inproc();
-    node::RunChoice c;
-    c.metrics_dir = "";
+    Experiment c;
+    c.outputs.metrics_dir = "";
     c.training.eval_every = 50;
     auto gradient = launch::run_threads(cfg, c, o, *data);
     auto literal_choice = c;

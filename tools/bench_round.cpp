@@ -33,10 +33,10 @@ int main(int argc, char** argv) {
             yaml += fmt::format("  - {{id: {}, host: 127.0.0.1, port: {}, type: {}}}\n", i, 19000 + i,
                                 i == n - 1 ? "byzantine" : "honest");
         const auto cfg = parse_nodes_config(yaml, "bench");
-        node::RunChoice c;
+        Experiment c;
         c.training.rounds = rounds;
         c.training.eval_every = 1 << 30;
-        c.metrics_dir = "";
+        c.outputs.metrics_dir = "";
         for (auto pattern : {launch::Pattern::Mesh, launch::Pattern::Hub})
             for (auto scheme : {transport::Scheme::Tcp, transport::Scheme::Ipc, transport::Scheme::Inproc}) {
                 launch::ClusterOptions o;

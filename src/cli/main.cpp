@@ -1,5 +1,5 @@
 // p2pnode: one binary, the role is a subcommand. Exit status: 0 success, 1 runtime failure,
-// 2 bad usage or a bad config, 3 the requested role is not built yet.
+// 2 bad usage or a bad config.
 #include <algorithm>
 #include <filesystem>
 #include <atomic>
@@ -21,6 +21,7 @@
 #include "p2pnode/errors.hpp"
 #include "p2pnode/nn/layers.hpp"
 #include "p2pnode/node/local_trainer.hpp"
+#include "p2pnode/node/settings.hpp"
 #include "p2pnode/robust/robust.hpp"
 #include "p2pnode_version.h"
 
@@ -29,11 +30,6 @@ namespace {
 using p2p::cli::kExitRuntime;
 using p2p::cli::kExitUsage;
 using p2p::cli::g_stop;
-using p2p::cli::kAutoDataRoot;
-using p2p::cli::resolve_data_root;
-constexpr const char* kDataRootHelp =
-    "Folder with MNIST-format IDX files (raw or .gz); 'auto' = ./data if it holds them, else "
-    "/usr/share/datasets/fashion-mnist";
 
 void setup_logging() {
     auto logger = spdlog::stdout_logger_mt("p2pnode");
@@ -60,18 +56,12 @@ int usage_error(const CLI::App& app, const CLI::Error& e, const std::string& fir
     return kExitUsage;
 }
 
+// train's own flags; the experiment's (rounds, batch, lr, seed, model, data, ...) come from the table.
 struct TrainFlags {
-    int rounds = 50;
-    int batch_size = 64;
-    double lr = 0.05;
-    std::string data_root = kAutoDataRoot;
-    std::uint64_t seed = 0;
-    int eval_every = 10;
     std::string shard = "0/1";
-    double momentum = 0.0;
-    double weight_decay = 0.0;
     std::string metrics = "metrics/train.jsonl";
     int blas_threads = 1;
+    p2p::cli::ExperimentFlags experiment;
 };
 
 // "h/H" with 0 <= h < H.
@@ -94,13 +84,7 @@ bool parse_shard(const std::string& text, std::size_t& h, std::size_t& count) {
 
 void add_train_command(CLI::App& app, TrainFlags& f) {
     CLI::App* sub = app.add_subcommand("train", "Single-node training on one machine: the non-distributed baseline");
-    sub->add_option("--rounds", f.rounds, "Training rounds (one SGD step each)")->check(CLI::Range(1, 100'000'000));
-    sub->add_option("--batch-size", f.batch_size, "Batch size")->check(CLI::Range(1, 1'000'000));
-    sub->add_option("--lr", f.lr, "Learning rate")->check(CLI::PositiveNumber);
-    sub->add_option("--data-root", f.data_root, kDataRootHelp);
-    sub->add_option("--seed", f.seed, "Random seed (model init, shuffling)");
-    sub->add_option("--eval-every", f.eval_every, "Evaluate on the test set every N rounds (and at the end)")
-        ->check(CLI::Range(1, 100'000'000));
+    p2p::cli::add_experiment_flags(sub, f.experiment, p2p::kTrainFlag);
     sub->add_option("--shard", f.shard, "Train on honest shard h of H (indices h, h+H, ...), as h/H")
         ->check(CLI::Validator(
             [](std::string& v) {
@@ -108,34 +92,32 @@ void add_train_command(CLI::App& app, TrainFlags& f) {
                 return parse_shard(v, h, n) ? std::string() : "must be h/H with 0 <= h < H, got '" + v + "'";
             },
             "h/H"));
-    sub->add_option("--momentum", f.momentum, "SGD momentum (0: plain SGD, like the reference)")
-        ->check(CLI::Range(0.0, 0.999999));
-    sub->add_option("--weight-decay", f.weight_decay, "SGD weight decay (L2)")->check(CLI::NonNegativeNumber);
     sub->add_option("--metrics", f.metrics, "JSONL metrics file (one row per round); '' writes none");
     sub->add_option("--blas-threads", f.blas_threads, "OpenBLAS threads")->check(CLI::Range(1, 256));
 }
 
 int run_train(const TrainFlags& f) {
+    std::vector<std::string> warnings;
+    const p2p::Experiment e = p2p::cli::resolve_experiment(f.experiment, {}, warnings);
+    for (const auto& w : warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
+    p2p::node::check_names(e);
     p2p::node::LocalTrainSettings s;
-    s.training.rounds = f.rounds;
-    s.training.batch_size = f.batch_size;
-    s.training.learning_rate = f.lr;
-    s.training.seed = f.seed;
-    s.training.eval_every = f.eval_every;
+    s.training = e.training;
+    s.model = e.model.name;
     parse_shard(f.shard, s.shard, s.shards);
-    s.momentum = static_cast<float>(f.momentum);
-    s.weight_decay = static_cast<float>(f.weight_decay);
+    s.momentum = static_cast<float>(e.training.momentum);
+    s.weight_decay = static_cast<float>(e.training.weight_decay);
     s.node_id = static_cast<int>(s.shard);
     s.metrics_path = f.metrics;
     s.stop_requested = [] { return g_stop.load(); };
     p2p::nn::set_blas_threads(f.blas_threads);
 
-    const std::string root = resolve_data_root(f.data_root);
-    auto data = p2p::data::load_mnist_data(root);
+    auto data = p2p::cli::load_data(e);
     spdlog::info("[Node {}] train: shard {} ({} of {} training images), {} test images from {}, rounds {}, batch {}, "
                  "lr {}, seed {}",
                  s.node_id, f.shard, (data->train.count + s.shards - 1 - s.shard) / s.shards, data->train.count,
-                 data->test.count, root, f.rounds, f.batch_size, f.lr, f.seed);
+                 data->test.count, data->root, s.training.rounds, s.training.batch_size, s.training.learning_rate,
+                 s.training.seed);
     p2p::cli::install_stop_handlers();
     auto result = p2p::node::train_locally(s, *data);
     spdlog::info("[Node {}] {} rounds, {:.2f} ms per round (compute){}", s.node_id, result.rounds_done,
@@ -189,9 +171,6 @@ int main(int argc, char** argv) {
     hub->add_option("--data-shard", data_shard, "Data shard index (default: the node's index among honest nodes)")
         ->check(CLI::Range(-1, 1'000'000));
     hub->add_option("--config", hub_args.config, "Nodes config (ids, types, topology) instead of --total/--honest-nodes");
-    hub->add_option("--topology", hub_flags.topology, "ring or complete (without --config)")
-        ->check(CLI::IsMember({"ring", "complete"}));
-    hub->add_option("--k", hub_flags.k, "ring: neighbours on each side")->check(CLI::Range(1, 100000));
     hub->final_callback([&] {
         if (hub_args.config.empty()) {
             if (!total_opt->count()) throw CLI::RequiredError("--total-nodes");
@@ -206,7 +185,6 @@ int main(int argc, char** argv) {
                 throw CLI::ValidationError("--data-shard",
                                            fmt::format("{} is not below --honest-nodes {}", data_shard, hub_args.honest));
         }
-        hub_args.shard = data_shard;
     });
 
     std::string config_path;
@@ -220,7 +198,6 @@ int main(int argc, char** argv) {
     CLI::App* launch = app.add_subcommand(
         "launch", "Run every node of a config on this machine (threads for inproc, processes for tcp/ipc)");
     launch->add_option("--config", launch_args.config, "Nodes config file (YAML or JSON)")->required();
-    launch->add_option("--pattern", launch_args.pattern, "mesh or hub")->check(CLI::IsMember({"mesh", "hub"}));
     launch->add_option("--broker-port", launch_args.broker_port, "hub: the broker's port")->check(CLI::Range(1, 65535));
     launch->add_option("--keys-dir", launch_args.keys_dir,
                        "CURVE: folder with node-<id>.key (and broker.key); the config gives the public keys");

@@ -52,74 +52,19 @@ std::string join(const std::vector<std::string>& v) {
     return out;
 }
 
+std::shared_ptr<const data::MnistData> load_data(const Experiment& e) {
+    const data::DatasetEntry* d = data::find_dataset(e.data.dataset);
+    if (!d) throw ConfigError(fmt::format("data.dataset: unknown data set '{}'", e.data.dataset));
+    return d->load(resolve_data_root(e.data.root));
+}
+
 void add_node_flags(CLI::App* sub, NodeFlags& f, bool with_identity) {
-    // launch (no identity) also runs nodes as threads over inproc.
-    const std::vector<std::string> endpoints =
-        with_identity ? std::vector<std::string>{"tcp", "ipc"} : std::vector<std::string>{"tcp", "ipc", "inproc"};
     if (with_identity) {
         sub->add_option("--node-id", f.node_id, "Unique node id (0, 1, 2, ...)")->required()->check(CLI::NonNegativeNumber);
         f.node_type_opt = sub->add_option("--node-type", f.node_type, "honest or byzantine")
                               ->check(CLI::IsMember({"honest", "byzantine"}));
     }
-    f.rounds_opt = sub->add_option("--rounds", f.rounds, "Training rounds")->check(CLI::Range(1, 100'000'000));
-    f.batch_opt = sub->add_option("--batch-size", f.batch_size, "Batch size")->check(CLI::Range(1, 1'000'000));
-    f.lr_opt = sub->add_option("--lr", f.lr, "Learning rate")->check(CLI::PositiveNumber);
-    f.exchange_opt = sub->add_option("--exchange", f.exchange,
-                                     "What honest nodes send: gradient (send g, step on the robust aggregate of "
-                                     "gradients: the reference's protocol) or model (send the half step theta - "
-                                     "lr*g, adopt the aggregate of half steps; keeps the nodes' models together)")
-                         ->check(CLI::IsMember({"gradient", "model"}));
-    f.self_weight_opt = sub->add_option("--self-weight", f.self_weight,
-                                        "Weight w of an honest node's own vector (its gradient; its half step with "
-                                        "--exchange model) in its step, w*own + (1-w)*aggregate: 0 is the "
-                                        "reference's step on the aggregate alone, 1 ignores the neighbours")
-                            ->check(CLI::Validator(
-                                [](std::string& in) -> std::string {
-                                    double v = 0;
-                                    if (CLI::detail::lexical_cast(in, v) && v >= 0 && v <= 1) return {};
-                                    return "must be a number in 0..1, got " + in;
-                                },
-                                "in 0..1"));
-    sub->add_option("--byz-scale", f.byz_scale, "Byzantine attack scale (Empire: scale x mean of honest gradients)");
-    sub->add_option("--data-root", f.data_root,
-                    "Folder with MNIST-format IDX files (raw or .gz); 'auto' = ./data if it holds them, else "
-                    "/usr/share/datasets/fashion-mnist");
-    sub->add_option("--seed", f.seed, "Random seed (model init, shuffling, attacks)");
-    sub->add_option("--eval-every", f.eval_every, "Evaluate on the test set every N rounds (and at the end)")
-        ->check(CLI::Range(1, 100'000'000));
-    f.aggregator_opt = sub->add_option("--aggregator", f.aggregator,
-                                       "Robust aggregation rule of honest nodes: " + join(robust::aggregator_names()))
-                           ->check(CLI::IsMember(robust::aggregator_names()));
-    f.pre_opt = sub->add_option("--pre-aggregator", f.pre,
-                                "Pre-aggregator before the rule, in the order given (repeatable): " +
-                                    join(robust::pre_aggregator_names()))
-                    ->check(CLI::IsMember(robust::pre_aggregator_names()))
-                    ->take_all()
-                    ->expected(1)
-                    ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
-    f.attack_opt = sub->add_option("--attack", f.attack, "What Byzantine nodes send: " + join(robust::attack_names()))
-                       ->check(CLI::IsMember(robust::attack_names()));
-    f.f_opt = sub->add_option("--f", f.f, "Tolerated Byzantine inputs (-1: the number of Byzantine nodes)")
-                  ->check(CLI::Range(-1, 100000));
-    f.tau_opt = sub->add_option("--tau", f.tau, "centered-clipping radius / clipping threshold")->check(CLI::PositiveNumber);
-    f.iterations_opt = sub->add_option("--iterations", f.iterations,
-                                       "geometric-median / centered-clipping iterations (0: the rule's default)")
-                           ->check(CLI::NonNegativeNumber);
-    sub->add_option("--endpoint", f.endpoint,
-                    with_identity ? "Transport: tcp (between machines), ipc (one machine)"
-                                  : "Transport: tcp, ipc (child processes) or inproc (threads of this process)")
-        ->check(CLI::IsMember(endpoints));
-    sub->add_option("--ipc-dir", f.ipc_dir, "Folder for ipc:// socket files");
-    sub->add_option("--metrics-dir", f.metrics_dir, "Folder for node-<id>.jsonl metrics and the run summary ('' = none)");
-    sub->add_option("--round-timeout", f.soft_timeout,
-                    "Seconds a round waits for all neighbours before going on with the quorum")
-        ->check(CLI::PositiveNumber);
-    sub->add_option("--hard-timeout", f.hard_timeout, "Seconds a round waits at most")->check(CLI::PositiveNumber);
-    sub->add_option("--startup-timeout", f.startup_timeout, "Seconds to wait for neighbours at start")
-        ->check(CLI::PositiveNumber);
-    sub->add_option("--checkpoint-dir", f.checkpoint_dir,
-                    "Write node-<id>.ckpt here every --checkpoint-every rounds and at exit ('' = none)");
-    sub->add_option("--checkpoint-every", f.checkpoint_every, "Rounds between checkpoints")->check(CLI::Range(1, 100'000'000));
+    add_experiment_flags(sub, f.experiment, with_identity ? kNodeFlag : kLaunchFlag);
     if (with_identity) {
         sub->add_flag("--resume", f.resume, "Start from the checkpoint in --checkpoint-dir and rejoin the current round");
         sub->add_option("--secret-key", f.secret_key,
@@ -167,50 +112,23 @@ std::optional<transport::Security> security_of(const std::string& secret_file, c
     return s;
 }
 
-// Flags over the file's `robust:` section over the defaults; names in the file are checked.
-node::RunChoice run_choice(const NodeFlags& f, const NodesConfig& cfg) {
-    const RobustSection& file = cfg.robust;
-    auto check_name = [&](const std::optional<std::string>& name, int line, const std::vector<std::string>& known,
-                          const char* field) {
-        if (name && std::find(known.begin(), known.end(), *name) == known.end())
-            throw ConfigError(fmt::format("{}:{}: robust.{}: unknown name '{}' (known: {})", cfg.source, line, field,
-                                          *name, join(known)));
-    };
-    check_name(file.aggregator, file.aggregator_line, robust::aggregator_names(), "aggregator");
-    check_name(file.attack, file.attack_line, robust::attack_names(), "attack");
-    for (const auto& name : file.pre_aggregators)
-        check_name(name, file.pre_line, robust::pre_aggregator_names(), "pre_aggregators");
-    node::RunChoice c;
-    TrainingFlags given;
-    if (f.rounds_opt->count()) given.rounds = f.rounds;
-    if (f.batch_opt->count()) given.batch_size = f.batch_size;
-    if (f.lr_opt->count()) given.learning_rate = f.lr;
-    if (f.exchange_opt->count()) given.exchange = f.exchange;
-    if (f.self_weight_opt->count()) given.self_weight = f.self_weight;
-    c.training = merge_training({}, cfg.training, given);
-    c.training.byz_scale = f.byz_scale;
-    c.training.seed = f.seed;
-    c.training.eval_every = f.eval_every;
-    c.aggregator = f.aggregator_opt->count() ? f.aggregator : file.aggregator.value_or(f.aggregator);
-    c.attack = f.attack_opt->count() ? f.attack : file.attack.value_or(f.attack);
-    c.pre_aggregators = f.pre_opt->count() ? f.pre : file.pre_aggregators;
-    const int fv = f.f_opt->count() ? f.f : file.f.value_or(f.f);
-    if (fv >= 0) c.f = static_cast<std::size_t>(fv);
-    c.robust.tau = f.tau_opt->count() ? f.tau : file.tau.value_or(f.tau);
-    c.robust.iterations =
-        static_cast<std::size_t>(f.iterations_opt->count() ? f.iterations : file.iterations.value_or(f.iterations));
-    c.robust.seed = f.seed;
-    auto ms = [](double s) { return std::chrono::milliseconds(static_cast<long long>(s * 1000)); };
-    c.soft_timeout = ms(f.soft_timeout);
-    c.hard_timeout = ms(std::max(f.hard_timeout, f.soft_timeout));
-    c.startup_timeout = ms(f.startup_timeout);
-    c.metrics_dir = f.metrics_dir;
-    c.checkpoint_dir = f.checkpoint_dir;
-    c.checkpoint_every = f.checkpoint_every;
-    c.resume = f.resume;
-    if (f.resume && f.checkpoint_dir.empty()) throw ConfigError("--resume needs --checkpoint-dir");
-    if (f.node_type_opt && f.node_type_opt->count()) c.type_override = parse_node_type(f.node_type);
-    return c;
+// The node's experiment: the defaults < the config's sections < --experiment < flags; its
+// names checked against the catalogues.
+Experiment experiment_of(const NodeFlags& f, const NodesConfig& cfg) {
+    std::vector<std::string> warnings;
+    Experiment e = resolve_experiment(f.experiment, cfg.experiment, warnings);
+    for (const auto& w : warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
+    node::check_names(e);
+    return e;
+}
+
+node::NodeOverrides overrides_of(const NodeFlags& f, const Experiment& e) {
+    node::NodeOverrides o;
+    o.resume = f.resume;
+    if (f.resume && e.outputs.checkpoint_dir.empty()) throw ConfigError("--resume needs --checkpoint-dir");
+    if (f.node_type_opt && f.node_type_opt->count()) o.type = parse_node_type(f.node_type);
+    if (f.data_shard >= 0) o.shard = static_cast<std::size_t>(f.data_shard);
+    return o;
 }
 
 std::string describe(const node::NodeSettings& s) {
@@ -242,27 +160,31 @@ void write_summary(const std::string& dir, const node::NodeSettings& s, const no
 }
 
 int run_one(const NodesConfig& cfg, const NodeFlags& f, std::uint32_t id,
-            const std::function<std::unique_ptr<transport::Transport>(zmq::context_t&, const node::NodeSettings&)>& make) {
+            const std::function<std::unique_ptr<transport::Transport>(zmq::context_t&, const node::NodeSettings&,
+                                                                      const Experiment&)>& make) {
     for (const auto& w : cfg.warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
-    const node::RunChoice choice = run_choice(f, cfg);
-    node::NodeSettings s = node::settings_for(cfg, id, choice);
-    if (f.data_shard >= 0) s.shard = static_cast<std::size_t>(f.data_shard);
+    const Experiment e = experiment_of(f, cfg);
+    if (e.transport.endpoint == "inproc")
+        throw ConfigError("--endpoint inproc: a node alone has no one to talk to in-process; run the nodes as "
+                          "threads with `p2pnode launch --endpoint inproc`");
+    const node::NodeOverrides o = overrides_of(f, e);
+    node::NodeSettings s = node::settings_for(cfg, id, e, o);
     const NodeSpec& self = cfg.require(static_cast<int>(id));
-    if (choice.type_override && *choice.type_override != self.type)
+    if (o.type && *o.type != self.type)
         std::fprintf(stderr, "warning: node %u: --node-type %s overrides the type '%s' given in %s\n", id,
-                     std::string(to_string(*choice.type_override)).c_str(), std::string(to_string(self.type)).c_str(),
+                     std::string(to_string(*o.type)).c_str(), std::string(to_string(self.type)).c_str(),
                      cfg.source.c_str());
     s.stop_requested = [] { return g_stop.load(); };
     install_stop_handlers();
     nn::set_blas_threads(1);
-    const std::string root = resolve_data_root(f.data_root);
-    auto data = data::load_mnist_data(root);
+    auto data = load_data(e);
     spdlog::info("[Node {}] {} node, rounds {}, batch {}, lr {}, seed {}, data {}, {}", id, to_string(s.type),
-                 s.training.rounds, s.training.batch_size, s.training.learning_rate, s.training.seed, root, describe(s));
+                 s.training.rounds, s.training.batch_size, s.training.learning_rate, s.training.seed, data->root,
+                 describe(s));
     zmq::context_t ctx;
-    auto t = make(ctx, s);
+    auto t = make(ctx, s, e);
     const auto r = node::run_node(s, *t, *data);
-    write_summary(f.metrics_dir, s, r);
+    write_summary(e.outputs.metrics_dir, s, r);
     return 0;
 }
 
@@ -270,22 +192,24 @@ int run_one(const NodesConfig& cfg, const NodeFlags& f, std::uint32_t id,
 
 int run_mesh(const std::string& config_path, const NodeFlags& f) {
     const NodesConfig cfg = load_nodes_config(config_path);
-    const auto scheme = *transport::parse_scheme(f.endpoint);
-    return run_one(cfg, f, static_cast<std::uint32_t>(f.node_id), [&](zmq::context_t& ctx, const node::NodeSettings& s) {
+    return run_one(cfg, f, static_cast<std::uint32_t>(f.node_id), [&](zmq::context_t& ctx, const node::NodeSettings& s,
+                                                                      const Experiment& e) {
+        const auto scheme = *transport::parse_scheme(e.transport.endpoint);
+        const std::string& ipc_dir = e.transport.ipc_dir;
         const NodeSpec& self = cfg.require(static_cast<int>(s.id));
         transport::MeshSpec ms;
         ms.self = s.id;
-        if (scheme == transport::Scheme::Ipc) std::filesystem::create_directories(f.ipc_dir);
-        ms.bind_endpoint = transport::endpoint_for(scheme, self.bind_host.value_or(self.host), self.port, f.ipc_dir);
+        if (scheme == transport::Scheme::Ipc) std::filesystem::create_directories(ipc_dir);
+        ms.bind_endpoint = transport::endpoint_for(scheme, self.bind_host.value_or(self.host), self.port, ipc_dir);
         for (auto n : s.neighbours) {
             const NodeSpec& peer = cfg.require(static_cast<int>(n));
             if (n < s.id)
-                ms.peers[n] = transport::endpoint_for(scheme, peer.host, peer.port, f.ipc_dir);
+                ms.peers[n] = transport::endpoint_for(scheme, peer.host, peer.port, ipc_dir);
             else
                 ms.accept_from.push_back(n);
         }
         ms.security = security_of(f.secret_key, cfg, false);
-        spdlog::info("[Node {}] mesh over {}{}: bound {}, {} neighbour(s)", s.id, f.endpoint,
+        spdlog::info("[Node {}] mesh over {}{}: bound {}, {} neighbour(s)", s.id, e.transport.endpoint,
                      ms.security ? " with CURVE" : "", ms.bind_endpoint, s.neighbours.size());
         return transport::make_mesh(ctx, ms);
     });
@@ -307,14 +231,13 @@ int run_hub_client(const HubFlags& h, const NodeFlags& f) {
             if (i == f.node_id && f.node_type_opt->count()) n.type = *parse_node_type(f.node_type);
             cfg.nodes.push_back(n);
         }
-        cfg.topology.type = f.topology;
-        cfg.topology.k = f.k;
     }
-    const auto scheme = *transport::parse_scheme(f.endpoint);
-    return run_one(cfg, f, static_cast<std::uint32_t>(f.node_id), [&](zmq::context_t& ctx, const node::NodeSettings& s) {
+    return run_one(cfg, f, static_cast<std::uint32_t>(f.node_id), [&](zmq::context_t& ctx, const node::NodeSettings& s,
+                                                                      const Experiment& e) {
+        const auto scheme = *transport::parse_scheme(e.transport.endpoint);
         transport::HubSpec hs;
         hs.self = s.id;
-        hs.broker_endpoint = transport::endpoint_for(scheme, h.server_host, h.server_port, f.ipc_dir);
+        hs.broker_endpoint = transport::endpoint_for(scheme, h.server_host, h.server_port, e.transport.ipc_dir);
         if (!f.secret_key.empty() && h.config.empty())
             throw ConfigError("--secret-key needs --config (it gives the public keys of the nodes and the broker)");
         hs.security = security_of(f.secret_key, cfg, true);
@@ -346,34 +269,15 @@ int run_broker(const BrokerFlags& b) {
 
 namespace {
 
-// The flags launch passes to every child. Settings the config file can also hold (training and
-// robust) are passed only when given, so the file's values reach the children as they reach
-// inproc nodes.
-std::vector<std::string> forwarded_flags(const NodeFlags& f) {
-    std::vector<std::string> a = {"--byz-scale",   fmt::format("{}", f.byz_scale),
-                                  "--data-root",   f.data_root,                  "--seed",       std::to_string(f.seed),
-                                  "--eval-every",  std::to_string(f.eval_every),
-                                  "--endpoint",    f.endpoint,                   "--ipc-dir",    f.ipc_dir,
-                                  "--metrics-dir", f.metrics_dir,                "--round-timeout", fmt::format("{}", f.soft_timeout),
-                                  "--hard-timeout", fmt::format("{}", f.hard_timeout),
-                                  "--startup-timeout", fmt::format("{}", f.startup_timeout),
-                                  "--checkpoint-dir", f.checkpoint_dir, "--checkpoint-every", std::to_string(f.checkpoint_every)};
-    auto given = [&](const CLI::Option* opt, const char* flag, const std::string& value) {
-        if (opt->count()) a.insert(a.end(), {flag, value});
-    };
-    given(f.rounds_opt, "--rounds", std::to_string(f.rounds));
-    given(f.batch_opt, "--batch-size", std::to_string(f.batch_size));
-    given(f.lr_opt, "--lr", fmt::format("{}", f.lr));
-    given(f.exchange_opt, "--exchange", f.exchange);
-    given(f.self_weight_opt, "--self-weight", fmt::format("{}", f.self_weight));
-    given(f.aggregator_opt, "--aggregator", f.aggregator);
-    given(f.attack_opt, "--attack", f.attack);
-    given(f.f_opt, "--f", std::to_string(f.f));
-    given(f.tau_opt, "--tau", fmt::format("{}", f.tau));
-    given(f.iterations_opt, "--iterations", std::to_string(f.iterations));
-    if (f.pre_opt->count())
-        for (const auto& p : f.pre) a.insert(a.end(), {"--pre-aggregator", p});
-    return a;
+// Writes `text` to `path` whole or not at all (a temporary file renamed into place).
+void write_whole(const std::string& path, const std::string& text) {
+    const std::string tmp = path + ".tmp";
+    {
+        std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+        out << text;
+        if (!out.flush()) throw IoError(fmt::format("{}: cannot write", tmp));
+    }
+    std::filesystem::rename(tmp, path);
 }
 
 pid_t spawn(const std::string& exe, const std::vector<std::string>& args) {
@@ -415,16 +319,18 @@ void print_table(const NodesConfig& cfg, const std::string& dir) {
 int run_launch(const LaunchFlags& l, const NodeFlags& f, const std::string& self_exe) {
     const NodesConfig cfg = load_nodes_config(l.config);
     for (const auto& w : cfg.warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
+    // Resolved once: every node, thread or process, runs this experiment.
+    Experiment e = experiment_of(f, cfg);
     // Validates every node's settings (rule bounds, topology) before starting anything.
-    const node::RunChoice choice = run_choice(f, cfg);
-    for (const auto& n : cfg.nodes) node::settings_for(cfg, static_cast<std::uint32_t>(n.id), choice);
-    if (!f.metrics_dir.empty()) {
-        std::filesystem::create_directories(f.metrics_dir);
-        for (const auto& n : cfg.nodes) std::filesystem::remove(fmt::format("{}/node-{}.summary.json", f.metrics_dir, n.id));
+    for (const auto& n : cfg.nodes) node::settings_for(cfg, static_cast<std::uint32_t>(n.id), e);
+    const std::string metrics_dir = e.outputs.metrics_dir;
+    if (!metrics_dir.empty()) {
+        std::filesystem::create_directories(metrics_dir);
+        for (const auto& n : cfg.nodes) std::filesystem::remove(fmt::format("{}/node-{}.summary.json", metrics_dir, n.id));
     }
     // The table is read from the nodes' summaries; with --metrics-dir '' they go to a temporary
     // folder that is removed afterwards.
-    std::string summary_dir = f.metrics_dir;
+    std::string summary_dir = metrics_dir;
     if (summary_dir.empty()) {
         std::string pattern = (std::filesystem::temp_directory_path() / "p2pnode-launch-XXXXXX").string();
         if (!mkdtemp(pattern.data())) throw IoError("launch: cannot create a temporary folder for the node summaries");
@@ -436,21 +342,27 @@ int run_launch(const LaunchFlags& l, const NodeFlags& f, const std::string& self
             std::error_code ec;
             if (!dir.empty()) std::filesystem::remove_all(dir, ec);
         }
-    } remove_temp{f.metrics_dir.empty() ? summary_dir : std::string()};
+    } remove_temp{metrics_dir.empty() ? summary_dir : std::string()};
+    // The run folder describes itself: the resolved experiment beside the metrics, also the file
+    // every child process reads (--experiment).
+    e.outputs.metrics_dir = summary_dir;
+    const std::string experiment_file = summary_dir + "/experiment.yaml";
+    write_whole(experiment_file, experiment_yaml(e));
     install_stop_handlers();
-    const launch::Pattern pattern = l.pattern == "hub" ? launch::Pattern::Hub : launch::Pattern::Mesh;
-    spdlog::info("launch: {} nodes of {} as a {} over {}", cfg.nodes.size(), cfg.source, l.pattern, f.endpoint);
-    if (f.endpoint == "inproc") {
+    const launch::Pattern pattern = e.transport.pattern == "hub" ? launch::Pattern::Hub : launch::Pattern::Mesh;
+    const std::string& endpoint = e.transport.endpoint;
+    spdlog::info("launch: {} nodes of {} as a {} over {}; the experiment in {}", cfg.nodes.size(), cfg.source,
+                 e.transport.pattern, endpoint, metrics_dir.empty() ? std::string("a temporary folder") : experiment_file);
+    if (endpoint == "inproc") {
         if (!l.keys_dir.empty()) throw ConfigError("--keys-dir: CURVE needs tcp or ipc; inproc is not encrypted");
         nn::set_blas_threads(1);
-        auto data = data::load_mnist_data(resolve_data_root(f.data_root));
+        auto data = load_data(e);
         launch::ClusterOptions o;
         o.pattern = pattern;
         o.scheme = transport::Scheme::Inproc;
         o.stop_requested = [] { return g_stop.load(); };
-        auto results = launch::run_threads(cfg, choice, o, *data);
-        auto topo = node::topology_of(cfg);
-        for (auto& [id, r] : results) write_summary(summary_dir, node::settings_for(cfg, id, choice), r);
+        auto results = launch::run_threads(cfg, e, o, *data);
+        for (auto& [id, r] : results) write_summary(summary_dir, node::settings_for(cfg, id, e), r);
         print_table(cfg, summary_dir);
         return 0;
     }
@@ -458,7 +370,7 @@ int run_launch(const LaunchFlags& l, const NodeFlags& f, const std::string& self
     pid_t broker = 0;
     if (pattern == launch::Pattern::Hub) {
         std::vector<std::string> args = {"broker", "--host", "127.0.0.1", "--port", std::to_string(l.broker_port),
-                                         "--endpoint", f.endpoint, "--ipc-dir", f.ipc_dir};
+                                         "--endpoint", endpoint, "--ipc-dir", e.transport.ipc_dir};
         if (!l.keys_dir.empty()) args.insert(args.end(), {"--secret-key", l.keys_dir + "/broker.key", "--config", l.config});
         broker = spawn(self_exe, args);
     }
@@ -469,10 +381,7 @@ int run_launch(const LaunchFlags& l, const NodeFlags& f, const std::string& self
                     std::to_string(l.broker_port), "--node-id", std::to_string(n.id)};
         else
             args = {"mesh", "--config", l.config, "--node-id", std::to_string(n.id)};
-        NodeFlags child = f;
-        child.metrics_dir = summary_dir;
-        const auto fwd = forwarded_flags(child);
-        args.insert(args.end(), fwd.begin(), fwd.end());
+        args.insert(args.end(), {"--experiment", experiment_file});
         if (!l.keys_dir.empty()) args.insert(args.end(), {"--secret-key", fmt::format("{}/node-{}.key", l.keys_dir, n.id)});
         children.push_back(spawn(self_exe, args));
     }

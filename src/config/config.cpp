@@ -25,6 +25,12 @@ std::optional<NodeType> parse_node_type(std::string_view text) {
     return std::nullopt;
 }
 
+bool is_z85_key(std::string_view s) {
+    static constexpr std::string_view alphabet =
+        "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#";
+    return s.size() == 40 && s.find_first_not_of(alphabet) == std::string_view::npos;
+}
+
 const NodeSpec* NodesConfig::find(int id) const {
     for (const auto& n : nodes)
         if (n.id == id) return &n;
@@ -45,6 +51,8 @@ int NodesConfig::honest_count() const {
 }
 
 namespace {
+
+std::string read_config_file(const std::string& path);
 
 // Reads one document with the file name in every message. yaml-cpp is lenient, so every
 // scalar is checked here: plain (unquoted) decimal integers only, no duplicate keys.
@@ -148,98 +156,73 @@ private:
 
 constexpr long long kMaxNodeId = 1'000'000;
 
-// 40 characters of ZeroMQ's Z85 alphabet (the config layer does not link the transport's check).
-bool looks_like_key(const std::string& s) {
-    static const std::string alphabet =
-        "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#";
-    return s.size() == 40 && s.find_first_not_of(alphabet) == std::string::npos;
-}
 
-TrainingSection read_training(const Reader& r, const YAML::Node& node, int line, std::vector<std::string>& warnings) {
-    if (!node.IsMap()) r.fail(line, "training", "must be a mapping {rounds, batch_size, learning_rate, exchange, self_weight}");
-    TrainingSection t;
-    for (const auto& e : r.entries(node, "training")) {
-        const std::string& key = e.key;
-        std::string field = "training." + key;
-        if (key == "rounds")
-            t.rounds = static_cast<int>(r.integer(e, field, 1, 100'000'000));
-        else if (key == "batch_size")
-            t.batch_size = static_cast<int>(r.integer(e, field, 1, 1'000'000));
-        else if (key == "learning_rate")
-            t.learning_rate = r.positive_number(e, field);
-        else if (key == "exchange") {
-            t.exchange = r.text(e, field);
-            if (*t.exchange != "gradient" && *t.exchange != "model")
-                r.fail(e.line, field, fmt::format("must be gradient or model, got '{}'", *t.exchange));
-        } else if (key == "self_weight")
-            t.self_weight = r.number_in(e, field, 0.0, 1.0);
-        else
-            r.warn_unknown(e, field, warnings);
-    }
-    return t;
-}
-
-TopologySection read_topology(const Reader& r, const YAML::Node& node, int line, std::vector<std::string>& warnings) {
-    if (!node.IsMap()) r.fail(line, "topology", "must be a mapping {type, k, edges} (p2pnode list topologies)");
-    TopologySection t;
-    bool has_edges = false;
-    for (const auto& e : r.entries(node, "topology")) {
-        const std::string field = "topology." + e.key;
-        if (e.key == "type") {
-            t.type = r.text(e, field);  // a row of the topology catalogue: checked where it is built
-            t.type_line = e.line;
-        } else if (e.key == "k") {
-            t.k = static_cast<int>(r.integer(e, field, 1, 100000));
-        } else if (e.key == "edges") {
-            if (!e.value.IsSequence()) r.fail(e.line, field, "must be a list of [a, b] pairs");
-            for (std::size_t i = 0; i < e.value.size(); ++i) {
-                const YAML::Node pair = e.value[i];
+// One value of the file as the table's field wants it; ConfigError naming the line and field.
+FieldValue value_of(const Reader& r, const Field& f, const Reader::Entry& e, const std::string& field) {
+    FieldValue v;
+    const YAML::Node& node = e.value;
+    switch (f.kind) {
+        case FieldKind::Int:
+            if (!node.IsScalar()) r.fail(e.line, field, "must be an integer");
+            if (node.Tag() == "!")
+                r.fail(e.line, field, fmt::format("must be an integer, got the string \"{}\"", node.Scalar()));
+            v.text = node.Scalar();
+            break;
+        case FieldKind::Double:
+            if (!node.IsScalar() || node.Tag() == "!") r.fail(e.line, field, "must be a number");
+            v.text = node.Scalar();
+            break;
+        case FieldKind::Text:
+            if (!node.IsScalar()) r.fail(e.line, field, "must be a string");
+            v.text = node.Scalar();
+            break;
+        case FieldKind::List:
+            if (!node.IsSequence()) r.fail(e.line, field, "must be a list of names");
+            for (std::size_t i = 0; i < node.size(); ++i) {
+                if (!node[i].IsScalar() || node[i].Scalar().empty()) r.fail(e.line, field, "must be a list of names");
+                v.list.push_back(node[i].Scalar());
+            }
+            break;
+        case FieldKind::Pairs:
+            if (!node.IsSequence()) r.fail(e.line, field, "must be a list of [a, b] pairs");
+            for (std::size_t i = 0; i < node.size(); ++i) {
+                const YAML::Node pair = node[i];
                 const int l = Reader::line_of(pair) ? Reader::line_of(pair) : e.line;
                 if (!pair.IsSequence() || pair.size() != 2) r.fail(l, fmt::format("{}[{}]", field, i), "must be a pair [a, b]");
                 Reader::Entry a{"", pair[0], l}, b{"", pair[1], l};
-                t.edges.emplace_back(static_cast<int>(r.integer(a, fmt::format("{}[{}][0]", field, i), 0, kMaxNodeId)),
-                                     static_cast<int>(r.integer(b, fmt::format("{}[{}][1]", field, i), 0, kMaxNodeId)));
+                v.pairs.emplace_back(r.integer(a, fmt::format("{}[{}][0]", field, i), static_cast<long long>(f.lo),
+                                               static_cast<long long>(f.hi)),
+                                     r.integer(b, fmt::format("{}[{}][1]", field, i), static_cast<long long>(f.lo),
+                                               static_cast<long long>(f.hi)));
             }
-            has_edges = true;
-        } else {
-            r.warn_unknown(e, field, warnings);
-        }
+            break;
     }
-    if (t.type == "edges" && !has_edges) r.fail(line, "topology.edges", "type edges needs an edges list");
-    return t;
+    return v;
 }
 
-RobustSection read_robust(const Reader& r, const YAML::Node& node, int line, std::vector<std::string>& warnings) {
-    if (!node.IsMap())
-        r.fail(line, "robust", "must be a mapping {aggregator, pre_aggregators, attack, f, tau, iterations}");
-    RobustSection out;
-    for (const auto& e : r.entries(node, "robust")) {
-        const std::string field = "robust." + e.key;
-        if (e.key == "aggregator") {
-            out.aggregator = r.text(e, field);
-            out.aggregator_line = e.line;
-        } else if (e.key == "attack") {
-            out.attack = r.text(e, field);
-            out.attack_line = e.line;
-        } else if (e.key == "pre_aggregators") {
-            if (!e.value.IsSequence()) r.fail(e.line, field, "must be a list of names");
-            for (std::size_t i = 0; i < e.value.size(); ++i) {
-                const YAML::Node item = e.value[i];
-                if (!item.IsScalar() || item.Scalar().empty()) r.fail(e.line, field, "must be a list of names");
-                out.pre_aggregators.push_back(item.Scalar());
-            }
-            out.pre_line = e.line;
-        } else if (e.key == "f") {
-            out.f = static_cast<int>(r.integer(e, field, 0, 100000));
-        } else if (e.key == "tau") {
-            out.tau = r.positive_number(e, field);
-        } else if (e.key == "iterations") {
-            out.iterations = static_cast<int>(r.integer(e, field, 1, 1000000));
-        } else {
-            r.warn_unknown(e, field, warnings);
-        }
+bool is_section(const std::string& key) {
+    const auto& s = experiment_sections();
+    return std::find(s.begin(), s.end(), key) != s.end();
+}
+
+// One section (training:, robust:, ...) through the experiment table.
+void read_section(const Reader& r, const Reader::Entry& section, Experiment& e, std::vector<std::string>& warnings) {
+    if (!section.value.IsMap()) {
+        std::string keys;
+        for (const auto& f : experiment_fields())
+            if (f.key.substr(0, f.key.find('.')) == section.key)
+                keys += fmt::format("{}{}", keys.empty() ? "" : ", ", f.key.substr(f.key.find('.') + 1));
+        r.fail(section.line, section.key, fmt::format("must be a mapping {{{}}}", keys));
     }
-    return out;
+    for (const auto& entry : r.entries(section.value, section.key)) {
+        const std::string key = section.key + "." + entry.key;
+        const Field* f = find_field(key);
+        if (!f) {
+            r.warn_unknown(entry, key, warnings);
+            continue;
+        }
+        set_field(e, *f, value_of(r, *f, entry, key), fmt::format("{}:{}", r.source(), entry.line));
+    }
 }
 
 NodeSpec read_node(const Reader& r, const YAML::Node& node, size_t index, std::vector<std::string>& warnings) {
@@ -269,7 +252,7 @@ NodeSpec read_node(const Reader& r, const YAML::Node& node, size_t index, std::v
             spec.bind_host = r.text(e, field);
         } else if (key == "public_key") {
             spec.public_key = r.text(e, field);
-            if (!looks_like_key(*spec.public_key)) r.fail(e.line, field, "must be a CURVE public key (40 Z85 characters, from p2pnode keygen)");
+            if (!is_z85_key(*spec.public_key)) r.fail(e.line, field, "must be a CURVE public key (40 Z85 characters, from p2pnode keygen)");
         } else {
             r.warn_unknown(e, field, warnings);
         }
@@ -322,16 +305,12 @@ NodesConfig parse_nodes_config(std::string_view text, const std::string& source)
         if (e.key == "nodes") {
             read_nodes(r, e, cfg);
             has_nodes = true;
-        } else if (e.key == "training") {
-            cfg.training = read_training(r, e.value, e.line, cfg.warnings);
-        } else if (e.key == "robust") {
-            cfg.robust = read_robust(r, e.value, e.line, cfg.warnings);
+        } else if (is_section(e.key)) {
+            read_section(r, e, cfg.experiment, cfg.warnings);
         } else if (e.key == "broker_public_key") {
             cfg.broker_public_key = r.text(e, e.key);
-            if (!looks_like_key(*cfg.broker_public_key))
+            if (!is_z85_key(*cfg.broker_public_key))
                 r.fail(e.line, e.key, "must be a CURVE public key (40 Z85 characters, from p2pnode keygen)");
-        } else if (e.key == "topology") {
-            cfg.topology = read_topology(r, e.value, e.line, cfg.warnings);
         } else {
             r.warn_unknown(e, e.key, cfg.warnings);
         }
@@ -340,7 +319,9 @@ NodesConfig parse_nodes_config(std::string_view text, const std::string& source)
     return cfg;
 }
 
-NodesConfig load_nodes_config(const std::string& path) {
+namespace {
+
+std::string read_config_file(const std::string& path) {
     std::error_code ec;
     if (std::filesystem::is_directory(path, ec))
         throw ConfigError(fmt::format("{}: is a directory, not a config file", path));
@@ -349,21 +330,34 @@ NodesConfig load_nodes_config(const std::string& path) {
     std::ostringstream buf;
     buf << in.rdbuf();
     if (in.bad()) throw ConfigError(fmt::format("{}: cannot read the file", path));
-    return parse_nodes_config(buf.str(), path);
+    return buf.str();
 }
+
+}  // namespace
+
+NodesConfig load_nodes_config(const std::string& path) { return parse_nodes_config(read_config_file(path), path); }
 
 }  // namespace p2p
 
 namespace p2p {
 
-TrainingOptions merge_training(const TrainingOptions& defaults, const TrainingSection& file, const TrainingFlags& flags) {
-    TrainingOptions out = defaults;
-    out.rounds = flags.rounds.value_or(file.rounds.value_or(defaults.rounds));
-    out.batch_size = flags.batch_size.value_or(file.batch_size.value_or(defaults.batch_size));
-    out.learning_rate = flags.learning_rate.value_or(file.learning_rate.value_or(defaults.learning_rate));
-    out.exchange = flags.exchange.value_or(file.exchange.value_or(defaults.exchange));
-    out.self_weight = flags.self_weight.value_or(file.self_weight.value_or(defaults.self_weight));
-    return out;
+void apply_experiment_file(Experiment& e, const std::string& path, std::vector<std::string>& warnings) {
+    const std::string text = read_config_file(path);
+    Reader r(path);
+    YAML::Node root;
+    try {
+        root = YAML::Load(text);
+    } catch (const YAML::Exception& ex) {
+        throw ConfigError(fmt::format("{}:{}: not valid YAML/JSON: {}", path, ex.mark.line + 1, ex.msg));
+    }
+    if (!root || root.IsNull()) throw ConfigError(fmt::format("{}: the file is empty (expected the experiment's sections)", path));
+    if (!root.IsMap()) r.fail(root, "(top level)", "must be a mapping of sections (training, robust, ...)");
+    for (const auto& entry : r.entries(root, "")) {
+        if (is_section(entry.key))
+            read_section(r, entry, e, warnings);
+        else
+            r.warn_unknown(entry, entry.key, warnings);
+    }
 }
 
 }  // namespace p2p

@@ -14,15 +14,15 @@
 
 namespace p2p::launch {
 
-std::map<std::uint32_t, node::NodeResult> run_threads(const NodesConfig& cfg, const node::RunChoice& choice,
+std::map<std::uint32_t, node::NodeResult> run_threads(const NodesConfig& cfg, const Experiment& experiment,
                                                       const ClusterOptions& o, const data::MnistData& data) {
     using namespace transport;
     zmq::context_t ctx;
-    const auto topo = node::topology_of(cfg);
+    const auto topo = node::topology_of(cfg, experiment);
     std::vector<node::NodeSettings> settings;
     for (auto id : topo.ids()) {
         if (!o.only.empty() && std::find(o.only.begin(), o.only.end(), id) == o.only.end()) continue;
-        settings.push_back(node::settings_for(cfg, id, choice));
+        settings.push_back(node::settings_for(cfg, id, experiment));
         settings.back().stop_requested = o.stop_requested;
     }
 

@@ -4,7 +4,10 @@
 
 #include <spdlog/spdlog.h>
 
+#include <fmt/format.h>
+
 #include "p2pnode/data/batches.hpp"
+#include "p2pnode/errors.hpp"
 #include "p2pnode/node/metrics.hpp"
 
 namespace p2p::node {
@@ -20,7 +23,9 @@ double seconds_since(Clock::time_point t0) { return std::chrono::duration<double
 LocalTrainResult train_locally(const LocalTrainSettings& s, const data::MnistData& data) {
     const TrainingOptions& t = s.training;
     MetricsWriter metrics = s.metrics_path.empty() ? MetricsWriter() : MetricsWriter(s.metrics_path);
-    nn::Sequential model = nn::make_small_cnn(t.seed);
+    const nn::ModelEntry* entry = nn::find_model(s.model);
+    if (!entry) throw ConfigError(fmt::format("unknown model '{}'", s.model));
+    nn::Sequential model = entry->make(t.seed);
     nn::Sgd sgd(static_cast<float>(t.learning_rate), s.momentum, s.weight_decay);
     // Each shard shuffles with its own stream, derived from the run's seed.
     data::BatchSampler sampler(data::shard_indices(data.train.count, s.shard, s.shards),

@@ -35,7 +35,6 @@ class Gather {
 public:
     Gather(const NodeSettings& s, std::size_t dim) : s_(s), dim_(dim) {
         limits_.max_dim = static_cast<std::uint32_t>(dim);
-        limits_.max_targets = 0;
         for (auto id : s.neighbours) neighbours_.insert(id);
     }
 

@@ -4,42 +4,76 @@
 
 #include <fmt/format.h>
 
+#include "p2pnode/data/idx.hpp"
 #include "p2pnode/errors.hpp"
+#include "p2pnode/nn/model.hpp"
+#include "p2pnode/robust/catalogue.hpp"
 
 namespace p2p::node {
 
-Topology topology_of(const NodesConfig& cfg) {
+namespace {
+
+std::string where(const Experiment& e, const std::string& key) {
+    auto it = e.origin.find(key);
+    return it == e.origin.end() ? "(default)" : it->second;
+}
+
+template <class Span>
+std::string names_of(Span entries) {
+    std::string out;
+    for (const auto& row : entries) out += fmt::format("{}{}", out.empty() ? "" : ", ", row.name);
+    return out;
+}
+
+template <class Span>
+void require_row(const Experiment& e, const std::string& key, const std::string& name, Span entries,
+                 const char* kind) {
+    for (const auto& row : entries)
+        if (row.name == name) return;
+    throw ConfigError(fmt::format("{}: {}: unknown {} '{}' (known: {})", where(e, key), key, kind, name,
+                                  names_of(entries)));
+}
+
+}  // namespace
+
+void check_names(const Experiment& e) {
+    require_row(e, "robust.aggregator", e.robust.aggregator, robust::aggregators(), "aggregator");
+    for (const auto& p : e.robust.pre_aggregators)
+        require_row(e, "robust.pre_aggregators", p, robust::pre_aggregators(), "pre-aggregator");
+    require_row(e, "robust.attack", e.attack.name, robust::attacks(), "attack");
+    require_row(e, "model.name", e.model.name, nn::models(), "model");
+    require_row(e, "data.dataset", e.data.dataset, data::datasets(), "data set");
+    require_row(e, "topology.type", e.topology.type, topologies(), "topology");
+}
+
+Topology topology_of(const NodesConfig& cfg, const Experiment& e) {
     std::vector<std::uint32_t> ids;
     for (const auto& n : cfg.nodes) ids.push_back(static_cast<std::uint32_t>(n.id));
-    const auto& t = cfg.topology;
-    const TopologyEntry* entry = find_topology(t.type);
-    if (!entry) {
-        std::string known;
-        for (const auto& e : topologies()) known += fmt::format("{}{}", known.empty() ? "" : ", ", e.name);
-        throw ConfigError(fmt::format("{}:{}: topology.type: unknown topology '{}' (known: {})", cfg.source,
-                                      t.type_line, t.type, known));
-    }
+    const auto& t = e.topology;
+    require_row(e, "topology.type", t.type, topologies(), "topology");
     TopologySpec spec;
     spec.type = t.type;
     spec.k = static_cast<std::size_t>(t.k);
     for (const auto& [a, b] : t.edges) spec.edges.emplace_back(static_cast<std::uint32_t>(a), static_cast<std::uint32_t>(b));
     try {
-        return entry->make(ids, spec);
+        return find_topology(t.type)->make(ids, spec);
     } catch (const std::invalid_argument& ex) {
         throw ConfigError(fmt::format("{}: topology.{}: {}", cfg.source, t.type, ex.what()));
     }
 }
 
-NodeSettings settings_for(const NodesConfig& cfg, std::uint32_t id, const RunChoice& c) {
+NodeSettings settings_for(const NodesConfig& cfg, std::uint32_t id, const Experiment& e, const NodeOverrides& o) {
+    check_names(e);
     const NodeSpec& self = cfg.require(static_cast<int>(id));
-    const Topology topo = topology_of(cfg);
+    const Topology topo = topology_of(cfg, e);
     NodeSettings s;
     s.id = id;
-    s.type = c.type_override.value_or(self.type);
+    s.type = o.type.value_or(self.type);
     s.neighbours = topo.neighbours(id);
     for (auto n : s.neighbours)
         if (cfg.require(static_cast<int>(n)).type == NodeType::Honest) s.honest_neighbours.push_back(n);
-    s.training = c.training;
+    s.training = e.training;
+    s.model = e.model.name;
     // Honest node h of H trains on indices h, h+H, ...; a Byzantine node that needs its own
     // gradient (sign-flip, label-flip) borrows shard id mod H.
     std::vector<int> honest;
@@ -49,28 +83,34 @@ NodeSettings settings_for(const NodesConfig& cfg, std::uint32_t id, const RunCho
     s.shards = std::max<std::size_t>(1, honest.size());
     auto pos = std::find(honest.begin(), honest.end(), static_cast<int>(id));
     s.shard = pos != honest.end() ? static_cast<std::size_t>(pos - honest.begin()) : id % s.shards;
+    if (o.shard) s.shard = *o.shard;
 
-    s.aggregator = c.aggregator;
-    s.pre_aggregators = c.pre_aggregators;
-    s.robust = c.robust;
-    s.robust.f = c.f.value_or(cfg.nodes.size() - honest.size());
-    s.attack = c.attack;
-    s.attack_params.scale = c.training.byz_scale;
+    s.aggregator = e.robust.aggregator;
+    s.pre_aggregators = e.robust.pre_aggregators;
+    s.robust.f = e.robust.f >= 0 ? static_cast<std::size_t>(e.robust.f) : cfg.nodes.size() - honest.size();
+    if (e.robust.q > 0) s.robust.q = static_cast<std::size_t>(e.robust.q);
+    s.robust.tau = e.robust.tau;
+    s.robust.iterations = static_cast<std::size_t>(e.robust.iterations);
+    s.robust.bucket_size = static_cast<std::size_t>(e.robust.bucket_size);
+    s.robust.seed = e.training.seed;
+    s.attack = e.attack.name;
+    s.attack_params.scale = e.attack.scale;
     s.attack_params.n = s.neighbours.size() + 1;
     s.attack_params.f = s.robust.f;
-    s.attack_params.seed = c.training.seed + id;
-    s.attack_params.rule = c.aggregator;
-    s.attack_params.pre = c.pre_aggregators;
+    s.attack_params.seed = e.training.seed + id;
+    s.attack_params.rule = e.robust.aggregator;
+    s.attack_params.pre = e.robust.pre_aggregators;
     s.attack_params.rule_params = s.robust;
     const std::size_t deg = s.neighbours.size();
-    s.quorum = c.quorum.value_or(deg > s.robust.f ? deg - s.robust.f : 0);
-    s.soft_timeout = c.soft_timeout;
-    s.hard_timeout = c.hard_timeout;
-    s.startup_timeout = c.startup_timeout;
-    s.checkpoint_dir = c.checkpoint_dir;
-    s.checkpoint_every = c.checkpoint_every;
-    s.resume = c.resume;
-    if (!c.metrics_dir.empty()) s.metrics_path = fmt::format("{}/node-{}.jsonl", c.metrics_dir, id);
+    s.quorum = o.quorum.value_or(deg > s.robust.f ? deg - s.robust.f : 0);
+    auto ms = [](double sec) { return std::chrono::milliseconds(static_cast<long long>(sec * 1000)); };
+    s.soft_timeout = ms(e.timeouts.round);
+    s.hard_timeout = ms(std::max(e.timeouts.hard, e.timeouts.round));
+    s.startup_timeout = ms(e.timeouts.startup);
+    s.checkpoint_dir = e.outputs.checkpoint_dir;
+    s.checkpoint_every = e.outputs.checkpoint_every;
+    s.resume = o.resume;
+    if (!e.outputs.metrics_dir.empty()) s.metrics_path = fmt::format("{}/node-{}.jsonl", e.outputs.metrics_dir, id);
     if (s.type == NodeType::Honest) {
         // Fails now, with the rule's bound, rather than at the first round.
         robust::Pipeline<float>(s.pre_aggregators, s.aggregator, s.robust).check(deg + 1);

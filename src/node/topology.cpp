@@ -70,7 +70,10 @@ const TopologyEntry kTopologies[] = {
     {"complete", "every node linked to every other", "",
      [](const std::vector<std::uint32_t>& ids, const TopologySpec&) { return Topology::complete(ids); }},
     {"edges", "the undirected edges listed, [[a, b], ...]", "edges",
-     [](const std::vector<std::uint32_t>& ids, const TopologySpec& t) { return Topology::edges(ids, t.edges); }},
+     [](const std::vector<std::uint32_t>& ids, const TopologySpec& t) {
+         if (t.edges.empty()) throw std::invalid_argument("type edges needs an edges list");
+         return Topology::edges(ids, t.edges);
+     }},
 };
 
 }  // namespace

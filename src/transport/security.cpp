@@ -15,14 +15,6 @@ CurveKeys generate_keys() {
     return {pub, sec};
 }
 
-bool is_z85_key(const std::string& s) {
-    static const char* alphabet = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#";
-    if (s.size() != 40) return false;
-    for (char c : s)
-        if (!std::strchr(alphabet, c) || c == 0) return false;
-    return true;
-}
-
 std::string public_from_secret(const std::string& secret_z85) {
     if (!is_z85_key(secret_z85)) throw std::invalid_argument("not a CURVE secret key (40 Z85 characters)");
     char pub[41] = {};

@@ -90,23 +90,10 @@ inline SendResult try_send_parts(zmq::socket_t& s, std::vector<zmq::message_t>& 
     return SendResult::Sent;
 }
 
-// Sends parts as one multipart message without blocking. False when the first part is refused
-// (EHOSTUNREACH: not connected yet or gone; EAGAIN: the peer's queue is full); then nothing of
-// the message was sent.
+// try_send_parts, as a yes or no: false when the first part was refused (EHOSTUNREACH: not
+// connected yet or gone; EAGAIN: the peer's queue is full); then nothing of the message was sent.
 inline bool send_parts(zmq::socket_t& s, std::vector<zmq::message_t>& parts) {
-    for (std::size_t i = 0; i < parts.size(); ++i) {
-        const auto flags = (i + 1 < parts.size() ? zmq::send_flags::sndmore : zmq::send_flags::none) |
-                           zmq::send_flags::dontwait;
-        try {
-            if (!s.send(parts[i], flags)) {
-                if (i == 0) return false;
-            }
-        } catch (const zmq::error_t& e) {
-            if (i == 0 && (e.num() == EHOSTUNREACH || e.num() == EAGAIN)) return false;
-            throw;
-        }
-    }
-    return true;
+    return try_send_parts(s, parts) == SendResult::Sent;
 }
 
 // The shared half of the socket transports: messages that arrived while handshaking wait in

@@ -30,7 +30,7 @@ std::optional<Kind> parse_kind(std::string_view s) {
 
 // The longest header string: a key or a kind name.
 constexpr std::size_t kMaxString = 16;
-// v, kind, from, round, dim, to.
+// v, kind, from, round, dim.
 constexpr std::size_t kMaxKeys = 6;
 
 std::uint64_t unsigned_field(const msgpack::object& o, std::string_view key, std::uint64_t max) {
@@ -62,7 +62,7 @@ Message& Message::operator=(Message&& other) noexcept {
 std::vector<std::byte> encode_header(const Header& h) {
     msgpack::sbuffer buf(64);
     msgpack::packer<msgpack::sbuffer> pk(buf);
-    pk.pack_map(h.to.empty() ? 5 : 6);
+    pk.pack_map(5);
     pk.pack("v");
     pk.pack(h.version);
     pk.pack("kind");
@@ -73,11 +73,6 @@ std::vector<std::byte> encode_header(const Header& h) {
     pk.pack(h.round);
     pk.pack("dim");
     pk.pack(h.dim);
-    if (!h.to.empty()) {
-        pk.pack("to");
-        pk.pack_array(static_cast<std::uint32_t>(h.to.size()));
-        for (auto id : h.to) pk.pack(id);
-    }
     const auto* p = reinterpret_cast<const std::byte*>(buf.data());
     return {p, p + buf.size()};
 }
@@ -87,7 +82,7 @@ Message decode(std::span<const std::byte> header_frame, std::span<const std::byt
     msgpack::object_handle handle;
     std::size_t offset = 0;
     // Every limit explicit: msgpack's defaults (2^32) let a 5-byte frame ask for gigabytes.
-    const msgpack::unpack_limit limit(/*array=*/limits.max_targets, /*map=*/kMaxKeys, /*str=*/kMaxString,
+    const msgpack::unpack_limit limit(/*array=*/16, /*map=*/kMaxKeys, /*str=*/kMaxString,
                                       /*bin=*/0, /*ext=*/0, /*depth=*/2);
     try {
         handle = msgpack::unpack(reinterpret_cast<const char*>(header_frame.data()), header_frame.size(),
@@ -130,12 +125,6 @@ Message decode(std::span<const std::byte> header_frame, std::span<const std::byt
         } else if (key == "dim") {
             bit = 16;
             h.dim = static_cast<std::uint32_t>(unsigned_field(v, key, limits.max_dim));
-        } else if (key == "to") {
-            bit = 32;
-            if (v.type != msgpack::type::ARRAY) throw ProtocolError("header field 'to' must be an array");
-            h.to.reserve(v.via.array.size);  // bounded by limits.max_targets in unpack
-            for (std::uint32_t j = 0; j < v.via.array.size; ++j)
-                h.to.push_back(static_cast<std::uint32_t>(unsigned_field(v.via.array.ptr[j], "to[]", UINT32_MAX)));
         } else {
             throw ProtocolError(fmt::format("unknown header field '{}'", key));
         }

@@ -32,7 +32,7 @@ struct ClusterOptions {
 };
 
 // Runs all nodes to the end; results by node id. Exceptions in a node thread are rethrown.
-std::map<std::uint32_t, node::NodeResult> run_threads(const NodesConfig& cfg, const node::RunChoice& choice,
+std::map<std::uint32_t, node::NodeResult> run_threads(const NodesConfig& cfg, const Experiment& experiment,
                                                       const ClusterOptions& options, const data::MnistData& data);
 
 }  // namespace p2p::launch

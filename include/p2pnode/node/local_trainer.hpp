@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "p2pnode/config/nodes_config.hpp"
+#include "p2pnode/config/experiment.hpp"
 #include "p2pnode/data/idx.hpp"
 #include "p2pnode/nn/model.hpp"
 
@@ -17,6 +17,7 @@ struct LocalTrainSettings {
     TrainingOptions training;       // rounds, batch size, lr, seed, eval_every
     std::size_t shard = 0;          // train on honest shard `shard` of `shards`
     std::size_t shards = 1;
+    std::string model = "small-cnn";  // a row of nn::models()
     float momentum = 0.0f;
     float weight_decay = 0.0f;
     int node_id = 0;                // the id printed in "[Node N]" lines

@@ -30,7 +30,7 @@ struct NodeSettings {
     NodeType type = NodeType::Honest;
     std::vector<std::uint32_t> neighbours;         // sorted
     std::vector<std::uint32_t> honest_neighbours;  // the ones a Byzantine node forges from
-    TrainingOptions training;                      // rounds, batch, lr, seed, eval_every, byz_scale
+    TrainingOptions training;                      // rounds, batch, lr, seed, eval_every, exchange, self weight
     std::size_t shard = 0, shards = 1;             // honest index h of H: indices h, h+H, ...
     std::string model = "small-cnn";               // a row of nn::models()
 

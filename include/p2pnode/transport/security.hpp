@@ -14,6 +14,8 @@
 
 #include <zmq.hpp>
 
+#include "p2pnode/config/nodes_config.hpp"
+
 namespace p2p::transport {
 
 struct CurveKeys {
@@ -24,8 +26,8 @@ struct CurveKeys {
 CurveKeys generate_keys();
 // The public key of a secret key (Z85); IoError-free: std::invalid_argument on a bad key.
 std::string public_from_secret(const std::string& secret_z85);
-// 40 characters of the Z85 alphabet.
-bool is_z85_key(const std::string& s);
+// Whether a text is a key at all: p2p::is_z85_key (config/nodes_config.hpp), the one check.
+using p2p::is_z85_key;
 
 struct Security {
     CurveKeys own;

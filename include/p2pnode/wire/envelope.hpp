@@ -1,5 +1,5 @@
 // The wire format: every message is two frames.
-//   frame 1: a msgpack map {v, kind, from, round, dim[, to]} (the header, a few dozen bytes)
+//   frame 1: a msgpack map {v, kind, from, round, dim} (the header, a few dozen bytes)
 //   frame 2: the payload, dim little-endian float32 values, raw (empty for HELLO and BYE)
 // Only src/wire includes msgpack; callers see these structs and byte spans.
 #pragma once
@@ -31,13 +31,11 @@ struct Header {
     std::uint32_t from = 0;   // what the sender wrote; transports replace it with the proven id
     std::uint64_t round = 0;
     std::uint32_t dim = 0;    // number of float32 values in the payload frame
-    std::vector<std::uint32_t> to;  // hub only: target node ids (empty: none / not routed)
 };
 
 // What decoding bounds. Everything a sender writes is checked against these before use.
 struct Limits {
     std::uint32_t max_dim = 1u << 24;      // largest payload accepted, in floats
-    std::uint32_t max_targets = 4096;      // longest `to` list
 };
 
 // Header bytes for `header`. The payload is not part of them: send the caller's float buffer

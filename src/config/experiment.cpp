@@ -1,0 +1,283 @@
+#include "p2pnode/config/experiment.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+
+#include <fmt/format.h>
+
+#include "p2pnode/errors.hpp"
+
+namespace p2p {
+
+namespace {
+
+std::string quoted(const std::string& s) {
+    std::string out = "\"";
+    for (char c : s) {
+        if (c == '"' || c == '\\') out += '\\';
+        out += c;
+    }
+    return out + "\"";
+}
+
+#define P2P_INT(key, flag, help, scope, lo, hi, member)                                                         \
+    Field {                                                                                                     \
+        key, flag, help, scope, FieldKind::Int, Catalogue::None, lo, hi, false, {},                            \
+            [](Experiment& e, const FieldValue& v) {                                                            \
+                e.member = static_cast<decltype(e.member)>(v.integer);                                          \
+                return std::string();                                                                           \
+            },                                                                                                  \
+            [](const Experiment& e) { return fmt::format("{}", e.member); }                                    \
+    }
+#define P2P_DOUBLE(key, flag, help, scope, lo, hi, positive, member)                                             \
+    Field {                                                                                                     \
+        key, flag, help, scope, FieldKind::Double, Catalogue::None, lo, hi, positive, {},                      \
+            [](Experiment& e, const FieldValue& v) {                                                            \
+                e.member = v.number;                                                                            \
+                return std::string();                                                                           \
+            },                                                                                                  \
+            [](const Experiment& e) { return fmt::format("{}", e.member); }                                    \
+    }
+#define P2P_TEXT(key, flag, help, scope, catalogue, choices, member)                                            \
+    Field {                                                                                                     \
+        key, flag, help, scope, FieldKind::Text, catalogue, 0, 0, false, choices,                              \
+            [](Experiment& e, const FieldValue& v) {                                                            \
+                e.member = v.text;                                                                              \
+                return std::string();                                                                           \
+            },                                                                                                  \
+            [](const Experiment& e) { return e.member; }                                                        \
+    }
+
+constexpr unsigned kRun = kNodeFlag | kLaunchFlag;
+constexpr unsigned kAll = kNodeFlag | kLaunchFlag | kTrainFlag;
+using C = Catalogue;
+using Choices = std::vector<std::string_view>;
+
+const Field kFields[] = {
+    P2P_INT("training.rounds", "--rounds", "Training rounds", kAll, 1, 100'000'000, training.rounds),
+    P2P_INT("training.batch_size", "--batch-size", "Batch size", kAll, 1, 1'000'000, training.batch_size),
+    P2P_DOUBLE("training.learning_rate", "--lr", "Learning rate", kAll, 0, 0, true, training.learning_rate),
+    P2P_INT("training.seed", "--seed", "Random seed (model init, shuffling, attacks)", kAll, 0,
+            9'007'199'254'740'992.0, training.seed),
+    P2P_INT("training.eval_every", "--eval-every", "Evaluate on the test set every N rounds (and at the end)", kAll,
+            1, 100'000'000, training.eval_every),
+    P2P_TEXT("training.exchange", "--exchange",
+             "What honest nodes send: gradient (send g, step on the robust aggregate of gradients: the reference's "
+             "protocol) or model (send the half step theta - lr*g, adopt the aggregate of half steps; keeps the "
+             "nodes' models together)",
+             kRun, C::None, (Choices{"gradient", "model"}), training.exchange),
+    P2P_DOUBLE("training.self_weight", "--self-weight",
+               "Weight w of an honest node's own vector (its gradient; its half step with --exchange model) in its "
+               "step, w*own + (1-w)*aggregate: 0 is the reference's step on the aggregate alone, 1 ignores the "
+               "neighbours",
+               kRun, 0, 1, false, training.self_weight),
+    P2P_DOUBLE("training.momentum", "--momentum", "SGD momentum (0: plain SGD, like the reference)", kTrainFlag, 0,
+               0.999999, false, training.momentum),
+    P2P_DOUBLE("training.weight_decay", "--weight-decay", "SGD weight decay (L2)", kTrainFlag, 0, 1e9, false,
+               training.weight_decay),
+    P2P_TEXT("robust.aggregator", "--aggregator", "Robust aggregation rule of honest nodes", kRun, C::Aggregator,
+             {}, robust.aggregator),
+    Field{"robust.pre_aggregators", "--pre-aggregator",
+          "Pre-aggregator before the rule, in the order given (repeatable)", kRun, FieldKind::List,
+          C::PreAggregator, 0, 0, false, {},
+          [](Experiment& e, const FieldValue& v) {
+              e.robust.pre_aggregators = v.list;
+              return std::string();
+          },
+          [](const Experiment& e) {
+              std::string out;
+              for (const auto& p : e.robust.pre_aggregators) out += (out.empty() ? "" : ",") + p;
+              return out;
+          }},
+    P2P_INT("robust.f", "--f", "Tolerated Byzantine inputs (-1: the number of Byzantine nodes)", kRun, -1, 100000,
+            robust.f),
+    P2P_INT("robust.q", "--q", "multi-krum: vectors averaged (0: n - f)", kRun, 0, 100000, robust.q),
+    P2P_DOUBLE("robust.tau", "--tau", "centered-clipping radius / clipping threshold", kRun, 0, 0, true, robust.tau),
+    P2P_INT("robust.iterations", "--iterations",
+            "geometric-median / centered-clipping iterations (0: the rule's default)", kRun, 0, 1'000'000,
+            robust.iterations),
+    P2P_INT("robust.bucket_size", "--bucket-size", "bucketing: vectors per bucket", kRun, 1, 100000,
+            robust.bucket_size),
+    P2P_TEXT("robust.attack", "--attack", "What Byzantine nodes send", kRun, C::Attack, {}, attack.name),
+    P2P_DOUBLE("attack.scale", "--byz-scale", "Byzantine attack scale (Empire: scale x mean of honest gradients)",
+               kRun, 0, 0, false, attack.scale),
+    P2P_TEXT("model.name", "--model", "Model every node trains", kAll, C::Model, {}, model.name),
+    P2P_TEXT("data.dataset", "--dataset", "Data set format of --data-root", kAll, C::Dataset, {}, data.dataset),
+    P2P_TEXT("data.root", "--data-root",
+             "Folder with MNIST-format IDX files (raw or .gz); 'auto' = ./data if it holds them, else "
+             "/usr/share/datasets/fashion-mnist",
+             kAll, C::None, {}, data.root),
+    P2P_TEXT("data.partition", "--partition",
+             "How the training set is split among honest nodes: strided (honest node h of H takes h, h+H, ...)",
+             kRun, C::None, (Choices{"strided"}), data.partition),
+    P2P_TEXT("topology.type", "--topology", "Graph of the nodes (the config's topology section)", kRun,
+             C::Topology, {}, topology.type),
+    P2P_INT("topology.k", "--k", "ring: neighbours on each side", kRun, 1, 100000, topology.k),
+    Field{"topology.edges", "", "edges: the undirected edges [[a, b], ...]", kFileOnly, FieldKind::Pairs, C::None,
+          0, 1'000'000, false, {},
+          [](Experiment& e, const FieldValue& v) {
+              e.topology.edges.clear();
+              for (const auto& [a, b] : v.pairs) e.topology.edges.emplace_back(static_cast<int>(a), static_cast<int>(b));
+              return std::string();
+          },
+          [](const Experiment& e) {
+              std::string out;
+              for (const auto& [a, b] : e.topology.edges) out += fmt::format("{}[{}, {}]", out.empty() ? "" : ", ", a, b);
+              return "[" + out + "]";
+          }},
+    P2P_TEXT("transport.pattern", "--pattern", "mesh or hub", kLaunchFlag, C::None, (Choices{"mesh", "hub"}),
+             transport.pattern),
+    P2P_TEXT("transport.endpoint", "--endpoint",
+             "Transport: tcp (between machines), ipc (one machine; child processes), inproc (threads of one "
+             "process: launch only)",
+             kRun, C::None, (Choices{"tcp", "ipc", "inproc"}), transport.endpoint),
+    P2P_TEXT("transport.ipc_dir", "--ipc-dir", "Folder for ipc:// socket files", kRun, C::None, {},
+             transport.ipc_dir),
+    P2P_DOUBLE("timeouts.round", "--round-timeout",
+               "Seconds a round waits for all neighbours before going on with the quorum", kRun, 0, 0, true,
+               timeouts.round),
+    P2P_DOUBLE("timeouts.hard", "--hard-timeout", "Seconds a round waits at most", kRun, 0, 0, true, timeouts.hard),
+    P2P_DOUBLE("timeouts.startup", "--startup-timeout", "Seconds to wait for neighbours at start", kRun, 0, 0, true,
+               timeouts.startup),
+    P2P_TEXT("outputs.metrics_dir", "--metrics-dir",
+             "Folder for node-<id>.jsonl metrics and the run summary ('' = none)", kRun, C::None, {},
+             outputs.metrics_dir),
+    P2P_TEXT("outputs.checkpoint_dir", "--checkpoint-dir",
+             "Write node-<id>.ckpt here every --checkpoint-every rounds and at exit ('' = none)", kRun, C::None, {},
+             outputs.checkpoint_dir),
+    P2P_INT("outputs.checkpoint_every", "--checkpoint-every", "Rounds between checkpoints", kRun, 1, 100'000'000,
+            outputs.checkpoint_every),
+};
+
+#undef P2P_INT
+#undef P2P_DOUBLE
+#undef P2P_TEXT
+
+std::string or_list(const std::vector<std::string_view>& choices) {
+    std::string out;
+    for (std::size_t i = 0; i < choices.size(); ++i)
+        out += fmt::format("{}{}", i == 0 ? "" : (i + 1 == choices.size() ? " or " : ", "), choices[i]);
+    return out;
+}
+
+std::string range_text(double v) { return fmt::format("{}", v); }
+
+// "" or what is wrong with `v` for `f`; fills v.integer / v.number.
+std::string check_value(const Field& f, FieldValue& v) {
+    switch (f.kind) {
+        case FieldKind::Int: {
+            const std::string& t = v.text;
+            const char* first = t.data();
+            const char* last = t.data() + t.size();
+            if (!t.empty() && *first == '+') ++first;
+            long long value = 0;
+            auto [ptr, ec] = std::from_chars(first, last, value);
+            if (t.empty() || ec != std::errc() || ptr != last) return fmt::format("must be an integer, got '{}'", t);
+            if (f.lo != f.hi && (static_cast<double>(value) < f.lo || static_cast<double>(value) > f.hi))
+                return fmt::format("must be in {}..{}, got {}", range_text(f.lo), range_text(f.hi), value);
+            v.integer = value;
+            return {};
+        }
+        case FieldKind::Double: {
+            const std::string& t = v.text;
+            double value = 0;
+            auto [ptr, ec] = std::from_chars(t.data(), t.data() + t.size(), value);
+            if (t.empty() || ec != std::errc() || ptr != t.data() + t.size() || !std::isfinite(value))
+                return fmt::format("must be a number, got '{}'", t);
+            if (f.positive && !(value > 0)) return fmt::format("must be a positive number, got {}", t);
+            if (f.lo != f.hi && (value < f.lo || value > f.hi))
+                return fmt::format("must be a number in {}..{}, got {}", range_text(f.lo), range_text(f.hi), t);
+            v.number = value;
+            return {};
+        }
+        case FieldKind::Text:
+            if (!f.choices.empty() &&
+                std::find(f.choices.begin(), f.choices.end(), std::string_view(v.text)) == f.choices.end())
+                return fmt::format("must be {}, got '{}'", or_list(f.choices), v.text);
+            return {};
+        case FieldKind::List:
+            for (const auto& item : v.list)
+                if (item.empty()) return "must be a list of names";
+            return {};
+        case FieldKind::Pairs:
+            for (const auto& [a, b] : v.pairs)
+                if (a < f.lo || a > f.hi || b < f.lo || b > f.hi)
+                    return fmt::format("ids must be in {}..{}, got [{}, {}]", range_text(f.lo), range_text(f.hi), a, b);
+            return {};
+    }
+    return {};
+}
+
+}  // namespace
+
+std::span<const Field> experiment_fields() { return kFields; }
+
+const std::vector<std::string>& experiment_sections() {
+    static const std::vector<std::string> sections = [] {
+        std::vector<std::string> out;
+        for (const auto& f : kFields) {
+            std::string sec(f.key.substr(0, f.key.find('.')));
+            if (std::find(out.begin(), out.end(), sec) == out.end()) out.push_back(sec);
+        }
+        return out;
+    }();
+    return sections;
+}
+
+const Field* find_field(std::string_view key) {
+    for (const auto& f : kFields)
+        if (f.key == key) return &f;
+    return nullptr;
+}
+
+std::string describe_check(const Field& f) {
+    if ((f.kind == FieldKind::Int || f.kind == FieldKind::Double) && f.lo != f.hi)
+        return f.hi >= 1e15 ? std::string() : fmt::format("in {}..{}", range_text(f.lo), range_text(f.hi));
+    if (f.kind == FieldKind::Double && f.positive) return "> 0";
+    if (f.kind == FieldKind::Text && !f.choices.empty()) return or_list(f.choices);
+    return {};
+}
+
+std::string check_field(const Field& f, FieldValue v) { return check_value(f, v); }
+
+void set_field(Experiment& e, const Field& f, FieldValue v, const std::string& origin) {
+    const std::string wrong = check_value(f, v);
+    if (!wrong.empty()) throw ConfigError(fmt::format("{}: {}: {}", origin, f.key, wrong));
+    f.set(e, v);
+    e.origin[std::string(f.key)] = origin;
+}
+
+std::string experiment_yaml(const Experiment& e) {
+    std::string out = "# The resolved experiment: every setting of the run (p2pnode; --experiment reads it).\n";
+    std::string_view section;
+    for (const auto& f : kFields) {
+        const std::size_t dot = f.key.find('.');
+        const std::string_view sec = f.key.substr(0, dot), name = f.key.substr(dot + 1);
+        if (sec != section) {
+            out += fmt::format("{}:\n", sec);
+            section = sec;
+        }
+        std::string value;
+        switch (f.kind) {
+            case FieldKind::Int:
+            case FieldKind::Double:
+            case FieldKind::Pairs: value = f.get(e); break;
+            case FieldKind::Text: value = quoted(f.get(e)); break;
+            case FieldKind::List: {
+                const std::string items = f.get(e);
+                for (std::size_t b = 0; b < items.size();) {
+                    const std::size_t c = std::min(items.find(',', b), items.size());
+                    value += (value.empty() ? "" : ", ") + quoted(items.substr(b, c - b));
+                    b = c + 1;
+                }
+                value = "[" + value + "]";
+                break;
+            }
+        }
+        out += fmt::format("  {}: {}\n", name, value);
+    }
+    return out;
+}
+
+}  // namespace p2p

@@ -6,6 +6,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include "experiment_flags.hpp"
+
 namespace p2p::cli {
 
 inline constexpr int kExitRuntime = 1;
@@ -28,6 +30,17 @@ struct AggregateFlags {
 CLI::App* add_aggregate_command(CLI::App& app, AggregateFlags& f);
 // Exit status: 0, or kExitUsage for a bad file, shape, dtype, rule or parameter.
 int run_aggregate(const AggregateFlags& f);
+
+// train's own flags; the experiment's (rounds, batch, lr, seed, model, data, ...) come from the table.
+struct TrainFlags {
+    std::string shard = "0/1";
+    std::string metrics = "metrics/train.jsonl";
+    int blas_threads = 1;
+    ExperimentFlags experiment;
+};
+
+void add_train_command(CLI::App& app, TrainFlags& f);
+int run_train(const TrainFlags& f);
 
 // p2pnode list [KIND]
 const std::vector<std::string>& list_kinds();

@@ -56,75 +56,6 @@ int usage_error(const CLI::App& app, const CLI::Error& e, const std::string& fir
     return kExitUsage;
 }
 
-// train's own flags; the experiment's (rounds, batch, lr, seed, model, data, ...) come from the table.
-struct TrainFlags {
-    std::string shard = "0/1";
-    std::string metrics = "metrics/train.jsonl";
-    int blas_threads = 1;
-    p2p::cli::ExperimentFlags experiment;
-};
-
-// "h/H" with 0 <= h < H.
-bool parse_shard(const std::string& text, std::size_t& h, std::size_t& count) {
-    auto slash = text.find('/');
-    if (slash == std::string::npos) return false;
-    try {
-        std::size_t used = 0;
-        long long a = std::stoll(text.substr(0, slash), &used);
-        if (used != slash) return false;
-        long long b = std::stoll(text.substr(slash + 1), &used);
-        if (used != text.size() - slash - 1 || a < 0 || b < 1 || a >= b) return false;
-        h = static_cast<std::size_t>(a);
-        count = static_cast<std::size_t>(b);
-        return true;
-    } catch (const std::exception&) {
-        return false;
-    }
-}
-
-void add_train_command(CLI::App& app, TrainFlags& f) {
-    CLI::App* sub = app.add_subcommand("train", "Single-node training on one machine: the non-distributed baseline");
-    p2p::cli::add_experiment_flags(sub, f.experiment, p2p::kTrainFlag);
-    sub->add_option("--shard", f.shard, "Train on honest shard h of H (indices h, h+H, ...), as h/H")
-        ->check(CLI::Validator(
-            [](std::string& v) {
-                std::size_t h = 0, n = 0;
-                return parse_shard(v, h, n) ? std::string() : "must be h/H with 0 <= h < H, got '" + v + "'";
-            },
-            "h/H"));
-    sub->add_option("--metrics", f.metrics, "JSONL metrics file (one row per round); '' writes none");
-    sub->add_option("--blas-threads", f.blas_threads, "OpenBLAS threads")->check(CLI::Range(1, 256));
-}
-
-int run_train(const TrainFlags& f) {
-    std::vector<std::string> warnings;
-    const p2p::Experiment e = p2p::cli::resolve_experiment(f.experiment, {}, warnings);
-    for (const auto& w : warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
-    p2p::node::check_names(e);
-    p2p::node::LocalTrainSettings s;
-    s.training = e.training;
-    s.model = e.model.name;
-    parse_shard(f.shard, s.shard, s.shards);
-    s.momentum = static_cast<float>(e.training.momentum);
-    s.weight_decay = static_cast<float>(e.training.weight_decay);
-    s.node_id = static_cast<int>(s.shard);
-    s.metrics_path = f.metrics;
-    s.stop_requested = [] { return g_stop.load(); };
-    p2p::nn::set_blas_threads(f.blas_threads);
-
-    auto data = p2p::cli::load_data(e);
-    spdlog::info("[Node {}] train: shard {} ({} of {} training images), {} test images from {}, rounds {}, batch {}, "
-                 "lr {}, seed {}",
-                 s.node_id, f.shard, (data->train.count + s.shards - 1 - s.shard) / s.shards, data->train.count,
-                 data->test.count, data->root, s.training.rounds, s.training.batch_size, s.training.learning_rate,
-                 s.training.seed);
-    p2p::cli::install_stop_handlers();
-    auto result = p2p::node::train_locally(s, *data);
-    spdlog::info("[Node {}] {} rounds, {:.2f} ms per round (compute){}", s.node_id, result.rounds_done,
-                 1000.0 * result.seconds_per_round, f.metrics.empty() ? "" : ", metrics in " + f.metrics);
-    return 0;
-}
-
 // This executable, to start node processes from `launch`.
 std::string self_exe() {
     std::error_code ec;
@@ -203,8 +134,8 @@ int main(int argc, char** argv) {
                        "CURVE: folder with node-<id>.key (and broker.key); the config gives the public keys");
     p2p::cli::add_node_flags(launch, launch_flags, false);
 
-    TrainFlags train_flags;
-    add_train_command(app, train_flags);
+    p2p::cli::TrainFlags train_flags;
+    p2p::cli::add_train_command(app, train_flags);
     p2p::cli::AggregateFlags aggregate_flags;
     CLI::App* aggregate = p2p::cli::add_aggregate_command(app, aggregate_flags);
     std::string list_kind;
@@ -229,7 +160,7 @@ int main(int argc, char** argv) {
         if (*hub) return p2p::cli::run_hub_client(hub_args, hub_flags);
         if (*mesh) return p2p::cli::run_mesh(config_path, mesh_flags);
         if (*launch) return p2p::cli::run_launch(launch_args, launch_flags, self_exe());
-        if (*app.get_subcommand("train")) return run_train(train_flags);
+        if (*app.get_subcommand("train")) return p2p::cli::run_train(train_flags);
         if (*aggregate) return p2p::cli::run_aggregate(aggregate_flags);
         if (*list) return p2p::cli::run_list(list_kind);
     } catch (const p2p::ConfigError& e) {

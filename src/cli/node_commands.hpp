@@ -1,4 +1,5 @@
-// The training roles: broker, hub-client, mesh and launch (declared for main.cpp).
+// The training roles (broker.cpp, node.cpp for mesh and hub-client, launch.cpp, keygen.cpp) and
+// what they share (common.cpp), declared for main.cpp.
 #pragma once
 
 #include <atomic>
@@ -9,7 +10,9 @@
 #include <CLI/CLI.hpp>
 
 #include "experiment_flags.hpp"
+#include "p2pnode/config/nodes_config.hpp"
 #include "p2pnode/data/idx.hpp"
+#include "p2pnode/transport/security.hpp"
 
 namespace p2p::cli {
 
@@ -34,6 +37,14 @@ struct NodeFlags {
     int data_shard = -1;  // hub-client --data-shard (-1: the node's index among honest nodes)
     ExperimentFlags experiment;
 };
+
+// The CURVE settings of one party: its own keys from `secret_file`, everybody's public keys
+// from the config. Nullopt when no secret key is given.
+std::optional<transport::Security> security_of(const std::string& secret_file, const NodesConfig& cfg, bool need_broker);
+
+// A node's experiment: the defaults < the config's sections < --experiment < flags; its names
+// checked against the catalogues; warnings printed.
+Experiment experiment_of(const NodeFlags& f, const NodesConfig& cfg);
 
 // `with_identity`: --node-id and --node-type (not for launch, which runs every node).
 void add_node_flags(CLI::App* sub, NodeFlags& f, bool with_identity);

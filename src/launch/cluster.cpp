@@ -10,6 +10,7 @@
 #include <spdlog/spdlog.h>
 
 #include "p2pnode/transport/hub.hpp"
+#include "p2pnode/launch/wiring.hpp"
 #include "p2pnode/transport/mesh.hpp"
 
 namespace p2p::launch {
@@ -67,21 +68,9 @@ std::map<std::uint32_t, node::NodeResult> run_threads(const NodesConfig& cfg, co
         std::map<std::uint32_t, std::string> bound;
         for (const auto& s : settings) {
             const NodeSpec& spec = cfg.require(static_cast<int>(s.id));
-            MeshSpec ms;
-            ms.self = s.id;
+            MeshSpec ms = mesh_wiring(cfg, s, o.scheme, o.ipc_dir, bound);
             ms.security = secured(s.id);
-            ms.bind_endpoint = o.scheme == Scheme::Tcp && o.ephemeral_ports
-                                   ? "tcp://127.0.0.1:*"
-                                   : endpoint_for(o.scheme, spec.bind_host.value_or(spec.host), spec.port, o.ipc_dir);
-            for (auto n : s.neighbours) {
-                if (n < s.id && bound.count(n))
-                    ms.peers[n] = bound.at(n);
-                else if (n < s.id)  // a node played from outside: its config endpoint
-                    ms.peers[n] = endpoint_for(o.scheme, cfg.require(static_cast<int>(n)).host,
-                                               cfg.require(static_cast<int>(n)).port, o.ipc_dir);
-                else
-                    ms.accept_from.push_back(n);
-            }
+            if (o.scheme == Scheme::Tcp && o.ephemeral_ports) ms.bind_endpoint = "tcp://127.0.0.1:*";
             transports.push_back(make_mesh(ctx, ms));
             // Peers connect to the advertised host (the bind host may be 0.0.0.0).
             const std::string local = transports.back()->local_endpoint();

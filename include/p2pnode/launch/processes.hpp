@@ -1,0 +1,28 @@
+// `launch` over tcp or ipc: one child process per node (and the broker's), the node summaries
+// they leave, and the table read from them.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "p2pnode/config/nodes_config.hpp"
+#include "p2pnode/node/round_node.hpp"
+
+namespace p2p::launch {
+
+// Starts `broker` (a command line of `exe`; empty: none), then every node's command line, and
+// waits for the nodes. When `stop_requested` turns true every node gets SIGTERM once (it stops
+// after its round). When the nodes are done the broker gets SIGTERM. Returns how many nodes
+// did not exit 0. IoError if a process cannot be started.
+int run_processes(const std::string& exe, const std::vector<std::string>& broker,
+                  const std::vector<std::vector<std::string>>& nodes, const std::function<bool()>& stop_requested);
+
+// node-<id>.summary.json in `dir` (created): what the table prints for one node.
+void write_summary(const std::string& dir, const node::NodeSettings& s, const node::NodeResult& r);
+
+// The table of every node of `cfg` from the summaries in `dir`; a node without one is listed as
+// not finished.
+void print_table(const NodesConfig& cfg, const std::string& dir);
+
+}  // namespace p2p::launch

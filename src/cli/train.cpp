@@ -1,0 +1,82 @@
+// p2pnode train: one node alone, the non-distributed baseline.
+#include <cstdio>
+#include <string>
+
+#include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
+
+#include "commands.hpp"
+#include "node_commands.hpp"
+#include "p2pnode/nn/layers.hpp"
+#include "p2pnode/node/local_trainer.hpp"
+#include "p2pnode/node/settings.hpp"
+
+namespace p2p::cli {
+
+// "h/H" with 0 <= h < H.
+namespace {
+
+bool parse_shard(const std::string& text, std::size_t& h, std::size_t& count) {
+    auto slash = text.find('/');
+    if (slash == std::string::npos) return false;
+    try {
+        std::size_t used = 0;
+        long long a = std::stoll(text.substr(0, slash), &used);
+        if (used != slash) return false;
+        long long b = std::stoll(text.substr(slash + 1), &used);
+        if (used != text.size() - slash - 1 || a < 0 || b < 1 || a >= b) return false;
+        h = static_cast<std::size_t>(a);
+        count = static_cast<std::size_t>(b);
+        return true;
+    } catch (const std::exception&) {
+        return false;
+    }
+}
+
+}  // namespace
+
+void add_train_command(CLI::App& app, TrainFlags& f) {
+    CLI::App* sub = app.add_subcommand("train", "Single-node training on one machine: the non-distributed baseline");
+    add_experiment_flags(sub, f.experiment, kTrainFlag);
+    sub->add_option("--shard", f.shard, "Train on honest shard h of H (indices h, h+H, ...), as h/H")
+        ->check(CLI::Validator(
+            [](std::string& v) {
+                std::size_t h = 0, n = 0;
+                return parse_shard(v, h, n) ? std::string() : "must be h/H with 0 <= h < H, got '" + v + "'";
+            },
+            "h/H"));
+    sub->add_option("--metrics", f.metrics, "JSONL metrics file (one row per round); '' writes none");
+    sub->add_option("--blas-threads", f.blas_threads, "OpenBLAS threads")->check(CLI::Range(1, 256));
+}
+
+int run_train(const TrainFlags& f) {
+    std::vector<std::string> warnings;
+    const Experiment e = resolve_experiment(f.experiment, {}, warnings);
+    for (const auto& w : warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
+    node::check_names(e);
+    node::LocalTrainSettings s;
+    s.training = e.training;
+    s.model = e.model.name;
+    parse_shard(f.shard, s.shard, s.shards);
+    s.momentum = static_cast<float>(e.training.momentum);
+    s.weight_decay = static_cast<float>(e.training.weight_decay);
+    s.node_id = static_cast<int>(s.shard);
+    s.metrics_path = f.metrics;
+    s.stop_requested = [] { return g_stop.load(); };
+    nn::set_blas_threads(f.blas_threads);
+
+    auto data = load_data(e);
+    spdlog::info("[Node {}] train: shard {} ({} of {} training images), {} test images from {}, rounds {}, batch {}, "
+                 "lr {}, seed {}",
+                 s.node_id, f.shard, (data->train.count + s.shards - 1 - s.shard) / s.shards, data->train.count,
+                 data->test.count, data->root, s.training.rounds, s.training.batch_size, s.training.learning_rate,
+                 s.training.seed);
+    install_stop_handlers();
+    auto result = node::train_locally(s, *data);
+    spdlog::info("[Node {}] {} rounds, {:.2f} ms per round (compute){}", s.node_id, result.rounds_done,
+                 1000.0 * result.seconds_per_round, f.metrics.empty() ? "" : ", metrics in " + f.metrics);
+    return 0;
+}
+
+
+}  // namespace p2p::cli

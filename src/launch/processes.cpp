@@ -1,0 +1,106 @@
+#include "p2pnode/launch/processes.hpp"
+
+#include <csignal>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <thread>
+
+#include <fmt/format.h>
+#include <yaml-cpp/yaml.h>
+
+#include "p2pnode/errors.hpp"
+
+extern char** environ;
+
+namespace p2p::launch {
+
+namespace {
+
+pid_t spawn(const std::string& exe, const std::vector<std::string>& args) {
+    std::vector<char*> argv;
+    argv.push_back(const_cast<char*>(exe.c_str()));
+    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    pid_t pid = 0;
+    if (posix_spawn(&pid, exe.c_str(), nullptr, nullptr, argv.data(), environ) != 0)
+        throw IoError(fmt::format("launch: cannot start {}", exe));
+    return pid;
+}
+
+}  // namespace
+
+int run_processes(const std::string& exe, const std::vector<std::string>& broker_args,
+                  const std::vector<std::vector<std::string>>& nodes, const std::function<bool()>& stop_requested) {
+    const pid_t broker = broker_args.empty() ? 0 : spawn(exe, broker_args);
+    std::vector<pid_t> children;
+    for (const auto& args : nodes) children.push_back(spawn(exe, args));
+    int failures = 0;
+    std::size_t running = children.size();
+    bool forwarded = false;
+    while (running > 0) {
+        int status = 0;
+        const pid_t done = waitpid(-1, &status, WNOHANG);
+        if (done > 0 && done != broker) {
+            --running;
+            if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) ++failures;
+            continue;
+        }
+        if (stop_requested && stop_requested() && !forwarded) {  // Ctrl-C: every child stops after its round
+            for (pid_t c : children) kill(c, SIGTERM);
+            forwarded = true;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));  // polling child exits, not synchronising
+    }
+    if (broker) {
+        kill(broker, SIGTERM);
+        int status = 0;
+        waitpid(broker, &status, 0);
+    }
+    return failures;
+}
+
+void write_summary(const std::string& dir, const node::NodeSettings& s, const node::NodeResult& r) {
+    if (dir.empty()) return;
+    std::filesystem::create_directories(dir);
+    std::ofstream out(fmt::format("{}/node-{}.summary.json", dir, s.id));
+    // round_ms: a round's own time (compute + wait + aggregate), without evaluations, start-up
+    // and checkpoints, which seconds_per_round (wall time / rounds) includes.
+    const double round_ms =
+        r.rounds_done ? 1000.0 * (r.seconds_compute + r.seconds_wait + r.seconds_aggregate) / r.rounds_done : 0.0;
+    out << fmt::format(
+        "{{\"node\": {}, \"type\": \"{}\", \"rounds\": {}, \"loss\": {}, \"acc\": {}, \"seconds_per_round\": {}, "
+        "\"round_ms\": {}, \"seconds_eval\": {}}}\n",
+        s.id, to_string(s.type), r.rounds_done,
+        s.type == NodeType::Honest && std::isfinite(r.final_eval.loss) ? fmt::format("{}", r.final_eval.loss) : "null",
+        s.type == NodeType::Honest ? fmt::format("{}", r.final_eval.accuracy) : "null", r.seconds_per_round, round_ms,
+        r.seconds_eval);
+}
+
+void print_table(const NodesConfig& cfg, const std::string& dir) {
+    // s/round: wall time over rounds, evaluations included; round ms: compute + wait + aggregate
+    // of a round; eval s: all evaluations on the test set together.
+    std::printf("\n%-5s %-10s %-7s %-11s %-10s %-8s %-9s %s\n", "node", "type", "rounds", "final loss", "final acc",
+                "s/round", "round ms", "eval s");
+    for (const auto& n : cfg.nodes) {
+        const std::string path = fmt::format("{}/node-{}.summary.json", dir, n.id);
+        try {
+            const YAML::Node s = YAML::LoadFile(path);
+            auto field = [&](const char* k) { return s[k] && !s[k].IsNull() ? s[k].as<std::string>() : std::string("-"); };
+            auto num = [&](const char* k, const char* f) {
+                return s[k] && !s[k].IsNull() ? fmt::format(fmt::runtime(f), s[k].as<double>()) : std::string("-");
+            };
+            std::printf("%-5d %-10s %-7s %-11s %-10s %-8s %-9s %s\n", n.id, field("type").c_str(),
+                        field("rounds").c_str(), num("loss", "{:.4f}").c_str(), num("acc", "{:.4f}").c_str(),
+                        num("seconds_per_round", "{:.3f}").c_str(), num("round_ms", "{:.1f}").c_str(),
+                        num("seconds_eval", "{:.2f}").c_str());
+        } catch (const std::exception&) {
+            std::printf("%-5d %-10s (no summary: the node did not finish)\n", n.id, std::string(to_string(n.type)).c_str());
+        }
+    }
+}
+
+}  // namespace p2p::launch

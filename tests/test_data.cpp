@@ -7,6 +7,7 @@
 #include "p2pnode/data/batches.hpp"
 #include "p2pnode/data/idx.hpp"
 #include "p2pnode/errors.hpp"
+#include "p2pnode/node/trainer.hpp"
 #include "support.hpp"
 
 using namespace p2p::data;
@@ -167,4 +168,21 @@ TEST_CASE("the batch sampler covers its shard each epoch, reshuffles, drops the 
     CHECK(epoch0 != epoch1);  // reshuffled
     CHECK(epoch0 != other);   // seed matters
     CHECK_THROWS(BatchSampler(shard, 26, 0));
+}
+
+TEST_CASE("the trainer refuses a data set whose images or classes its model does not take") {
+    p2p::data::MnistData d;
+    d.root = "tiny";
+    d.train.count = d.test.count = 4;
+    d.train.rows = d.train.cols = 14;  // SmallCnn takes 1 x 28 x 28
+    d.train.pixels.assign(4 * 14 * 14, 0);
+    d.train.labels.assign(4, 0);
+    p2p::TrainingOptions t;
+    t.batch_size = 2;
+    CHECK_THROWS_WITH_AS(p2p::node::Trainer(t, "small-cnn", 0, 1, d),
+                         doctest::Contains("model small-cnn takes 1x28x28 images of 10 classes; the data in tiny are "
+                                           "1x14x14 of 10"),
+                         p2p::ConfigError);
+    CHECK_THROWS_WITH_AS(p2p::node::Trainer(t, "big-cnn", 0, 1, d), doctest::Contains("unknown model 'big-cnn'"),
+                         p2p::ConfigError);
 }

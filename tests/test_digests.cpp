@@ -15,10 +15,14 @@
 #include "p2pnode/launch/cluster.hpp"
 #include "p2pnode/nn/layers.hpp"
 #include "support.hpp"
+#include "training_support.hpp"
 
 using namespace p2p;
 
 namespace {
+
+using p2p::test::QuietLogs;
+using p2p::test::real_data;
 
 // FNV-1a over the float32 bytes of a model.
 std::string digest(const std::vector<float>& params) {
@@ -27,16 +31,6 @@ std::string digest(const std::vector<float>& params) {
     for (std::size_t i = 0; i < params.size() * sizeof(float); ++i) h = (h ^ b[i]) * 1099511628211ULL;
     return fmt::format("{:016x}", h);
 }
-
-std::shared_ptr<const data::MnistData> real_data() {
-    const char* env = std::getenv("P2PNODE_DATA_ROOT");
-    return data::load_mnist_data(env && *env ? env : data::default_data_root());
-}
-
-struct QuietLogs {
-    QuietLogs() { spdlog::set_level(spdlog::level::warn); }
-    ~QuietLogs() { spdlog::set_level(spdlog::level::info); }
-};
 
 // "id:digest" of every honest node, in id order.
 std::string run_digests(const NodesConfig& cfg, const Experiment& choice, launch::Pattern pattern,

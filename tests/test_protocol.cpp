@@ -11,6 +11,7 @@
 #include "p2pnode/node/topology.hpp"
 #include "p2pnode/robust/robust.hpp"
 #include "support.hpp"
+#include "training_support.hpp"
 
 using namespace p2p;
 using launch::ClusterOptions;
@@ -18,6 +19,9 @@ using launch::Pattern;
 using transport::Scheme;
 
 namespace {
+
+using p2p::test::QuietLogs;
+using p2p::test::real_data;
 
 NodesConfig five_nodes() {
     return parse_nodes_config(R"(nodes:
@@ -38,18 +42,6 @@ Experiment quick(int rounds) {
     c.outputs.metrics_dir = "";
     return c;
 }
-
-std::shared_ptr<const data::MnistData> real_data() {
-    const char* env = std::getenv("P2PNODE_DATA_ROOT");
-    return data::load_mnist_data(env && *env ? env : data::default_data_root());
-}
-
-// Warnings and worse only while a test case runs (its nodes log every round otherwise), back
-// to info when it ends, also when an assertion ends it early.
-struct QuietLogs {
-    QuietLogs() { spdlog::set_level(spdlog::level::warn); }
-    ~QuietLogs() { spdlog::set_level(spdlog::level::info); }
-};
 
 // Nodes as threads of this process sharing one context.
 ClusterOptions inproc() {

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "p2pnode/catalogue.hpp"
 #include "p2pnode/data/idx.hpp"
 #include "p2pnode/nn/model.hpp"
 #include "p2pnode/node/topology.hpp"
@@ -10,13 +11,6 @@
 namespace p2p::cli {
 
 namespace {
-
-template <class Span>
-std::vector<std::string> names(Span rows) {
-    std::vector<std::string> out;
-    for (const auto& r : rows) out.emplace_back(r.name);
-    return out;
-}
 
 std::string joined(const std::vector<std::string>& v) {
     std::string out;
@@ -28,12 +22,12 @@ std::string joined(const std::vector<std::string>& v) {
 
 std::vector<std::string> catalogue_names(Catalogue c) {
     switch (c) {
-        case Catalogue::Aggregator: return names(robust::aggregators());
-        case Catalogue::PreAggregator: return names(robust::pre_aggregators());
-        case Catalogue::Attack: return names(robust::attacks());
-        case Catalogue::Model: return names(nn::models());
-        case Catalogue::Dataset: return names(data::datasets());
-        case Catalogue::Topology: return names(node::topologies());
+        case Catalogue::Aggregator: return row_names(robust::aggregators());
+        case Catalogue::PreAggregator: return row_names(robust::pre_aggregators());
+        case Catalogue::Attack: return row_names(robust::attacks());
+        case Catalogue::Model: return row_names(nn::models());
+        case Catalogue::Dataset: return row_names(data::datasets());
+        case Catalogue::Topology: return row_names(node::topologies());
         case Catalogue::None: break;
     }
     return {};

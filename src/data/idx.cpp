@@ -1,5 +1,7 @@
 #include "p2pnode/data/idx.hpp"
 
+#include "p2pnode/catalogue.hpp"
+
 #include <array>
 #include <filesystem>
 #include <mutex>
@@ -171,10 +173,6 @@ const DatasetEntry kDatasets[] = {
 
 std::span<const DatasetEntry> datasets() { return kDatasets; }
 
-const DatasetEntry* find_dataset(std::string_view name) {
-    for (const auto& e : kDatasets)
-        if (e.name == name) return &e;
-    return nullptr;
-}
+const DatasetEntry* find_dataset(std::string_view name) { return find_row(datasets(), name); }
 
 }  // namespace p2p::data

@@ -1,5 +1,7 @@
 #include "p2pnode/nn/model.hpp"
 
+#include "p2pnode/catalogue.hpp"
+
 #include <cmath>
 #include <random>
 #include <stdexcept>
@@ -146,10 +148,6 @@ const ModelEntry kModels[] = {
 
 std::span<const ModelEntry> models() { return kModels; }
 
-const ModelEntry* find_model(std::string_view name) {
-    for (const auto& e : kModels)
-        if (e.name == name) return &e;
-    return nullptr;
-}
+const ModelEntry* find_model(std::string_view name) { return find_row(models(), name); }
 
 }  // namespace p2p::nn

@@ -15,6 +15,7 @@
 #include "p2pnode/robust/catalogue.hpp"
 #include "p2pnode/node/checkpoint.hpp"
 #include "p2pnode/node/metrics.hpp"
+#include "p2pnode/node/trainer.hpp"
 #include "p2pnode/wire/envelope.hpp"
 
 namespace p2p::node {
@@ -183,12 +184,6 @@ private:
     std::map<std::uint32_t, std::uint64_t> seen_by_;  // neighbour -> highest round it sent
 };
 
-const nn::ModelEntry& model_entry(const std::string& name) {
-    const nn::ModelEntry* e = nn::find_model(name);
-    if (!e) throw ConfigError(fmt::format("unknown model '{}'", name));
-    return *e;
-}
-
 void send_grad(transport::Transport& t, const NodeSettings& s, std::uint64_t round, std::span<const float> g,
                wire::Kind kind = wire::Kind::Grad) {
     wire::Header h;
@@ -200,43 +195,182 @@ void send_grad(transport::Transport& t, const NodeSettings& s, std::uint64_t rou
     t.send(s.neighbours, header, kind == wire::Kind::Grad ? wire::payload_bytes(g) : std::span<const std::byte>());
 }
 
+// What a node does around the shared gather: an honest node computes and sends its vector,
+// then aggregates and steps; a Byzantine node forges from what it heard and sends.
+class Role {
+public:
+    virtual ~Role() = default;
+    // Before the gather: the round's own computation and sends. Returns the train loss (NaN: none).
+    virtual double before_gather(std::uint64_t r) = 0;
+    // The neighbours whose messages the round gathers.
+    virtual const std::vector<std::uint32_t>& sources() const = 0;
+    // After the gather, on what arrived (sorted by sender). Returns the round's log line.
+    virtual std::string after_gather(std::uint64_t r, int round, std::map<std::uint32_t, Grad>& got) = 0;
+    virtual bool honest() const = 0;
+};
+
+class HonestNode final : public Role {
+public:
+    HonestNode(const NodeSettings& s, transport::Transport& t, Trainer& trainer, NodeResult& result)
+        : s_(s), t_(t), trainer_(trainer), result_(result), pipeline_(s.pre_aggregators, s.aggregator, s.robust),
+          model_exchange_(s.training.exchange == "model"), lr_(static_cast<float>(s.training.learning_rate)),
+          aggregate_(trainer.dim()), half_(model_exchange_ ? trainer.dim() : 0) {}
+
+    double before_gather(std::uint64_t r) override {
+        trainer_.next_batch();
+        const double loss = trainer_.gradient();
+        if (model_exchange_) {  // the half step theta - lr * g
+            const auto params = trainer_.params();
+            const auto grads = trainer_.grads();
+            for (std::size_t k = 0; k < half_.size(); ++k) half_[k] = params[k] - lr_ * grads[k];
+        }
+        send_grad(t_, s_, r, own_vector());
+        return loss;
+    }
+
+    const std::vector<std::uint32_t>& sources() const override { return s_.neighbours; }
+
+    std::string after_gather(std::uint64_t, int round, std::map<std::uint32_t, Grad>& got) override {
+        std::vector<std::pair<std::uint32_t, std::span<const float>>> inputs;
+        inputs.emplace_back(s_.id, own_vector());
+        for (auto& [from, g] : got) inputs.emplace_back(from, g.decoded.payload);
+        std::sort(inputs.begin(), inputs.end(), [](auto& a, auto& b) { return a.first < b.first; });
+        std::vector<std::span<const float>> views;
+        for (auto& [from, v] : inputs) views.push_back(v);
+        std::size_t aggregated = 0;
+        try {
+            pipeline_.aggregate(views, aggregate_);
+            robust::mix_own<float>(own_vector(), aggregate_, s_.training.self_weight);
+            if (model_exchange_)
+                std::copy(aggregate_.begin(), aggregate_.end(), trainer_.params().begin());
+            else
+                trainer_.step(aggregate_);
+            aggregated = views.size();
+        } catch (const robust::RobustError& e) {
+            // Too few neighbours left for the rule's bound: step on our own gradient rather
+            // than stop, and say so once.
+            if (!warned_bound_)
+                spdlog::warn("[Node {}] Round {}: {}; stepping on its own gradient", s_.id, round, e.what());
+            warned_bound_ = true;
+            ++result_.rejected["rounds_without_aggregation"];
+            if (model_exchange_)
+                std::copy(half_.begin(), half_.end(), trainer_.params().begin());
+            else
+                trainer_.step(trainer_.grads());
+            aggregated = 1;
+        }
+        return fmt::format("[Node {}] Round {}/{} (aggregated {} {})", s_.id, round, s_.training.rounds, aggregated,
+                           model_exchange_ ? "models" : "gradients");
+    }
+
+    bool honest() const override { return true; }
+
+private:
+    // What an honest node sends and aggregates as its own: its gradient or its half step.
+    std::span<const float> own_vector() const {
+        if (model_exchange_) return half_;
+        return trainer_.grads();
+    }
+
+    const NodeSettings& s_;
+    transport::Transport& t_;
+    Trainer& trainer_;
+    NodeResult& result_;
+    robust::Pipeline<float> pipeline_;
+    bool model_exchange_;
+    float lr_;
+    std::vector<float> aggregate_, half_;
+    bool warned_bound_ = false;
+};
+
+// --exchange model: honest nodes send the half step theta - lr * g and adopt the aggregate of
+// half steps. A Byzantine node then keeps `reference` (in its model's parameters, so that
+// checkpoints keep it): the honest models as it last heard them, on average (at first the
+// shared initial model). What it hears, h_j, becomes the gradient g_j = (reference - h_j)/lr
+// that h_j implies, the attack forges g_b from those, and it sends reference - lr * g_b: every
+// gradient attack keeps its meaning.
+class ByzantineNode final : public Role {
+public:
+    ByzantineNode(const NodeSettings& s, transport::Transport& t, Trainer& trainer)
+        : s_(s), t_(t), trainer_(trainer), attack_(robust::make_attack<float>(s.attack, s.attack_params)),
+          needs_(robust::attack(s.attack).needs), mean_(robust::make_aggregator<float>("mean", {})),
+          model_exchange_(s.training.exchange == "model"), lr_(static_cast<float>(s.training.learning_rate)),
+          forged_(trainer.dim()) {}
+
+    double before_gather(std::uint64_t) override { return NAN; }
+
+    const std::vector<std::uint32_t>& sources() const override { return s_.honest_neighbours; }
+
+    std::string after_gather(std::uint64_t r, int round, std::map<std::uint32_t, Grad>& got) override {
+        const std::size_t dim = trainer_.dim();
+        std::vector<std::span<const float>> heard;
+        for (auto& [from, g] : got) heard.push_back(g.decoded.payload);  // sorted by sender
+        const auto reference = trainer_.params();
+        if (model_exchange_) {  // half steps -> the gradients they imply
+            implied_.resize(heard.size());
+            for (std::size_t h = 0; h < heard.size(); ++h) {
+                implied_[h].resize(dim);
+                for (std::size_t k = 0; k < dim; ++k) implied_[h][k] = (reference[k] - heard[h][k]) / lr_;
+            }
+            heard.assign(implied_.begin(), implied_.end());
+        }
+        robust::AttackInput<float> in;
+        in.honest = heard;
+        if (needs_.own_gradient) {
+            trainer_.next_batch(needs_.flipped_labels);
+            trainer_.gradient();
+            own_.assign(trainer_.grads().begin(), trainer_.grads().end());
+            in.own = own_;
+            in.flipped_gradient = [&](std::span<float> out) { std::copy(own_.begin(), own_.end(), out.begin()); };
+        }
+        if (heard.empty() && needs_.honest_inputs) {
+            spdlog::warn("[Node {}] Round {}: heard no honest gradient; sending nothing", s_.id, round);
+        } else {
+            attack_->forge(in, forged_);
+            if (model_exchange_) {
+                for (std::size_t k = 0; k < dim; ++k) forged_[k] = reference[k] - lr_ * forged_[k];
+                if (!got.empty()) {  // the next reference: the honest half steps it heard, on average
+                    std::vector<std::span<const float>> models;
+                    for (auto& [from, g] : got) models.push_back(g.decoded.payload);
+                    mean_->aggregate(models, reference);
+                }
+            }
+            send_grad(t_, s_, r, forged_);
+        }
+        return fmt::format("[Node {}] Round {}/{} (forged from {} gradients)", s_.id, round, s_.training.rounds,
+                           got.size());
+    }
+
+    bool honest() const override { return false; }
+
+private:
+    const NodeSettings& s_;
+    transport::Transport& t_;
+    Trainer& trainer_;
+    std::unique_ptr<robust::Attack<float>> attack_;
+    robust::AttackNeeds needs_;
+    std::unique_ptr<robust::Aggregator<float>> mean_;  // the next reference
+    bool model_exchange_;
+    float lr_;
+    std::vector<float> forged_, own_;
+    std::vector<std::vector<float>> implied_;
+};
+
 }  // namespace
 
 NodeResult run_node(const NodeSettings& s, transport::Transport& t, const data::MnistData& data) {
-    const bool honest = s.type == NodeType::Honest;
     const TrainingOptions& tr = s.training;
     MetricsWriter metrics = s.metrics_path.empty() ? MetricsWriter() : MetricsWriter(s.metrics_path, s.resume);
-    nn::Sequential model = model_entry(s.model).make(tr.seed);  // every node starts from the same model
-    const std::size_t dim = model.param_count();
-    nn::Sgd sgd(static_cast<float>(tr.learning_rate));
-    data::BatchSampler sampler(data::shard_indices(data.train.count, s.shard, s.shards),
-                               static_cast<std::size_t>(tr.batch_size), tr.seed * 1000003ULL + s.shard);
-    std::vector<float> pixels;
-    std::vector<std::uint8_t> labels;
-    nn::Tensor input = nn::Tensor::from_shape(
-        {data.train.channels, static_cast<std::size_t>(tr.batch_size), data.train.rows, data.train.cols});
-    robust::Pipeline<float> pipeline(s.pre_aggregators, s.aggregator, s.robust);
-    auto attack = robust::make_attack<float>(s.attack, s.attack_params);
-    const robust::AttackNeeds needs = robust::attack(s.attack).needs;
-    std::vector<float> aggregate(dim), forged(dim);
-    // --exchange model: honest nodes send the half step theta - lr * g and adopt the aggregate of
-    // half steps. A Byzantine node then keeps `reference` (in its model's parameters, so that
-    // checkpoints keep it): the honest models as it last heard them, on average (at first the
-    // shared initial model). What it hears, h_j, becomes the gradient g_j = (reference - h_j)/lr
-    // that h_j implies, the attack forges g_b from those, and it sends reference - lr * g_b: every
-    // gradient attack keeps its meaning.
-    const bool model_exchange = tr.exchange == "model";
-    const float lr = static_cast<float>(tr.learning_rate);
-    std::vector<float> half(model_exchange ? dim : 0);
-    std::vector<std::vector<float>> implied;
-    auto mean = robust::make_aggregator<float>("mean", {});  // a Byzantine node's next reference
-    // What an honest node sends and aggregates as its own: its gradient or its half step.
-    auto own_vector = [&]() -> std::span<const float> {
-        if (model_exchange) return half;
-        return model.grads();
-    };
-
+    Trainer trainer(tr, s.model, s.shard, s.shards, data);
+    const std::size_t dim = trainer.dim();
     NodeResult result;
+    std::unique_ptr<Role> role;
+    if (s.type == NodeType::Honest)
+        role = std::make_unique<HonestNode>(s, t, trainer, result);
+    else
+        role = std::make_unique<ByzantineNode>(s, t, trainer);
+    const bool honest = role->honest();
+
     int first_round = 1;
     const std::string ckpt = s.checkpoint_dir.empty() ? "" : checkpoint_path(s.checkpoint_dir, s.id);
     if (s.resume && !ckpt.empty()) {
@@ -247,10 +381,10 @@ NodeResult run_node(const NodeSettings& s, transport::Transport& t, const data::
             if (c.node != s.id || c.params.size() != dim)
                 throw IoError(fmt::format("{}: the checkpoint is node {}'s with {} parameters, not node {}'s with {}",
                                           ckpt, c.node, c.params.size(), s.id, dim));
-            std::copy(c.params.begin(), c.params.end(), model.params().begin());
-            sgd.velocity() = c.velocity;
+            std::copy(c.params.begin(), c.params.end(), trainer.params().begin());
+            trainer.sgd().velocity() = c.velocity;
             try {
-                sampler.restore(c.sampler_state);
+                trainer.sampler().restore(c.sampler_state);
             } catch (const std::invalid_argument& e) {
                 throw IoError(fmt::format("{}: {}", ckpt, e.what()));
             }
@@ -263,9 +397,9 @@ NodeResult run_node(const NodeSettings& s, transport::Transport& t, const data::
         Checkpoint c;
         c.node = s.id;
         c.round = static_cast<std::uint64_t>(round);
-        c.params.assign(model.params().begin(), model.params().end());
-        c.velocity = sgd.velocity();
-        c.sampler_state = sampler.save();
+        c.params.assign(trainer.params().begin(), trainer.params().end());
+        c.velocity = trainer.sgd().velocity();
+        c.sampler_state = trainer.sampler().save();
         save_checkpoint(ckpt, c);
     };
     const auto missing = t.wait_ready(s.neighbours, Clock::now() + s.startup_timeout);
@@ -276,29 +410,14 @@ NodeResult run_node(const NodeSettings& s, transport::Transport& t, const data::
                  honest ? fmt::format("aggregator {}", s.aggregator) : fmt::format("attack {}", s.attack));
 
     Gather gather(s, dim);
-    auto draw_batch = [&] {
-        data::gather_batch(data.train, sampler.next(), pixels, labels);
-        std::copy_n(pixels.data(), input.size(), input.data());
-    };
     const auto run_start = Clock::now();
     transport::Counters last = t.counters();
-    bool warned_bound = false;
     for (int round = first_round; round <= tr.rounds; ++round) {
         const auto r = static_cast<std::uint64_t>(round);
         const auto t0 = Clock::now();
-        double train_loss = NAN;
-        if (honest) {
-            draw_batch();
-            train_loss = model.compute_gradient(input, labels).loss_sum / tr.batch_size;
-            if (model_exchange) {
-                const auto params = model.params();
-                const auto grads = model.grads();
-                for (std::size_t k = 0; k < dim; ++k) half[k] = params[k] - lr * grads[k];
-            }
-            send_grad(t, s, r, own_vector());
-        }
+        const double train_loss = role->before_gather(r);
         const auto t1 = Clock::now();
-        auto got = gather.collect(t, r, honest ? s.neighbours : s.honest_neighbours, result.rejected);
+        auto got = gather.collect(t, r, role->sources(), result.rejected);
         const auto t2 = Clock::now();
         if (s.resume && gather.rejoin_round() > r + 1) {  // the neighbours went on: rejoin at their next round
             const int target = static_cast<int>(std::min<std::uint64_t>(gather.rejoin_round() + 1, tr.rounds));
@@ -306,73 +425,7 @@ NodeResult run_node(const NodeSettings& s, transport::Transport& t, const data::
             round = target - 1;
             continue;
         }
-        std::size_t aggregated = 0;
-        if (honest) {
-            std::vector<std::pair<std::uint32_t, std::span<const float>>> inputs;
-            inputs.emplace_back(s.id, own_vector());
-            for (auto& [from, g] : got) inputs.emplace_back(from, g.decoded.payload);
-            std::sort(inputs.begin(), inputs.end(), [](auto& a, auto& b) { return a.first < b.first; });
-            std::vector<std::span<const float>> views;
-            for (auto& [from, v] : inputs) views.push_back(v);
-            try {
-                pipeline.aggregate(views, aggregate);
-                robust::mix_own<float>(own_vector(), aggregate, tr.self_weight);
-                if (model_exchange)
-                    std::copy(aggregate.begin(), aggregate.end(), model.params().begin());
-                else
-                    sgd.step(model.params(), aggregate);
-                aggregated = views.size();
-            } catch (const robust::RobustError& e) {
-                // Too few neighbours left for the rule's bound: step on our own gradient rather
-                // than stop, and say so once.
-                if (!warned_bound) spdlog::warn("[Node {}] Round {}: {}; stepping on its own gradient", s.id, round, e.what());
-                warned_bound = true;
-                ++result.rejected["rounds_without_aggregation"];
-                if (model_exchange)
-                    std::copy(half.begin(), half.end(), model.params().begin());
-                else
-                    sgd.step(model.params(), model.grads());
-                aggregated = 1;
-            }
-        } else {
-            std::vector<std::span<const float>> heard;
-            for (auto& [from, g] : got) heard.push_back(g.decoded.payload);  // sorted by sender
-            const auto reference = model.params();
-            if (model_exchange) {  // half steps -> the gradients they imply
-                implied.resize(heard.size());
-                for (std::size_t h = 0; h < heard.size(); ++h) {
-                    implied[h].resize(dim);
-                    for (std::size_t k = 0; k < dim; ++k) implied[h][k] = (reference[k] - heard[h][k]) / lr;
-                }
-                heard.assign(implied.begin(), implied.end());
-            }
-            robust::AttackInput<float> in;
-            in.honest = heard;
-            std::vector<float> own;
-            if (needs.own_gradient) {
-                draw_batch();
-                if (needs.flipped_labels)
-                    for (auto& l : labels) l = static_cast<std::uint8_t>(data.train.classes - 1 - l);
-                model.compute_gradient(input, labels);
-                own.assign(model.grads().begin(), model.grads().end());
-                in.own = own;
-                in.flipped_gradient = [&](std::span<float> out) { std::copy(own.begin(), own.end(), out.begin()); };
-            }
-            if (heard.empty() && needs.honest_inputs) {
-                spdlog::warn("[Node {}] Round {}: heard no honest gradient; sending nothing", s.id, round);
-            } else {
-                attack->forge(in, forged);
-                if (model_exchange) {
-                    for (std::size_t k = 0; k < dim; ++k) forged[k] = reference[k] - lr * forged[k];
-                    if (!got.empty()) {  // the next reference: the honest half steps it heard, on average
-                        std::vector<std::span<const float>> models;
-                        for (auto& [from, g] : got) models.push_back(g.decoded.payload);
-                        mean->aggregate(models, reference);
-                    }
-                }
-                send_grad(t, s, r, forged);
-            }
-        }
+        const std::string line = role->after_gather(r, round, got);
         const auto t3 = Clock::now();
         result.rounds_done = round;
         result.seconds_compute += seconds(t1 - t0);
@@ -383,13 +436,12 @@ NodeResult run_node(const NodeSettings& s, transport::Transport& t, const data::
 
         MetricsRow row;
         row.add("round", static_cast<long long>(round)).add("node", static_cast<long long>(s.id));
+        spdlog::info("{}", line);
         if (honest) {
-            spdlog::info("[Node {}] Round {}/{} (aggregated {} {})", s.id, round, tr.rounds, aggregated,
-                         model_exchange ? "models" : "gradients");
             row.add("train_loss", train_loss);
-            if (last_round || (tr.eval_every > 0 && round % tr.eval_every == 0)) {
+            if (trainer.evaluates(round, last_round)) {
                 const auto e0 = Clock::now();
-                result.final_eval = nn::evaluate(model, data.test);
+                result.final_eval = trainer.evaluate();
                 result.seconds_eval += seconds(Clock::now() - e0);
                 spdlog::info("[Node {}] Eval: loss={:.4f}, acc={:.4f}", s.id, result.final_eval.loss,
                              result.final_eval.accuracy);
@@ -397,8 +449,6 @@ NodeResult run_node(const NodeSettings& s, transport::Transport& t, const data::
             } else {
                 row.add_null("loss").add_null("acc");
             }
-        } else {
-            spdlog::info("[Node {}] Round {}/{} (forged from {} gradients)", s.id, round, tr.rounds, got.size());
         }
         const auto& c = t.counters();
         row.add("seconds_compute", seconds(t1 - t0))
@@ -420,7 +470,7 @@ NodeResult run_node(const NodeSettings& s, transport::Transport& t, const data::
     result.seconds_per_round = result.rounds_done ? seconds(Clock::now() - run_start) / result.rounds_done : 0;
     if (honest) {
         spdlog::info("[Node {}] Final: loss={:.4f}, acc={:.4f}", s.id, result.final_eval.loss, result.final_eval.accuracy);
-        result.params.assign(model.params().begin(), model.params().end());
+        result.params.assign(trainer.params().begin(), trainer.params().end());
     } else {
         spdlog::info("[Node {}] Final: byzantine node, {} rounds", s.id, result.rounds_done);
     }

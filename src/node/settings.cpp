@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include "p2pnode/catalogue.hpp"
 #include "p2pnode/data/idx.hpp"
 #include "p2pnode/errors.hpp"
 #include "p2pnode/nn/model.hpp"
@@ -18,20 +19,12 @@ std::string where(const Experiment& e, const std::string& key) {
     return it == e.origin.end() ? "(default)" : it->second;
 }
 
-template <class Span>
-std::string names_of(Span entries) {
-    std::string out;
-    for (const auto& row : entries) out += fmt::format("{}{}", out.empty() ? "" : ", ", row.name);
-    return out;
-}
-
-template <class Span>
-void require_row(const Experiment& e, const std::string& key, const std::string& name, Span entries,
+template <class Row>
+void require_row(const Experiment& e, const std::string& key, const std::string& name, std::span<const Row> rows,
                  const char* kind) {
-    for (const auto& row : entries)
-        if (row.name == name) return;
+    if (find_row(rows, name)) return;
     throw ConfigError(fmt::format("{}: {}: unknown {} '{}' (known: {})", where(e, key), key, kind, name,
-                                  names_of(entries)));
+                                  joined_names(rows)));
 }
 
 }  // namespace

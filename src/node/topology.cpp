@@ -1,5 +1,7 @@
 #include "p2pnode/node/topology.hpp"
 
+#include "p2pnode/catalogue.hpp"
+
 #include <algorithm>
 #include <stdexcept>
 #include <string>
@@ -80,10 +82,6 @@ const TopologyEntry kTopologies[] = {
 
 std::span<const TopologyEntry> topologies() { return kTopologies; }
 
-const TopologyEntry* find_topology(std::string_view name) {
-    for (const auto& e : kTopologies)
-        if (e.name == name) return &e;
-    return nullptr;
-}
+const TopologyEntry* find_topology(std::string_view name) { return find_row(topologies(), name); }
 
 }  // namespace p2p::node

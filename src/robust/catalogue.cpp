@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "factories.hpp"
+#include "p2pnode/catalogue.hpp"
 
 namespace p2p::robust {
 
@@ -103,25 +104,10 @@ const AttackEntry kAttacks[] = {
 
 #undef P2P_BOTH
 
-template <class Entry, std::size_t N>
-const Entry* find_in(const Entry (&table)[N], std::string_view name) {
-    const auto it = std::find_if(std::begin(table), std::end(table), [&](const Entry& e) { return e.name == name; });
-    return it == std::end(table) ? nullptr : &*it;
-}
-
-template <class Entry, std::size_t N>
-const Entry& require_in(const Entry (&table)[N], std::string_view name, std::string_view kind) {
-    if (const Entry* e = find_in(table, name)) return *e;
-    std::string known;
-    for (const Entry& e : table) known += fmt::format("{}{}", known.empty() ? "" : ", ", e.name);
-    throw RobustError(fmt::format("unknown {} '{}' (known: {})", kind, name, known));
-}
-
-template <class Entry, std::size_t N>
-std::vector<std::string> names_of(const Entry (&table)[N]) {
-    std::vector<std::string> out;
-    for (const Entry& e : table) out.emplace_back(e.name);
-    return out;
+template <class Entry>
+const Entry& require_in(std::span<const Entry> table, std::string_view name, std::string_view kind) {
+    if (const Entry* e = find_row(table, name)) return *e;
+    throw RobustError(fmt::format("unknown {} '{}' (known: {})", kind, name, joined_names(table)));
 }
 
 }  // namespace
@@ -130,26 +116,26 @@ std::span<const AggregatorEntry> aggregators() { return kAggregators; }
 std::span<const PreAggregatorEntry> pre_aggregators() { return kPreAggregators; }
 std::span<const AttackEntry> attacks() { return kAttacks; }
 
-const AggregatorEntry* find_aggregator(std::string_view name) { return find_in(kAggregators, name); }
-const PreAggregatorEntry* find_pre_aggregator(std::string_view name) { return find_in(kPreAggregators, name); }
-const AttackEntry* find_attack(std::string_view name) { return find_in(kAttacks, name); }
+const AggregatorEntry* find_aggregator(std::string_view name) { return find_row(aggregators(), name); }
+const PreAggregatorEntry* find_pre_aggregator(std::string_view name) { return find_row(pre_aggregators(), name); }
+const AttackEntry* find_attack(std::string_view name) { return find_row(attacks(), name); }
 
-const AggregatorEntry& aggregator(std::string_view name) { return require_in(kAggregators, name, "aggregator"); }
+const AggregatorEntry& aggregator(std::string_view name) { return require_in(aggregators(), name, "aggregator"); }
 const PreAggregatorEntry& pre_aggregator(std::string_view name) {
-    return require_in(kPreAggregators, name, "pre-aggregator");
+    return require_in(pre_aggregators(), name, "pre-aggregator");
 }
-const AttackEntry& attack(std::string_view name) { return require_in(kAttacks, name, "attack"); }
+const AttackEntry& attack(std::string_view name) { return require_in(attacks(), name, "attack"); }
 
 const std::vector<std::string>& aggregator_names() {
-    static const std::vector<std::string> names = names_of(kAggregators);
+    static const std::vector<std::string> names = row_names(aggregators());
     return names;
 }
 const std::vector<std::string>& pre_aggregator_names() {
-    static const std::vector<std::string> names = names_of(kPreAggregators);
+    static const std::vector<std::string> names = row_names(pre_aggregators());
     return names;
 }
 const std::vector<std::string>& attack_names() {
-    static const std::vector<std::string> names = names_of(kAttacks);
+    static const std::vector<std::string> names = row_names(attacks());
     return names;
 }
 

@@ -96,6 +96,10 @@ TEST_CASE("bad usage exits 2 with a one-line reason and the usage") {
         {{"mesh", "--config", cfg, "--node-id", "0", "--rounds", "many"}, "--rounds"},
         {{"mesh", "--config", cfg, "--node-id", "0", "--lr", "0"}, "--lr"},
         {{"mesh", "--config", cfg, "--node-id", "0", "--self-weight", "1.5"}, "--self-weight: must be a number in 0..1, got 1.5"},
+        {{"mesh", "--config", cfg, "--node-id", "0", "--lr", "nan"}, "--lr: must be a number, got 'nan'"},
+        {{"mesh", "--config", cfg, "--node-id", "0", "--round-timeout", "1e300"},
+         "--round-timeout: must be a positive number up to 86400, got 1e300"},
+        {{"mesh", "--config", cfg, "--node-id", "0", "--startup-timeout", "nan"}, "--startup-timeout: must be a number"},
         {{"broker", "--port", "70000"}, "--port: Value 70000 not in range 1 to 65535"},
         {{"broker", "--port", "0"}, "--port"},
         {{"hub-client", "--server-host", "h", "--server-port", "65536", "--node-id", "0", "--total-nodes", "3",
@@ -174,6 +178,16 @@ TEST_CASE("mesh validates its config and node before it starts") {
                                 "trimmed-mean", "--pre-aggregator", "bucketing"});
     CHECK(buckets.status == 2);
     CHECK(contains(buckets.err, "trimmed-mean needs 2f < n, got n = 2, f = 1"));
+}
+
+TEST_CASE("a checkpoint folder that is a file is refused before anything runs") {
+    p2p::test::TempDir dir;
+    const std::string file = dir.write("not-a-folder", "x");
+    auto r = run_p2pnode({"launch", "--config", example("nodes_example.yaml"), "--checkpoint-dir", file,
+                          "--metrics-dir", (dir.path() / "m").string()});
+    CHECK(r.status == 2);
+    CHECK(contains(r.err, "--checkpoint-dir: outputs.checkpoint_dir: '" + file + "' is a file, not a folder"));
+    CHECK(!contains(r.out, "[Node 0]"));  // no node started
 }
 
 TEST_CASE("the file's training section is used unless a flag overrides it") {

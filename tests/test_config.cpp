@@ -2,10 +2,13 @@
 
 #include <set>
 
+#include <sys/stat.h>
+
 #include <string>
 
 #include "p2pnode/config/nodes_config.hpp"
 #include "p2pnode/errors.hpp"
+#include "p2pnode/node/settings.hpp"
 #include "support.hpp"
 
 using p2p::ConfigError;
@@ -235,6 +238,21 @@ TEST_CASE("missing, empty and directory paths are clear errors") {
                          ConfigError);
 }
 
+TEST_CASE("only regular files of a bounded size are read as configs") {
+    p2p::test::TempDir dir;
+    CHECK_THROWS_WITH_AS(p2p::load_nodes_config("/dev/zero"), doctest::Contains("/dev/zero: not a regular file"),
+                         ConfigError);
+    const std::string fifo = (dir.path() / "fifo").string();
+    REQUIRE(mkfifo(fifo.c_str(), 0600) == 0);
+    CHECK_THROWS_WITH_AS(p2p::load_nodes_config(fifo), doctest::Contains("fifo: not a regular file"), ConfigError);
+    const std::string big = dir.write("big.yaml", std::string((16u << 20) + 1, '#'));
+    CHECK_THROWS_WITH_AS(p2p::load_nodes_config(big), doctest::Contains("more than a config can be"), ConfigError);
+    p2p::Experiment e;
+    std::vector<std::string> warnings;
+    CHECK_THROWS_WITH_AS(p2p::apply_experiment_file(e, fifo, warnings), doctest::Contains("not a regular file"),
+                         ConfigError);
+}
+
 TEST_CASE("the robust section is read with its lines; bad values name the field") {
     auto cfg = p2p::parse_nodes_config("robust:\n  aggregator: krum\n  pre_aggregators: [clipping, nnm]\n"
                                        "  attack: alie\n  f: 2\n  tau: 0.5\n  iterations: 4\n"
@@ -253,4 +271,33 @@ TEST_CASE("the robust section is read with its lines; bad values name the field"
               .find("bad.yaml:2: robust.f: must be in -1..100000, got -2") != std::string::npos);
     CHECK(error_of("robust:\n  pre_aggregators: nnm\nnodes:\n  - {id: 0, host: a, port: 1}\n")
               .find("bad.yaml:2: robust.pre_aggregators: must be a list of names") != std::string::npos);
+}
+
+TEST_CASE("the experiment's rule and attack parameters reach a node's settings") {
+    const auto cfg = p2p::parse_nodes_config("nodes:\n  - {id: 0, host: a, port: 1}\n  - {id: 1, host: a, port: 2}\n"
+                                             "  - {id: 2, host: a, port: 3}\n  - {id: 3, host: a, port: 4, type: byzantine}\n"
+                                             "robust: {aggregator: geometric-median, q: 2, tau: 3, iterations: 7, bucket_size: 3,"
+                                             " tolerance: 0.001, nu: 0.01, max_subsets: 1000}\n"
+                                             "attack: {scale: 2, mu: 0.5, sigma: 4, target: 1, lo: -2, hi: 3}\n"
+                                             "topology: {type: complete}\n",
+                                             "p.yaml");
+    const auto s = p2p::node::settings_for(cfg, 0, cfg.experiment);
+    CHECK(s.aggregator == "geometric-median");
+    CHECK(s.robust.f == 1);  // -1: the number of Byzantine nodes
+    CHECK(s.robust.q == std::optional<std::size_t>(2));
+    CHECK(s.robust.tau == 3);
+    CHECK(s.robust.iterations == 7);
+    CHECK(s.robust.bucket_size == 3);
+    CHECK(s.robust.tolerance == 0.001);
+    CHECK(s.robust.nu == 0.01);
+    CHECK(s.robust.max_subsets == 1000);
+    CHECK(s.attack_params.scale == 2);
+    CHECK(s.attack_params.mu == 0.5);
+    CHECK(s.attack_params.sigma == 4);
+    CHECK(s.attack_params.target == 1);
+    CHECK(s.attack_params.lo == -2);
+    CHECK(s.attack_params.hi == 3);
+    CHECK(s.attack_params.rule_params.tolerance == 0.001);
+    CHECK(s.neighbours == std::vector<std::uint32_t>{1, 2, 3});
+    CHECK(s.attack_params.n == 4);
 }

@@ -321,10 +321,20 @@ NodesConfig parse_nodes_config(std::string_view text, const std::string& source)
 
 namespace {
 
+// Far above any real config (a 100,000-node list is ~6 MB).
+constexpr std::uintmax_t kMaxConfigBytes = 16u << 20;
+
 std::string read_config_file(const std::string& path) {
     std::error_code ec;
     if (std::filesystem::is_directory(path, ec))
         throw ConfigError(fmt::format("{}: is a directory, not a config file", path));
+    // Only regular files: a FIFO would block and /dev/zero never ends.
+    if (std::filesystem::exists(path, ec) && !std::filesystem::is_regular_file(path, ec))
+        throw ConfigError(fmt::format("{}: not a regular file (a config is read from a file)", path));
+    const std::uintmax_t size = std::filesystem::file_size(path, ec);
+    if (!ec && size > kMaxConfigBytes)
+        throw ConfigError(fmt::format("{}: {} bytes, more than a config can be ({} bytes at most)", path, size,
+                                      kMaxConfigBytes));
     std::ifstream in(path, std::ios::binary);
     if (!in) throw ConfigError(fmt::format("{}: cannot read the file", path));
     std::ostringstream buf;

@@ -50,6 +50,7 @@ std::string quoted(const std::string& s) {
     }
 
 constexpr unsigned kRun = kNodeFlag | kLaunchFlag;
+constexpr double kDay = 86400;  // no timeout is longer: 1e300 seconds is a typo, not a setting
 constexpr unsigned kAll = kNodeFlag | kLaunchFlag | kTrainFlag;
 using C = Catalogue;
 using Choices = std::vector<std::string_view>;
@@ -57,7 +58,7 @@ using Choices = std::vector<std::string_view>;
 const Field kFields[] = {
     P2P_INT("training.rounds", "--rounds", "Training rounds", kAll, 1, 100'000'000, training.rounds),
     P2P_INT("training.batch_size", "--batch-size", "Batch size", kAll, 1, 1'000'000, training.batch_size),
-    P2P_DOUBLE("training.learning_rate", "--lr", "Learning rate", kAll, 0, 0, true, training.learning_rate),
+    P2P_DOUBLE("training.learning_rate", "--lr", "Learning rate", kAll, 0, 1000, true, training.learning_rate),
     P2P_INT("training.seed", "--seed", "Random seed (model init, shuffling, attacks)", kAll, 0,
             9'007'199'254'740'992.0, training.seed),
     P2P_INT("training.eval_every", "--eval-every", "Evaluate on the test set every N rounds (and at the end)", kAll,
@@ -93,15 +94,31 @@ const Field kFields[] = {
     P2P_INT("robust.f", "--f", "Tolerated Byzantine inputs (-1: the number of Byzantine nodes)", kRun, -1, 100000,
             robust.f),
     P2P_INT("robust.q", "--q", "multi-krum: vectors averaged (0: n - f)", kRun, 0, 100000, robust.q),
-    P2P_DOUBLE("robust.tau", "--tau", "centered-clipping radius / clipping threshold", kRun, 0, 0, true, robust.tau),
+    P2P_DOUBLE("robust.tau", "--tau", "centered-clipping radius / clipping threshold", kRun, 0, 1e30, true,
+               robust.tau),
     P2P_INT("robust.iterations", "--iterations",
             "geometric-median / centered-clipping iterations (0: the rule's default)", kRun, 0, 1'000'000,
             robust.iterations),
     P2P_INT("robust.bucket_size", "--bucket-size", "bucketing: vectors per bucket", kRun, 1, 100000,
             robust.bucket_size),
+    P2P_DOUBLE("robust.tolerance", "--tolerance", "geometric-median: stop when a step is below tolerance x |z|", kRun,
+               0, 1, true, robust.tolerance),
+    P2P_DOUBLE("robust.nu", "--nu", "geometric-median: distances below nu count as nu", kRun, 0, 1, true, robust.nu),
+    P2P_DOUBLE("robust.max_subsets", "--max-subsets", "mda / smea: refuse when C(n, f) exceeds this", kRun, 1, 1e15,
+               false, robust.max_subsets),
     P2P_TEXT("robust.attack", "--attack", "What Byzantine nodes send", kRun, C::Attack, {}, attack.name),
     P2P_DOUBLE("attack.scale", "--byz-scale", "Byzantine attack scale (Empire: scale x mean of honest gradients)",
-               kRun, 0, 0, false, attack.scale),
+               kRun, -1e30, 1e30, false, attack.scale),
+    P2P_DOUBLE("attack.mu", "--gaussian-mu", "gaussian attack: mean of each coordinate", kRun, -1e30, 1e30, false,
+               attack.mu),
+    P2P_DOUBLE("attack.sigma", "--gaussian-sigma", "gaussian attack: standard deviation of each coordinate", kRun, 0,
+               1e30, false, attack.sigma),
+    P2P_INT("attack.target", "--mimic-target", "mimic attack: which honest vector (by sender order) it copies", kRun, 0,
+            100000, attack.target),
+    P2P_DOUBLE("attack.lo", "--search-lo", "optimal-alie / optimal-ipm: lower end of the z / scale searched", kRun,
+               -1e30, 1e30, false, attack.lo),
+    P2P_DOUBLE("attack.hi", "--search-hi", "optimal-alie / optimal-ipm: upper end of the z / scale searched", kRun,
+               -1e30, 1e30, false, attack.hi),
     P2P_TEXT("model.name", "--model", "Model every node trains", kAll, C::Model, {}, model.name),
     P2P_TEXT("data.dataset", "--dataset", "Data set format of --data-root", kAll, C::Dataset, {}, data.dataset),
     P2P_TEXT("data.root", "--data-root",
@@ -135,11 +152,12 @@ const Field kFields[] = {
     P2P_TEXT("transport.ipc_dir", "--ipc-dir", "Folder for ipc:// socket files", kRun, C::None, {},
              transport.ipc_dir),
     P2P_DOUBLE("timeouts.round", "--round-timeout",
-               "Seconds a round waits for all neighbours before going on with the quorum", kRun, 0, 0, true,
+               "Seconds a round waits for all neighbours before going on with the quorum", kRun, 0, kDay, true,
                timeouts.round),
-    P2P_DOUBLE("timeouts.hard", "--hard-timeout", "Seconds a round waits at most", kRun, 0, 0, true, timeouts.hard),
-    P2P_DOUBLE("timeouts.startup", "--startup-timeout", "Seconds to wait for neighbours at start", kRun, 0, 0, true,
-               timeouts.startup),
+    P2P_DOUBLE("timeouts.hard", "--hard-timeout", "Seconds a round waits at most", kRun, 0, kDay, true,
+               timeouts.hard),
+    P2P_DOUBLE("timeouts.startup", "--startup-timeout", "Seconds to wait for neighbours at start", kRun, 0, kDay,
+               true, timeouts.startup),
     P2P_TEXT("outputs.metrics_dir", "--metrics-dir",
              "Folder for node-<id>.jsonl metrics and the run summary ('' = none)", kRun, C::None, {},
              outputs.metrics_dir),
@@ -186,6 +204,8 @@ std::string check_value(const Field& f, FieldValue& v) {
             if (t.empty() || ec != std::errc() || ptr != t.data() + t.size() || !std::isfinite(value))
                 return fmt::format("must be a number, got '{}'", t);
             if (f.positive && !(value > 0)) return fmt::format("must be a positive number, got {}", t);
+            if (f.positive && f.lo != f.hi && value > f.hi)
+                return fmt::format("must be a positive number up to {}, got {}", range_text(f.hi), t);
             if (f.lo != f.hi && (value < f.lo || value > f.hi))
                 return fmt::format("must be a number in {}..{}, got {}", range_text(f.lo), range_text(f.hi), t);
             v.number = value;
@@ -232,9 +252,10 @@ const Field* find_field(std::string_view key) {
 }
 
 std::string describe_check(const Field& f) {
+    if (f.kind == FieldKind::Double && f.positive)
+        return f.lo != f.hi && f.hi < 1e15 ? fmt::format("> 0, <= {}", range_text(f.hi)) : "> 0";
     if ((f.kind == FieldKind::Int || f.kind == FieldKind::Double) && f.lo != f.hi)
         return f.hi >= 1e15 ? std::string() : fmt::format("in {}..{}", range_text(f.lo), range_text(f.hi));
-    if (f.kind == FieldKind::Double && f.positive) return "> 0";
     if (f.kind == FieldKind::Text && !f.choices.empty()) return or_list(f.choices);
     return {};
 }

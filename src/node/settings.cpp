@@ -1,6 +1,7 @@
 #include "p2pnode/node/settings.hpp"
 
 #include <algorithm>
+#include <filesystem>
 
 #include <fmt/format.h>
 
@@ -85,9 +86,17 @@ NodeSettings settings_for(const NodesConfig& cfg, std::uint32_t id, const Experi
     s.robust.tau = e.robust.tau;
     s.robust.iterations = static_cast<std::size_t>(e.robust.iterations);
     s.robust.bucket_size = static_cast<std::size_t>(e.robust.bucket_size);
+    s.robust.tolerance = e.robust.tolerance;
+    s.robust.nu = e.robust.nu;
+    s.robust.max_subsets = e.robust.max_subsets;
     s.robust.seed = e.training.seed;
     s.attack = e.attack.name;
     s.attack_params.scale = e.attack.scale;
+    s.attack_params.mu = e.attack.mu;
+    s.attack_params.sigma = e.attack.sigma;
+    s.attack_params.target = static_cast<std::size_t>(e.attack.target);
+    s.attack_params.lo = e.attack.lo;
+    s.attack_params.hi = e.attack.hi;
     s.attack_params.n = s.neighbours.size() + 1;
     s.attack_params.f = s.robust.f;
     s.attack_params.seed = e.training.seed + id;
@@ -101,6 +110,11 @@ NodeSettings settings_for(const NodesConfig& cfg, std::uint32_t id, const Experi
     s.hard_timeout = ms(std::max(e.timeouts.hard, e.timeouts.round));
     s.startup_timeout = ms(e.timeouts.startup);
     s.checkpoint_dir = e.outputs.checkpoint_dir;
+    std::error_code ec;
+    if (!s.checkpoint_dir.empty() && std::filesystem::exists(s.checkpoint_dir, ec) &&
+        !std::filesystem::is_directory(s.checkpoint_dir, ec))
+        throw ConfigError(fmt::format("{}: outputs.checkpoint_dir: '{}' is a file, not a folder",
+                                      where(e, "outputs.checkpoint_dir"), s.checkpoint_dir));
     s.checkpoint_every = e.outputs.checkpoint_every;
     s.resume = o.resume;
     if (!e.outputs.metrics_dir.empty()) s.metrics_path = fmt::format("{}/node-{}.jsonl", e.outputs.metrics_dir, id);

@@ -56,10 +56,16 @@ struct Experiment {
         double tau = 10.0;                         // centered-clipping radius; clipping threshold
         int iterations = 0;                        // geometric-median / centered-clipping (0: the rule's default)
         int bucket_size = 2;                       // bucketing
+        double tolerance = 1e-7;                   // geometric-median: relative step that ends it
+        double nu = 1e-9;                          // geometric-median: smoothing
+        double max_subsets = 1e8;                  // mda / smea: refuse when C(n, f) exceeds this
     } robust;
     struct Attack {
         std::string name = "empire";  // what Byzantine nodes send
         double scale = -1.0;          // empire / ipm / sign-flip factor (the reference's --byz-scale)
+        double mu = 0.0, sigma = 1.0;  // gaussian
+        int target = 0;                // mimic: which honest vector it copies
+        double lo = -10.0, hi = 10.0;  // optimal-alie / optimal-ipm: the range searched
     } attack;
     struct Model {
         std::string name = "small-cnn";

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include "commands.hpp"
+#include "node_commands.hpp"
 #include "p2pnode/data/npy.hpp"
 #include "p2pnode/errors.hpp"
 #include "p2pnode/robust/robust.hpp"
@@ -11,12 +12,6 @@
 namespace p2p::cli {
 
 namespace {
-
-std::string names(const std::vector<std::string>& v) {
-    std::string out;
-    for (const auto& s : v) out += (out.empty() ? "" : ", ") + s;
-    return out;
-}
 
 template <class T>
 void aggregate_as(const AggregateFlags& f, std::size_t rows, std::size_t cols, const std::vector<T>& values) {
@@ -41,7 +36,7 @@ void aggregate_as(const AggregateFlags& f, std::size_t rows, std::size_t cols, c
 CLI::App* add_aggregate_command(CLI::App& app, AggregateFlags& f) {
     CLI::App* sub = app.add_subcommand(
         "aggregate", "Apply a robust rule to an (n, d) float32/float64 .npy matrix; write the (d,) result");
-    sub->add_option("--rule", f.rule, "Aggregation rule: " + names(robust::aggregator_names()))
+    sub->add_option("--rule", f.rule, "Aggregation rule: " + join(robust::aggregator_names()))
         ->required()
         ->check(CLI::IsMember(robust::aggregator_names()));
     sub->add_option("--f", f.f, "Tolerated Byzantine inputs");
@@ -56,7 +51,7 @@ CLI::App* add_aggregate_command(CLI::App& app, AggregateFlags& f) {
                     "Threads for the Gram matrices, NNM and the coordinate-wise rules (large inputs only)")
         ->check(CLI::Range(1, 256));
     sub->add_option("--pre", f.pre, "Pre-aggregator, applied in the order given (repeatable): " +
-                                         names(robust::pre_aggregator_names()))
+                                         join(robust::pre_aggregator_names()))
         ->check(CLI::IsMember(robust::pre_aggregator_names()))
         ->take_all()
         ->expected(1)

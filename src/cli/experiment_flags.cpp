@@ -1,5 +1,7 @@
 #include "experiment_flags.hpp"
 
+#include "node_commands.hpp"
+
 #include <fmt/format.h>
 
 #include "p2pnode/catalogue.hpp"
@@ -9,16 +11,6 @@
 #include "p2pnode/robust/catalogue.hpp"
 
 namespace p2p::cli {
-
-namespace {
-
-std::string joined(const std::vector<std::string>& v) {
-    std::string out;
-    for (const auto& s : v) out += (out.empty() ? "" : ", ") + s;
-    return out;
-}
-
-}  // namespace
 
 std::vector<std::string> catalogue_names(Catalogue c) {
     switch (c) {
@@ -39,7 +31,7 @@ void add_experiment_flags(CLI::App* sub, ExperimentFlags& flags, unsigned scope,
         if (!(f.scope & scope) || f.flag.empty()) continue;
         std::string help(f.help);
         const auto choices = catalogue_names(f.catalogue);
-        if (!choices.empty()) help += ": " + joined(choices);
+        if (!choices.empty()) help += ": " + join(choices);
         ExperimentFlags::Bound b{&f, nullptr, nullptr, nullptr};
         const std::string flag(f.flag);
         if (f.kind == FieldKind::List) {

@@ -106,8 +106,7 @@ Experiment experiment_of(const NodeFlags& f, const NodesConfig& cfg) {
     std::vector<std::string> warnings;
     Experiment e = resolve_experiment(f.experiment, cfg.experiment, warnings);
     for (const auto& w : warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
-    node::check_names(e);
-    return e;
+    return e;  // its names are checked by node::settings_for, which every caller runs next
 }
 
 

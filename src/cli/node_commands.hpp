@@ -42,8 +42,8 @@ struct NodeFlags {
 // from the config. Nullopt when no secret key is given.
 std::optional<transport::Security> security_of(const std::string& secret_file, const NodesConfig& cfg, bool need_broker);
 
-// A node's experiment: the defaults < the config's sections < --experiment < flags; its names
-// checked against the catalogues; warnings printed.
+// A node's experiment: the defaults < the config's sections < --experiment < flags; warnings
+// printed. Its catalogue names are checked by node::settings_for.
 Experiment experiment_of(const NodeFlags& f, const NodesConfig& cfg);
 
 // `with_identity`: --node-id and --node-type (not for launch, which runs every node).

@@ -26,7 +26,6 @@ std::string quoted(const std::string& s) {
         key, flag, help, scope, FieldKind::Int, Catalogue::None, lo, hi, false, {},                            \
             [](Experiment& e, const FieldValue& v) {                                                            \
                 e.member = static_cast<decltype(e.member)>(v.integer);                                          \
-                return std::string();                                                                           \
             },                                                                                                  \
             [](const Experiment& e) { return fmt::format("{}", e.member); }                                    \
     }
@@ -35,7 +34,6 @@ std::string quoted(const std::string& s) {
         key, flag, help, scope, FieldKind::Double, Catalogue::None, lo, hi, positive, {},                      \
             [](Experiment& e, const FieldValue& v) {                                                            \
                 e.member = v.number;                                                                            \
-                return std::string();                                                                           \
             },                                                                                                  \
             [](const Experiment& e) { return fmt::format("{}", e.member); }                                    \
     }
@@ -44,7 +42,6 @@ std::string quoted(const std::string& s) {
         key, flag, help, scope, FieldKind::Text, catalogue, 0, 0, false, choices,                              \
             [](Experiment& e, const FieldValue& v) {                                                            \
                 e.member = v.text;                                                                              \
-                return std::string();                                                                           \
             },                                                                                                  \
             [](const Experiment& e) { return e.member; }                                                        \
     }
@@ -82,10 +79,7 @@ const Field kFields[] = {
     Field{"robust.pre_aggregators", "--pre-aggregator",
           "Pre-aggregator before the rule, in the order given (repeatable)", kRun, FieldKind::List,
           C::PreAggregator, 0, 0, false, {},
-          [](Experiment& e, const FieldValue& v) {
-              e.robust.pre_aggregators = v.list;
-              return std::string();
-          },
+          [](Experiment& e, const FieldValue& v) { e.robust.pre_aggregators = v.list; },
           [](const Experiment& e) {
               std::string out;
               for (const auto& p : e.robust.pre_aggregators) out += (out.empty() ? "" : ",") + p;
@@ -136,7 +130,6 @@ const Field kFields[] = {
           [](Experiment& e, const FieldValue& v) {
               e.topology.edges.clear();
               for (const auto& [a, b] : v.pairs) e.topology.edges.emplace_back(static_cast<int>(a), static_cast<int>(b));
-              return std::string();
           },
           [](const Experiment& e) {
               std::string out;

@@ -134,7 +134,7 @@ struct Field {
     bool positive = false;            // Double: > 0 (checked before the range)
     std::vector<std::string_view> choices;  // Text: the allowed values (empty: any text without spaces)
     // Stores a checked value (see check_field) in the experiment.
-    std::string (*set)(Experiment&, const FieldValue& v);
+    void (*set)(Experiment&, const FieldValue& v);
     // The value as text (a list comma-separated, pairs as [[a, b], ...]).
     std::string (*get)(const Experiment&);
 };

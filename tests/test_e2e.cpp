@@ -251,6 +251,20 @@ TEST_CASE("kill -9, then --resume: the node reloads its checkpoint, rejoins, and
     const auto last = rows.rfind("{\"round\": " + std::to_string(rounds) + ",");
     REQUIRE(last != std::string::npos);
     CHECK(contains(rows.substr(last), "\"peers_heard\": 2"));
+    // The rounds after the checkpoint, which the node redid, appear once: every row's round is
+    // above the one before, and every line is a whole row.
+    std::istringstream lines(rows);
+    long previous = 0;
+    std::size_t count = 0;
+    for (std::string line; std::getline(lines, line); ++count) {
+        CAPTURE(line);
+        REQUIRE(line.rfind("{\"round\": ", 0) == 0);
+        REQUIRE(line.back() == '}');
+        const long round = std::stol(line.substr(10));
+        CHECK(round > previous);
+        previous = round;
+    }
+    CHECK(count >= 6);
 }
 
 TEST_CASE("SIGINT: the node stops after its round, writes metrics and a checkpoint, exits 0") {

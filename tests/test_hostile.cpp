@@ -14,7 +14,9 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "p2pnode/errors.hpp"
 #include "p2pnode/launch/cluster.hpp"
+#include "p2pnode/node/checkpoint.hpp"
 #include "p2pnode/transport/mesh.hpp"
 #include "p2pnode/wire/envelope.hpp"
 #include "support.hpp"
@@ -119,6 +121,83 @@ Setup hostile_setup(const p2p::test::TempDir& dir, int port) {
     return s;
 }
 
+// A raw ZeroMQ peer playing node `as` over plaintext ipc: one ROUTER connected to the inboxes
+// of `to`, saying HELLO and ACK as `as` on request.
+struct RawPeer {
+    zmq::context_t ctx;
+    zmq::socket_t s{ctx, zmq::socket_type::router};
+    std::uint32_t as;
+    std::vector<std::uint32_t> to;
+
+    RawPeer(const p2p::test::TempDir& dir, int base_port, std::uint32_t as_id, std::vector<std::uint32_t> peers)
+        : as(as_id), to(std::move(peers)) {
+        s.set(zmq::sockopt::router_mandatory, 0);
+        s.set(zmq::sockopt::linger, 0);
+        s.set(zmq::sockopt::sndhwm, 16);  // the attacker's own queue, in this process, stays small too
+        for (std::uint32_t peer : to) {
+            const char rid[5] = {'N', static_cast<char>(peer), 0, 0, 0};
+            s.set(zmq::sockopt::connect_routing_id, zmq::const_buffer(rid, 5));
+            s.connect(transport::endpoint_for(transport::Scheme::Ipc, "127.0.0.1", base_port + static_cast<int>(peer),
+                                              dir.path().string()));
+        }
+    }
+    void send(std::uint32_t peer, std::vector<zmq::message_t> frames) {
+        const char rid[5] = {'N', static_cast<char>(peer), 0, 0, 0};
+        s.send(zmq::const_buffer(rid, 5), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
+        for (std::size_t i = 0; i < frames.size(); ++i)
+            s.send(frames[i], (i + 1 < frames.size() ? zmq::send_flags::sndmore : zmq::send_flags::none) |
+                                  zmq::send_flags::dontwait);
+    }
+    // HELLO and ACK as `as` to every peer: it is then ready for them.
+    void announce() {
+        for (std::uint32_t peer : to)
+            for (char kind : {'H', 'A'}) {
+                const char c[5] = {kind, static_cast<char>(as), 0, 0, 0};
+                std::vector<zmq::message_t> f;
+                f.emplace_back(c, 5);
+                send(peer, std::move(f));
+            }
+    }
+    // A decodable, finite gradient for `round`.
+    void grad(std::uint32_t peer, std::uint64_t round) {
+        static const std::vector<float> small(nn::kSmallCnnParams, 0.001f);
+        std::vector<zmq::message_t> f;
+        f.push_back(bytes(grad_header(as, round, static_cast<std::uint32_t>(small.size()))));
+        f.emplace_back(small.data(), small.size() * sizeof(float));
+        send(peer, std::move(f));
+    }
+    // Paces the attack: waits at most `ms` on the socket, draining what arrives.
+    void pace(std::chrono::milliseconds ms) {
+        zmq::pollitem_t item{s.handle(), 0, ZMQ_POLLIN, 0};
+        if (zmq::poll(&item, 1, ms) > 0) {
+            zmq::message_t m;
+            while (s.recv(m, zmq::recv_flags::dontwait)) {
+            }
+        }
+    }
+};
+
+// Runs the cluster in a thread while `attack()` is called until it is done.
+template <class Attack>
+std::map<std::uint32_t, node::NodeResult> under_attack(const Setup& s, const data::MnistData& data, Attack&& attack) {
+    std::map<std::uint32_t, node::NodeResult> results;
+    std::atomic<bool> done{false};
+    std::exception_ptr failure;
+    std::thread cluster([&] {
+        try {
+            results = launch::run_threads(s.cfg, s.choice, s.options, data);
+        } catch (...) {
+            failure = std::current_exception();
+        }
+        done = true;
+    });
+    std::uint64_t iteration = 0;
+    while (!done) attack(++iteration);
+    cluster.join();
+    if (failure) std::rethrow_exception(failure);
+    return results;
+}
+
 }  // namespace
 
 TEST_CASE("hostile peer in the hub: the broker and the clients drop, count and go on") {
@@ -217,41 +296,15 @@ TEST_CASE("hostile peer: garbage, lies and floods are dropped and counted; hones
     });
 
     // The hostile node 2: connects to 0 and 1 as the config says node 2 would.
-    zmq::context_t ctx;
-    zmq::socket_t s(ctx, zmq::socket_type::router);
-    const char me[5] = {'N', 2, 0, 0, 0};
-    s.set(zmq::sockopt::routing_id, zmq::const_buffer(me, 5));
-    s.set(zmq::sockopt::router_mandatory, 0);
-    s.set(zmq::sockopt::linger, 0);
-    s.set(zmq::sockopt::sndhwm, 16);  // the attacker's own queue, in this process, stays small too
-    for (std::uint32_t peer : {0u, 1u}) {
-        const char rid[5] = {'N', static_cast<char>(peer), 0, 0, 0};
-        s.set(zmq::sockopt::connect_routing_id, zmq::const_buffer(rid, 5));
-        s.connect(transport::endpoint_for(transport::Scheme::Ipc, "127.0.0.1", 19500 + static_cast<int>(peer),
-                                          dir.path().string()));
-    }
-    auto send = [&](std::uint32_t peer, std::vector<zmq::message_t> frames) {
-        const char rid[5] = {'N', static_cast<char>(peer), 0, 0, 0};
-        s.send(zmq::const_buffer(rid, 5), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
-        for (std::size_t i = 0; i < frames.size(); ++i)
-            s.send(frames[i], (i + 1 < frames.size() ? zmq::send_flags::sndmore : zmq::send_flags::none) |
-                                  zmq::send_flags::dontwait);
-    };
+    RawPeer peer2(dir, 19500, 2, {0, 1});
     std::uint64_t iteration = 0;
     while (!done) {
         ++iteration;
-        for (std::uint32_t peer : {0u, 1u}) {
-            send(peer, [] { std::vector<zmq::message_t> f; f.emplace_back("H", 1); return f; }());  // HELLO storm
-            volley([&](std::vector<zmq::message_t> frames) { send(peer, std::move(frames)); }, 1 + iteration % rounds,
-                   iteration, iteration % 50 == 0);
-        }
-        // Pace on our own socket: drain what the honest nodes send us, waiting at most 20 ms.
-        zmq::pollitem_t item{s.handle(), 0, ZMQ_POLLIN, 0};
-        if (zmq::poll(&item, 1, 20ms) > 0) {
-            zmq::message_t m;
-            while (s.recv(m, zmq::recv_flags::dontwait)) {
-            }
-        }
+        peer2.announce();  // HELLO and ACK storm, as node 2
+        for (std::uint32_t peer : {0u, 1u})
+            volley([&](std::vector<zmq::message_t> frames) { peer2.send(peer, std::move(frames)); },
+                   1 + iteration % rounds, iteration, iteration % 50 == 0);
+        peer2.pace(20ms);
     }
     cluster.join();
     const long rss_after = resident_kib();
@@ -261,5 +314,260 @@ TEST_CASE("hostile peer: garbage, lies and floods are dropped and counted; hones
     // Bounded: two models, the data, and ZeroMQ queues capped by the high-water marks; nothing
     // allocated on the word of the peer.
     CHECK(rss_after < 800 * 1024);
+    spdlog::set_level(spdlog::level::info);
+}
+
+// Issue 19, item 2: a peer holding node 3's valid CURVE key connects to node 1 first,
+// presenting node 2's routing id and saying it is node 2. Nodes 1 and 2 must still hear each
+// other every round (their models equal those of a run without the impostor), the impostor
+// must receive nothing, and node 1 must count the refused claim.
+TEST_CASE("hostile insider with CURVE: a valid key claiming another node's id hijacks nothing") {
+    spdlog::set_level(spdlog::level::err);
+    p2p::test::TempDir dir;
+    p2p::test::write_set(dir, 256, false);
+    auto data = data::load_mnist_data(dir.path().string());
+    const int port = 19540;
+    Setup s;
+    s.cfg = parse_nodes_config(fmt::format("nodes:\n  - {{id: 0, host: 127.0.0.1, port: {}, type: honest}}\n"
+                                           "  - {{id: 1, host: 127.0.0.1, port: {}, type: honest}}\n"
+                                           "  - {{id: 2, host: 127.0.0.1, port: {}, type: honest}}\n"
+                                           "  - {{id: 3, host: 127.0.0.1, port: {}, type: byzantine}}\n",
+                                           port, port + 1, port + 2, port + 3),
+                               "insider.yaml");
+    s.choice.training.rounds = 8;
+    s.choice.training.batch_size = 16;
+    s.choice.training.eval_every = 1000;
+    s.choice.outputs.metrics_dir = "";
+    s.choice.timeouts.round = 10.0;  // nodes that are up always arrive in time: the run is deterministic
+    s.choice.timeouts.startup = 3.0;  // node 3 never comes
+    s.options.scheme = transport::Scheme::Ipc;
+    s.options.ipc_dir = dir.path().string();
+    for (std::uint32_t id = 0; id < 4; ++id) s.options.keys[id] = transport::generate_keys();
+    auto run = [&](std::vector<std::uint32_t> only) {
+        auto o = s.options;
+        o.only = std::move(only);
+        return launch::run_threads(s.cfg, s.choice, o, *data);
+    };
+    const auto clean = run({0, 1, 2});
+
+    // Nodes 0 and 1 start; the impostor connects to node 1 before node 2 exists.
+    std::map<std::uint32_t, node::NodeResult> first, second;
+    std::atomic<bool> done{false};
+    std::thread a([&] {
+        first = run({0, 1});
+        done = true;
+    });
+    zmq::context_t ctx;
+    zmq::socket_t imp(ctx, zmq::socket_type::router);
+    const char as_two[5] = {'N', 2, 0, 0, 0}, to_one[5] = {'N', 1, 0, 0, 0};
+    imp.set(zmq::sockopt::routing_id, zmq::const_buffer(as_two, 5));
+    imp.set(zmq::sockopt::connect_routing_id, zmq::const_buffer(to_one, 5));
+    imp.set(zmq::sockopt::curve_secretkey, s.options.keys[3].secret_z85);
+    imp.set(zmq::sockopt::curve_publickey, s.options.keys[3].public_z85);
+    imp.set(zmq::sockopt::curve_serverkey, s.options.keys[1].public_z85);
+    imp.set(zmq::sockopt::linger, 0);
+    REQUIRE(zmq_socket_monitor(imp.handle(), "inproc://impostor-monitor", ZMQ_EVENT_HANDSHAKE_SUCCEEDED) == 0);
+    zmq::socket_t monitor(ctx, zmq::socket_type::pair);
+    monitor.connect("inproc://impostor-monitor");
+    imp.connect(transport::endpoint_for(transport::Scheme::Ipc, "127.0.0.1", port + 1, dir.path().string()));
+    zmq::pollitem_t watch{monitor.handle(), 0, ZMQ_POLLIN, 0};
+    REQUIRE(zmq::poll(&watch, 1, 20s) == 1);  // the CURVE handshake with node 1 succeeded
+    std::thread b([&] { second = run({2}); });
+    std::uint64_t received = 0;
+    while (!done) {
+        for (const char* claim : {"H\x02\0\0\0", "A\x02\0\0\0", "H"}) {  // "I am node 2", old and new HELLO
+            imp.send(zmq::const_buffer(to_one, 5), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
+            imp.send(zmq::const_buffer(claim, claim[1] ? 5 : 1), zmq::send_flags::dontwait);
+        }
+        zmq::pollitem_t item{imp.handle(), 0, ZMQ_POLLIN, 0};
+        if (zmq::poll(&item, 1, 50ms) > 0) {
+            zmq::message_t m;
+            while (imp.recv(m, zmq::recv_flags::dontwait)) ++received;
+        }
+    }
+    a.join();
+    b.join();
+    first.merge(second);
+    REQUIRE(first.size() == 3);
+    CHECK(received == 0);  // nothing of what node 1 sends to node 2 reaches the impostor
+    for (std::uint32_t id : {0u, 1u, 2u}) {
+        CAPTURE(id);
+        CHECK(first.at(id).rounds_done == s.choice.training.rounds);
+        CHECK(first.at(id).params == clean.at(id).params);  // every round heard the same neighbours
+    }
+    CHECK(first.at(1).counters.dropped_unauthenticated > 0);  // the claim was refused and counted
+    spdlog::set_level(spdlog::level::info);
+}
+
+// Issue 19, item 5: with f = 0 one neighbour's word is a rejoin; rounds beyond the run (2^64-1,
+// 10^6, rounds + 1) are no evidence, so a resumed node neither loops nor jumps.
+TEST_CASE("hostile peer: a resumed node is not moved by rounds beyond the run") {
+    spdlog::set_level(spdlog::level::err);
+    p2p::test::TempDir dir;
+    p2p::test::write_set(dir, 256, false);
+    auto data = data::load_mnist_data(dir.path().string());
+    auto s = hostile_setup(dir, 19570);
+    s.choice.robust.f = 0;
+    s.choice.timeouts.hard = 1.0;  // f = 0: the quorum is both neighbours, so node 2 is waited for until this
+    s.choice.outputs.checkpoint_dir = (dir.path() / "ckpt").string();
+    s.options.resume = true;  // no checkpoint there yet: starts at round 1, rejoining if its neighbours went on
+    RawPeer peer2(dir, 19570, 2, {0, 1});
+    const auto results = under_attack(s, *data, [&](std::uint64_t) {
+        peer2.announce();
+        for (std::uint32_t peer : {0u, 1u})
+            for (std::uint64_t round : {std::numeric_limits<std::uint64_t>::max(), std::uint64_t{1000000},
+                                        std::uint64_t{13}})
+                peer2.grad(peer, round);
+        peer2.pace(20ms);
+    });
+    for (std::uint32_t id : {0u, 1u}) {
+        CAPTURE(id);
+        const auto& r = results.at(id);
+        CHECK(r.rounds_done == s.choice.training.rounds);
+        CHECK(r.rejected.count("beyond_run") == 1);
+        CHECK(r.rejected.count("rounds_skipped") == 0);
+    }
+    spdlog::set_level(spdlog::level::info);
+}
+
+// Issue 19, item 8: a neighbour that only sends stale gradients stays absent (before, each one
+// brought it back and the next round waited the whole round timeout for it).
+TEST_CASE("hostile peer: stale messages do not hold every round to the timeout") {
+    spdlog::set_level(spdlog::level::err);
+    p2p::test::TempDir dir;
+    p2p::test::write_set(dir, 256, false);
+    auto data = data::load_mnist_data(dir.path().string());
+    auto s = hostile_setup(dir, 19580);
+    s.choice.timeouts.round = 1.0;
+    RawPeer peer2(dir, 19580, 2, {0, 1});
+    const auto results = under_attack(s, *data, [&](std::uint64_t) {
+        peer2.announce();
+        for (std::uint32_t peer : {0u, 1u}) peer2.grad(peer, 1);
+        peer2.pace(20ms);
+    });
+    for (std::uint32_t id : {0u, 1u}) {
+        CAPTURE(id);
+        const auto& r = results.at(id);
+        CHECK(r.rounds_done == s.choice.training.rounds);
+        CHECK(r.rejected.count("stale") == 1);
+        // One round timeout (round 1) and a 0.2 s grace while node 2's round was recent (rounds
+        // 2-5): about 1.8 s. Held to the timeout every round it would be 12 s.
+        CHECK(r.seconds_wait < 6.0);
+        MESSAGE("node " << id << " waited " << r.seconds_wait << " s in " << r.rounds_done << " rounds");
+    }
+    spdlog::set_level(spdlog::level::info);
+}
+
+// Issue 19, item 4: a node that starts (or is stopped) far behind its neighbours catches up to
+// the round they vouch for, and they take it back: afterwards it hears them and they hear it.
+TEST_CASE("a node far behind its neighbours catches up and is taken back") {
+    spdlog::set_level(spdlog::level::err);
+    p2p::test::TempDir dir;
+    p2p::test::write_set(dir, 256, false);
+    auto data = data::load_mnist_data(dir.path().string());
+    auto s = hostile_setup(dir, 19590);
+    s.cfg = parse_nodes_config("nodes:\n  - {id: 0, host: 127.0.0.1, port: 19590, type: honest}\n"
+                               "  - {id: 1, host: 127.0.0.1, port: 19591, type: honest}\n"
+                               "  - {id: 2, host: 127.0.0.1, port: 19592, type: honest}\n",
+                               "late.yaml");
+    s.choice.training.rounds = 300;
+    s.choice.timeouts.round = 2.0;
+    s.choice.timeouts.hard = 2.0;
+    s.choice.timeouts.startup = 1.0;  // nodes 0 and 1 start without node 2
+    s.choice.outputs.metrics_dir = (dir.path() / "metrics").string();
+    auto rows = [&](std::uint32_t id) {
+        std::vector<std::string> out;
+        std::ifstream in(fmt::format("{}/node-{}.jsonl", s.choice.outputs.metrics_dir, id));
+        for (std::string line; std::getline(in, line);) out.push_back(line);
+        return out;
+    };
+    auto heard = [](const std::string& row) {
+        const auto at = row.find("\"peers_heard\":");
+        return at == std::string::npos ? -1 : std::stoi(row.substr(at + 14));
+    };
+    std::map<std::uint32_t, node::NodeResult> early, late;
+    std::thread a([&] {
+        auto o = s.options;
+        o.only = {0, 1};
+        early = launch::run_threads(s.cfg, s.choice, o, *data);
+    });
+    // Node 2 starts once node 0 has done 20 rounds without it.
+    const auto deadline = std::chrono::steady_clock::now() + 60s;
+    while (rows(0).size() < 20 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(10ms);
+    {
+        auto o = s.options;
+        o.only = {2};
+        late = launch::run_threads(s.cfg, s.choice, o, *data);
+    }
+    a.join();
+    REQUIRE(late.count(2) == 1);
+    CHECK(late.at(2).rounds_done == 300);
+    CHECK(late.at(2).rejected["rounds_skipped"] >= 20);
+    const auto r2 = rows(2);
+    const auto with_both = std::count_if(r2.begin(), r2.end(), [&](const std::string& row) { return heard(row) == 2; });
+    CHECK(with_both >= 20);  // after catching up, node 2 aggregated its two neighbours' gradients
+    for (std::uint32_t id : {0u, 1u}) {  // and they took it back before the end
+        CAPTURE(id);
+        const auto r = rows(id);
+        REQUIRE(r.size() >= 2);
+        CHECK(heard(r[r.size() - 2]) == 2);
+    }
+    MESSAGE("node 2 skipped " << late.at(2).rejected["rounds_skipped"] << " rounds, then heard both neighbours in "
+                              << with_both << " of its " << r2.size() << " rows");
+    spdlog::set_level(spdlog::level::info);
+}
+
+// Issue 19, item 7: a checkpoint whose CRC is valid but whose fields do not fit the run is
+// refused with an error naming the file and the field, before anything runs.
+TEST_CASE("crafted checkpoints with a valid CRC are checked field by field") {
+    spdlog::set_level(spdlog::level::err);
+    p2p::test::TempDir dir;
+    p2p::test::write_set(dir, 256, false);
+    auto data = data::load_mnist_data(dir.path().string());
+    auto s = hostile_setup(dir, 19610);
+    s.choice.training.rounds = 2;
+    s.choice.timeouts.startup = 0.2;  // node 0 alone
+    s.choice.outputs.checkpoint_dir = (dir.path() / "ckpt").string();
+    s.options.only = {0};
+    REQUIRE(launch::run_threads(s.cfg, s.choice, s.options, *data).at(0).rounds_done == 2);
+    const std::string path = node::checkpoint_path(s.choice.outputs.checkpoint_dir, 0);
+    const node::Checkpoint good = node::load_checkpoint(path);
+    s.options.resume = true;
+    s.choice.training.rounds = 12;
+    auto refused = [&](const node::Checkpoint& c, const std::string& why) {
+        CAPTURE(why);
+        node::save_checkpoint(path, c);  // a valid CRC
+        CHECK_THROWS_WITH_AS(launch::run_threads(s.cfg, s.choice, s.options, *data), doctest::Contains(why.c_str()), IoError);
+    };
+    for (std::uint64_t round : {std::uint64_t{13}, std::uint64_t{(1u << 31) - 1}, std::uint64_t{1} << 63}) {
+        node::Checkpoint c = good;
+        c.round = round;
+        refused(c, "but this run has 12 rounds");
+    }
+    {
+        node::Checkpoint c = good;  // the sampler's order with one index outside the data set
+        const auto first = c.sampler_state.find(' ', c.sampler_state.find(' ', c.sampler_state.find(' ', c.sampler_state.find(' ') + 1) + 1) + 1);
+        const auto end = c.sampler_state.find(' ', first + 1);
+        c.sampler_state.replace(first + 1, end - first - 1, "1000000000");
+        refused(c, "not this shard's");
+    }
+    {
+        node::Checkpoint c = good;
+        c.params[7] = std::numeric_limits<float>::quiet_NaN();
+        refused(c, "not finite");
+    }
+    {
+        node::Checkpoint c = good;
+        c.velocity.assign(5, 0.0f);
+        refused(c, "optimizer state has 5 values");
+    }
+    {
+        node::Checkpoint c = good;
+        c.params.resize(10);
+        refused(c, "parameters, not node 0's");
+    }
+    // The real one resumes: 10 more rounds.
+    node::save_checkpoint(path, good);
+    CHECK(launch::run_threads(s.cfg, s.choice, s.options, *data).at(0).rounds_done == 12);
     spdlog::set_level(spdlog::level::info);
 }

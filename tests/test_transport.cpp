@@ -44,13 +44,16 @@ std::string ephemeral(Scheme scheme, const std::string& dir, const std::string& 
     return {};
 }
 
-// n nodes with ids 0..n-1, every pair connected.
-void build(Net& net, bool hub, Scheme scheme, std::uint32_t n) {
+// n nodes with ids 0..n-1, every pair connected; `early` messages per sender are kept while
+// waiting for the peers (the contract sends 20 per peer at once).
+void build(Net& net, bool hub, Scheme scheme, std::uint32_t n, std::size_t early = 32,
+           std::set<std::uint32_t> broker_ids = {}) {
     const std::string dir = net.dir.path().string();
     if (hub) {
         Broker::Spec bs;
         bs.bind_endpoint = ephemeral(scheme, dir, "broker");
         bs.status_every = 3600s;
+        bs.ids = std::move(broker_ids);
         net.broker = std::make_unique<Broker>(net.ctx, bs);
         const std::string at = net.broker->endpoint();
         net.broker_thread = std::thread([&net] { net.broker->run([&net] { return net.stop.load(); }, [](const std::string&) {}); });
@@ -58,20 +61,26 @@ void build(Net& net, bool hub, Scheme scheme, std::uint32_t n) {
             HubSpec hs;
             hs.self = i;
             hs.broker_endpoint = at;
+            hs.limits.early_per_peer = early;
             net.nodes.push_back(make_hub_client(net.ctx, hs));
         }
         return;
     }
-    std::vector<std::string> bound;
-    for (std::uint32_t i = 0; i < n; ++i) {
+    std::vector<MeshTransport*> meshes;
+    for (std::uint32_t i = 0; i < n; ++i) {  // bind every node, then connect each to the others
         MeshSpec ms;
         ms.self = i;
         ms.bind_endpoint = ephemeral(scheme, dir, "node" + std::to_string(i));
-        for (std::uint32_t j = 0; j < i; ++j) ms.peers[j] = bound[j];
-        for (std::uint32_t j = i + 1; j < n; ++j) ms.accept_from.push_back(j);
-        net.nodes.push_back(make_mesh(net.ctx, ms));
-        bound.push_back(net.nodes.back()->local_endpoint());
+        ms.limits.early_per_peer = early;
+        for (std::uint32_t j = 0; j < n; ++j)
+            if (j != i) ms.peers[j] = "";
+        auto mesh = make_mesh(net.ctx, ms);
+        meshes.push_back(mesh.get());
+        net.nodes.push_back(std::move(mesh));
     }
+    for (std::uint32_t i = 0; i < n; ++i)
+        for (std::uint32_t j = 0; j < n; ++j)
+            if (j != i) meshes[i]->connect(j, net.nodes[j]->local_endpoint());
 }
 
 std::vector<std::uint32_t> others(std::uint32_t self, std::uint32_t n) {
@@ -204,7 +213,8 @@ TEST_CASE("mesh: data from an unknown routing id is dropped and counted") {
     const char fake[5] = {'N', 77, 0, 0, 0};  // a well-formed id that is not a configured peer
     rogue.set(zmq::sockopt::routing_id, zmq::const_buffer(fake, 5));
     rogue.connect(at);
-    rogue.send(zmq::str_buffer("H"), zmq::send_flags::none);
+    const char hello[5] = {'H', 77, 0, 0, 0};  // HELLO from node 77
+    rogue.send(zmq::const_buffer(hello, 5), zmq::send_flags::none);
     rogue.send(zmq::str_buffer("x"), zmq::send_flags::sndmore);
     rogue.send(zmq::str_buffer("y"), zmq::send_flags::none);
     std::thread t1([&] { net.nodes[1]->wait_ready({0}, Clock::now() + 10s); });
@@ -283,7 +293,7 @@ TEST_CASE("CURVE: a configured key gets through, an unknown key is refused, a ke
     MeshSpec m0;
     m0.self = 0;
     m0.bind_endpoint = ep(0);
-    m0.accept_from = {1, 2};
+    m0.peers = {{1, ep(1)}, {2, ep(2)}};
     m0.security = base;
     m0.security->own = keys[0];
     auto t0 = make_mesh(ctx, m0);
@@ -320,7 +330,8 @@ TEST_CASE("CURVE: a configured key gets through, an unknown key is refused, a ke
         s.connect(ep(0));
         for (int i = 0; i < 5; ++i) {
             s.send(zmq::const_buffer(to, 5), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
-            s.send(zmq::str_buffer("H"), zmq::send_flags::dontwait);
+            const char hello[5] = {'H', 2, 0, 0, 0};  // "I am node 2"
+            s.send(zmq::const_buffer(hello, 5), zmq::send_flags::dontwait);
             s.send(zmq::const_buffer(to, 5), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
             s.send(zmq::str_buffer("x"), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
             s.send(zmq::str_buffer("y"), zmq::send_flags::dontwait);
@@ -333,7 +344,7 @@ TEST_CASE("CURVE: a configured key gets through, an unknown key is refused, a ke
         CHECK_FALSE(t0->wait_ready({2}, Clock::now() + 1500ms).empty());  // never heard
         CHECK(zap.denied() > denied_before);
     }
-    // Node 1's valid key, presenting node 2's routing id: admitted as N1, so its frames are dropped.
+    // Node 1's valid key, saying it is node 2: admitted as N1, so its claim is refused and counted.
     {
         auto s = rogue(keys[1]);
         CHECK_FALSE(t0->wait_ready({2}, Clock::now() + 1500ms).empty());
@@ -386,13 +397,14 @@ TEST_CASE("mesh: set_close_linger lets a node close without waiting for a peer t
         MeshSpec s0, s1;
         s0.self = 0;
         s0.bind_endpoint = "tcp://127.0.0.1:*";
-        s0.accept_from = {1};
+        s0.peers[1] = "";
         auto n0 = make_mesh(*ctx0, s0);
         s1.self = 1;
         s1.bind_endpoint = "tcp://127.0.0.1:*";
         s1.peers[0] = n0->local_endpoint();
         s1.limits.linger_ms = shorten ? 60000 : 1500;
         auto n1 = make_mesh(ctx1, s1);
+        n0->connect(1, n1->local_endpoint());
         std::thread t0([&] { n0->wait_ready({1}, Clock::now() + 10s); });
         REQUIRE(n1->wait_ready({0}, Clock::now() + 10s).empty());
         t0.join();
@@ -411,4 +423,67 @@ TEST_CASE("mesh: set_close_linger lets a node close without waiting for a peer t
         if (shorten) CHECK(took < 20s);
         else CHECK(took >= 1s);
     }
+}
+
+// Issue 19, item 3: while a node waits for a neighbour that is not up, what the others send is
+// kept only up to the bound (per sender and in bytes); the rest is dropped and counted.
+TEST_CASE("transport: data that arrives before the peers are ready is bounded and counted") {
+    for (const bool hub : {false, true}) {
+        CAPTURE(hub);
+        Net net;
+        build(net, hub, Scheme::Inproc, 2, SocketLimits{}.early_per_peer);
+        std::atomic<bool> sent_all{false};
+        const std::vector<float> payload(25000, 0.5f);  // 100 kB
+        std::byte h{7};
+        std::thread sender([&] {
+            REQUIRE(net.nodes[1]->wait_ready({0}, Clock::now() + 10s).empty());
+            for (int i = 0; i < 200;) {  // every message accepted by ZeroMQ (retrying a full queue)
+                if (net.nodes[1]->send({0}, std::span(&h, 1), std::as_bytes(std::span(payload))).empty()) ++i;
+                else net.nodes[1]->receive(Clock::now() + 1ms);
+            }
+            sent_all = true;
+        });
+        // Node 0 waits for node 1 and for node 5, which never comes, until node 1 has sent everything.
+        while (!sent_all) net.nodes[0]->wait_ready({1, 5}, Clock::now() + 100ms);
+        sender.join();
+        std::size_t kept = 0;
+        while (net.nodes[0]->receive(Clock::now() + 300ms)) ++kept;
+        const auto& c = net.nodes[0]->counters();
+        MESSAGE("kept " << kept << ", dropped " << c.dropped_early);
+        CHECK(c.dropped_early > 0);
+        // The bound while waiting, plus what was still queued in ZeroMQ when the waiting ended.
+        CHECK(kept <= SocketLimits{}.early_per_peer + 2 * SocketLimits{}.high_water_mark);
+        CHECK(kept + c.dropped_early == 200);
+    }
+}
+
+// Issue 19, item 6: one message naming a victim 4,096 times reaches it once; an id outside the
+// config cannot register.
+TEST_CASE("hub: repeated targets are sent once, ids outside the config are refused") {
+    Net net;
+    build(net, true, Scheme::Inproc, 2, 32, {0, 1, 2});
+    std::thread t1([&] { net.nodes[1]->wait_ready({0}, Clock::now() + 10s); });
+    REQUIRE(net.nodes[0]->wait_ready({1}, Clock::now() + 10s).empty());
+    t1.join();
+    // Node 0 names node 1 4,096 times in each of 5 messages.
+    for (int i = 0; i < 5; ++i) {
+        const std::vector<std::uint32_t> victims(4096, 1);
+        float x = static_cast<float>(i);
+        std::byte h{3};
+        CHECK(net.nodes[0]->send(victims, std::span(&h, 1), std::as_bytes(std::span(&x, 1))).empty());
+    }
+    int got = 0;
+    while (net.nodes[1]->receive(Clock::now() + 500ms)) ++got;
+    CHECK(got == 5);
+    HubSpec outsider;
+    outsider.self = 99;
+    outsider.broker_endpoint = net.broker->endpoint();
+    auto t = make_hub_client(net.ctx, outsider);
+    CHECK_THROWS_WITH_AS(t->wait_ready({}, Clock::now() + 10s), doctest::Contains("refused the id"), p2p::IoError);
+    t.reset();
+    net.nodes.clear();
+    net.stop = true;
+    net.broker_thread.join();
+    CHECK(net.broker->stats().targets_repeated == 5 * 4095);
+    CHECK(net.broker->stats().claims_outside_config >= 1);
 }

@@ -40,9 +40,12 @@ int run_broker(const BrokerFlags& b) {
     zmq::context_t ctx;
     transport::Broker::Spec bs;
     bs.bind_endpoint = transport::endpoint_for(scheme, b.host, b.port, b.ipc_dir);
-    if (!b.secret_key.empty()) {
-        if (b.config.empty()) throw ConfigError("broker --secret-key needs --config (the nodes' public keys)");
-        bs.security = security_of(b.secret_key, load_nodes_config(b.config), false);
+    if (!b.secret_key.empty() && b.config.empty())
+        throw ConfigError("broker --secret-key needs --config (the nodes' public keys)");
+    if (!b.config.empty()) {
+        const NodesConfig cfg = load_nodes_config(b.config);
+        for (const auto& n : cfg.nodes) bs.ids.insert(static_cast<std::uint32_t>(n.id));
+        if (!b.secret_key.empty()) bs.security = security_of(b.secret_key, cfg, false);
     }
     transport::Broker broker(ctx, bs);
     install_stop_handlers();

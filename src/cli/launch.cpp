@@ -102,8 +102,8 @@ int run_launch(const LaunchFlags& l, const NodeFlags& f, const std::string& self
     std::vector<std::string> broker;
     if (pattern == launch::Pattern::Hub) {
         broker = {"broker", "--host", "127.0.0.1", "--port", std::to_string(l.broker_port),
-                  "--endpoint", endpoint, "--ipc-dir", e.transport.ipc_dir};
-        if (!l.keys_dir.empty()) broker.insert(broker.end(), {"--secret-key", l.keys_dir + "/broker.key", "--config", l.config});
+                  "--endpoint", endpoint, "--ipc-dir", e.transport.ipc_dir, "--config", l.config};
+        if (!l.keys_dir.empty()) broker.insert(broker.end(), {"--secret-key", l.keys_dir + "/broker.key"});
     }
     std::vector<std::vector<std::string>> nodes;
     for (const auto& n : cfg.nodes) {

@@ -79,7 +79,7 @@ int main(int argc, char** argv) {
     broker->add_option("--endpoint", broker_args.endpoint, "Transport: tcp or ipc")->check(CLI::IsMember({"tcp", "ipc"}));
     broker->add_option("--ipc-dir", broker_args.ipc_dir, "Folder for ipc:// socket files");
     broker->add_option("--secret-key", broker_args.secret_key, "CURVE: the broker's secret key file (p2pnode keygen)");
-    broker->add_option("--config", broker_args.config, "CURVE: the nodes config that lists every node's public key");
+    broker->add_option("--config", broker_args.config, "Nodes config: only its ids may register (and, with CURVE, its public keys)");
 
     std::string keygen_out;
     bool keygen_force = false;

@@ -60,6 +60,12 @@ void BatchSampler::restore(const std::string& state) {
     std::mt19937_64 rng;
     in >> rng;
     if (!in) throw std::invalid_argument("sampler state is incomplete");
+    // The order must be a permutation of this shard's samples: an index from elsewhere would
+    // read outside the data set.
+    auto mine = indices_, theirs = order;
+    std::sort(mine.begin(), mine.end());
+    std::sort(theirs.begin(), theirs.end());
+    if (mine != theirs) throw std::invalid_argument("sampler state holds sample indices that are not this shard's");
     indices_ = std::move(order);
     pos_ = pos;
     epoch_ = epoch;

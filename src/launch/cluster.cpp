@@ -23,7 +23,9 @@ std::map<std::uint32_t, node::NodeResult> run_threads(const NodesConfig& cfg, co
     std::vector<node::NodeSettings> settings;
     for (auto id : topo.ids()) {
         if (!o.only.empty() && std::find(o.only.begin(), o.only.end(), id) == o.only.end()) continue;
-        settings.push_back(node::settings_for(cfg, id, experiment));
+        node::NodeOverrides overrides;
+        overrides.resume = o.resume;
+        settings.push_back(node::settings_for(cfg, id, experiment, overrides));
         settings.back().stop_requested = o.stop_requested;
     }
 
@@ -52,6 +54,7 @@ std::map<std::uint32_t, node::NodeResult> run_threads(const NodesConfig& cfg, co
                                : endpoint_for(o.scheme, "127.0.0.1", o.broker_port, o.ipc_dir);
         bs.status_every = std::chrono::seconds(3600);
         bs.security = secured(UINT32_MAX);
+        for (const auto& n : cfg.nodes) bs.ids.insert(static_cast<std::uint32_t>(n.id));
         broker = std::make_unique<Broker>(ctx, bs);
         broker_thread = std::thread([&] {
             broker->run([&] { return broker_stop.load(); }, [](const std::string& line) { spdlog::info("{}", line); });
@@ -64,19 +67,27 @@ std::map<std::uint32_t, node::NodeResult> run_threads(const NodesConfig& cfg, co
             transports.push_back(make_hub_client(ctx, hs));
         }
     } else {
-        // In id order: each node binds, then connects to its lower-id neighbours, already bound.
+        // Every node binds first, then each connects to its neighbours where they actually bound.
         std::map<std::uint32_t, std::string> bound;
+        std::vector<MeshTransport*> meshes;
         for (const auto& s : settings) {
             const NodeSpec& spec = cfg.require(static_cast<int>(s.id));
-            MeshSpec ms = mesh_wiring(cfg, s, o.scheme, o.ipc_dir, bound);
+            MeshSpec ms = mesh_wiring(cfg, s, o.scheme, o.ipc_dir);
+            for (auto& [id, endpoint] : ms.peers) endpoint.clear();  // connected below
             ms.security = secured(s.id);
             if (o.scheme == Scheme::Tcp && o.ephemeral_ports) ms.bind_endpoint = "tcp://127.0.0.1:*";
-            transports.push_back(make_mesh(ctx, ms));
+            auto mesh = make_mesh(ctx, ms);
+            meshes.push_back(mesh.get());
             // Peers connect to the advertised host (the bind host may be 0.0.0.0).
-            const std::string local = transports.back()->local_endpoint();
+            const std::string local = mesh->local_endpoint();
             bound[s.id] = o.scheme == Scheme::Tcp && !o.ephemeral_ports
                               ? endpoint_for(Scheme::Tcp, spec.host, spec.port, o.ipc_dir)
                               : local;
+            transports.push_back(std::move(mesh));
+        }
+        for (std::size_t i = 0; i < settings.size(); ++i) {
+            const auto wired = mesh_wiring(cfg, settings[i], o.scheme, o.ipc_dir, bound);
+            for (const auto& [id, endpoint] : wired.peers) meshes[i]->connect(id, endpoint);
         }
     }
 

@@ -9,10 +9,6 @@ transport::MeshSpec mesh_wiring(const NodesConfig& cfg, const node::NodeSettings
     ms.self = s.id;
     ms.bind_endpoint = transport::endpoint_for(scheme, self.bind_host.value_or(self.host), self.port, ipc_dir);
     for (auto n : s.neighbours) {
-        if (n > s.id) {
-            ms.accept_from.push_back(n);
-            continue;
-        }
         const auto it = bound.find(n);
         const NodeSpec& peer = cfg.require(static_cast<int>(n));
         ms.peers[n] = it != bound.end() ? it->second : transport::endpoint_for(scheme, peer.host, peer.port, ipc_dir);

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <optional>
 
 #include <fmt/format.h>
 
@@ -63,12 +65,53 @@ std::string MetricsRow::json() const {
     return out + "}";
 }
 
-MetricsWriter::MetricsWriter(const std::string& path, bool append) : path_(path) {
-    std::filesystem::path p(path);
+MetricsWriter::MetricsWriter(const std::string& path, bool append) : path_(path) { open(append); }
+
+void MetricsWriter::open(bool append) {
+    std::filesystem::path p(path_);
     std::error_code ec;
     if (p.has_parent_path()) std::filesystem::create_directories(p.parent_path(), ec);
-    file_ = std::fopen(path.c_str(), append ? "a" : "w");
-    if (!file_) throw IoError(fmt::format("{}: cannot write the metrics file: {}", path, std::strerror(errno)));
+    file_ = std::fopen(path_.c_str(), append ? "a" : "w");
+    if (!file_) throw IoError(fmt::format("{}: cannot write the metrics file: {}", path_, std::strerror(errno)));
+}
+
+namespace {
+
+// The round of a row written by a node ({"round": N, ...}), or nullopt for anything else (a
+// line cut short by a kill).
+std::optional<std::uint64_t> round_of(const std::string& line) {
+    constexpr std::string_view prefix = "{\"round\": ";
+    if (line.rfind(prefix, 0) != 0 || line.back() != '}') return std::nullopt;
+    std::uint64_t v = 0;
+    std::size_t i = prefix.size();
+    if (i >= line.size() || line[i] < '0' || line[i] > '9') return std::nullopt;
+    for (; i < line.size() && line[i] >= '0' && line[i] <= '9'; ++i) {
+        if (v > UINT64_MAX / 10 - 1) return std::nullopt;
+        v = v * 10 + static_cast<std::uint64_t>(line[i] - '0');
+    }
+    return v;
+}
+
+}  // namespace
+
+MetricsWriter::MetricsWriter(const std::string& path, std::uint64_t last_round) : path_(path) {
+    std::error_code ec;
+    if (std::filesystem::exists(path, ec)) {
+        const std::string tmp = path + ".tmp";
+        {
+            std::ifstream in(path);
+            std::ofstream out(tmp, std::ios::trunc);
+            for (std::string line; std::getline(in, line);) {
+                const auto round = round_of(line);
+                if (round && *round <= last_round) out << line << '\n';
+            }
+            out.flush();
+            if (!in.eof() || !out)
+                throw IoError(fmt::format("{}: cannot rewrite the metrics file for the resumed run", path));
+        }
+        std::filesystem::rename(tmp, path);
+    }
+    open(true);
 }
 
 MetricsWriter::~MetricsWriter() {

@@ -46,6 +46,7 @@ public:
         // Earlier arrivals for this round.
         for (auto it = future_.begin(); it != future_.end();) {
             if (it->first.first == r) {
+                bring_back(it->first.second);
                 have.emplace(it->first.second, std::move(it->second));
                 it = future_.erase(it);
             } else {
@@ -63,11 +64,18 @@ public:
             const auto missing = waiting_for();
             if (missing.empty()) break;
             if (s_.stop_requested && s_.stop_requested()) break;  // Ctrl-C: finish this round now
-            if (s_.resume && rejoin_round() > r + s_.future_window) break;  // far behind: catch up
+            if (rejoin_round() > r + s_.future_window) break;  // far behind: catch up
             const auto now = Clock::now();
             const bool only_absent =
                 std::all_of(missing.begin(), missing.end(), [&](auto id) { return absent_.count(id) > 0; });
-            if (only_absent && now >= start + s_.absent_grace) break;
+            // An absent neighbour is waited for (at most the grace) only while it is sending
+            // for rounds within the future window behind this one, so that one catching up is
+            // taken back; one that is gone or far behind costs nothing.
+            const bool any_near = std::any_of(missing.begin(), missing.end(), [&](auto id) {
+                auto it = seen_by_.find(id);
+                return it != seen_by_.end() && it->second + s_.future_window >= r;
+            });
+            if (only_absent && (!any_near || now >= start + s_.absent_grace)) break;
             const std::size_t got = have.size();
             if (now >= start + s_.soft_timeout && got >= s_.quorum) {
                 mark_absent(missing, r);
@@ -107,6 +115,9 @@ public:
 
     // The highest round that at least f + 1 neighbours have reached, so at least one honest
     // neighbour vouches for it: where a resumed node rejoins. f liars cannot push it ahead.
+    // Neighbours that did not answer at start-up: not waited for until they are heard.
+    void start_absent(const std::vector<std::uint32_t>& ids) { absent_.insert(ids.begin(), ids.end()); }
+
     std::uint64_t rejoin_round() const {
         std::vector<std::uint64_t> rounds;
         for (const auto& [id, round] : seen_by_) rounds.push_back(round);
@@ -117,6 +128,10 @@ public:
     }
 
 private:
+    void bring_back(std::uint32_t id) {
+        if (absent_.erase(id)) spdlog::info("[Node {}] node {} is back", s_.id, id);
+    }
+
     void mark_absent(const std::vector<std::uint32_t>& missing, std::uint64_t r) {
         for (auto id : missing)
             if (absent_.insert(id).second)
@@ -142,7 +157,6 @@ private:
             said_bye_.insert(from);
             return;
         }
-        if (absent_.erase(from)) spdlog::info("[Node {}] node {} is back", s_.id, from);
         if (d.header.kind != wire::Kind::Grad) return;  // HELLO: nothing to do here
         if (d.header.from != from) {  // claims another sender than the transport proves
             ++rejected["from_mismatch"];
@@ -158,6 +172,10 @@ private:
                 return;
             }
         const std::uint64_t round = d.header.round;
+        if (round == 0 || round > static_cast<std::uint64_t>(s_.training.rounds)) {  // not a round of this run
+            ++rejected["beyond_run"];
+            return;
+        }
         auto& mine = seen_by_[from];
         mine = std::max(mine, round);
         if (round < r) {
@@ -169,8 +187,11 @@ private:
             return;
         }
         Grad g{std::move(m), std::move(d)};
-        if (round == r) {
-            if (!have.emplace(from, std::move(g)).second) ++rejected["duplicate"];
+        if (round == r) {  // only a message that counts for this round brings an absent neighbour back
+            if (!have.emplace(from, std::move(g)).second)
+                ++rejected["duplicate"];
+            else
+                bring_back(from);
         } else if (!future_.emplace(std::make_pair(round, from), std::move(g)).second) {
             ++rejected["duplicate"];
         }
@@ -360,7 +381,6 @@ private:
 
 NodeResult run_node(const NodeSettings& s, transport::Transport& t, const data::MnistData& data) {
     const TrainingOptions& tr = s.training;
-    MetricsWriter metrics = s.metrics_path.empty() ? MetricsWriter() : MetricsWriter(s.metrics_path, s.resume);
     Trainer trainer(tr, s.model, s.shard, s.shards, data);
     const std::size_t dim = trainer.dim();
     NodeResult result;
@@ -378,9 +398,21 @@ NodeResult run_node(const NodeSettings& s, transport::Transport& t, const data::
             spdlog::warn("[Node {}] --resume: no checkpoint at {}; starting from round 1", s.id, ckpt);
         } else {
             const Checkpoint c = load_checkpoint(ckpt);  // refuses a corrupted one
+            // A valid CRC says the file is whole, not that it fits this run: check every field.
             if (c.node != s.id || c.params.size() != dim)
                 throw IoError(fmt::format("{}: the checkpoint is node {}'s with {} parameters, not node {}'s with {}",
                                           ckpt, c.node, c.params.size(), s.id, dim));
+            if (c.round > static_cast<std::uint64_t>(tr.rounds))
+                throw IoError(fmt::format("{}: the checkpoint is after round {}, but this run has {} rounds", ckpt,
+                                          c.round, tr.rounds));
+            if (!c.velocity.empty() && c.velocity.size() != dim)
+                throw IoError(fmt::format("{}: the checkpoint's optimizer state has {} values, not {}", ckpt,
+                                          c.velocity.size(), dim));
+            auto finite = [](const std::vector<float>& v) {
+                return std::all_of(v.begin(), v.end(), [](float x) { return std::isfinite(x); });
+            };
+            if (!finite(c.params) || !finite(c.velocity))
+                throw IoError(fmt::format("{}: the checkpoint's model holds values that are not finite", ckpt));
             std::copy(c.params.begin(), c.params.end(), trainer.params().begin());
             trainer.sgd().velocity() = c.velocity;
             try {
@@ -390,8 +422,23 @@ NodeResult run_node(const NodeSettings& s, transport::Transport& t, const data::
             }
             first_round = static_cast<int>(c.round) + 1;
             spdlog::info("[Node {}] resumed from {} after round {}", s.id, ckpt, c.round);
+            if (first_round > tr.rounds) {
+                spdlog::info("[Node {}] the checkpoint is after the last round: nothing left to train", s.id);
+                result.rounds_done = tr.rounds;
+                if (honest) result.final_eval = trainer.evaluate();
+            }
         }
     }
+    // A resumed node redoes the rounds after its checkpoint: their old rows go.
+    std::optional<MetricsWriter> metrics_file;
+    if (!s.metrics_path.empty()) {
+        if (s.resume)
+            metrics_file.emplace(s.metrics_path, static_cast<std::uint64_t>(first_round - 1));
+        else
+            metrics_file.emplace(s.metrics_path);
+    }
+    MetricsWriter none;
+    MetricsWriter& metrics = metrics_file ? *metrics_file : none;
     auto save = [&](int round) {
         if (ckpt.empty()) return;
         Checkpoint c;
@@ -410,6 +457,7 @@ NodeResult run_node(const NodeSettings& s, transport::Transport& t, const data::
                  honest ? fmt::format("aggregator {}", s.aggregator) : fmt::format("attack {}", s.attack));
 
     Gather gather(s, dim);
+    gather.start_absent(missing);
     const auto run_start = Clock::now();
     transport::Counters last = t.counters();
     for (int round = first_round; round <= tr.rounds; ++round) {
@@ -419,9 +467,10 @@ NodeResult run_node(const NodeSettings& s, transport::Transport& t, const data::
         const auto t1 = Clock::now();
         auto got = gather.collect(t, r, role->sources(), result.rejected);
         const auto t2 = Clock::now();
-        if (s.resume && gather.rejoin_round() > r + 1) {  // the neighbours went on: rejoin at their next round
+        if (gather.rejoin_round() > r + 1) {  // the neighbours went on (we were stopped, late or resumed): catch up
             const int target = static_cast<int>(std::min<std::uint64_t>(gather.rejoin_round() + 1, tr.rounds));
             spdlog::info("[Node {}] rejoining at round {} (was at {})", s.id, target, round);
+            result.rejected["rounds_skipped"] += static_cast<std::uint64_t>(target - round);
             round = target - 1;
             continue;
         }
@@ -458,6 +507,14 @@ NodeResult run_node(const NodeSettings& s, transport::Transport& t, const data::
             .add("bytes_out", static_cast<long long>(c.bytes_out - last.bytes_out))
             .add("peers_heard", static_cast<long long>(got.size()));
         for (const auto& [reason, count] : result.rejected) row.add("rejected_" + reason, static_cast<long long>(count));
+        // What the transport dropped before the round saw it, by reason (totals so far).
+        for (const auto& [reason, count] : {std::pair{"unknown_peer", c.dropped_unknown_peer},
+                                            {"malformed", c.dropped_malformed},
+                                            {"unauthenticated", c.dropped_unauthenticated},
+                                            {"early", c.dropped_early},
+                                            {"conflicting_claims", c.claims_conflicting},
+                                            {"send_failures", c.send_failures}})
+            if (count) row.add(fmt::format("transport_{}", reason), static_cast<long long>(count));
         metrics.write(row);
         last = c;
         if (last_round || (s.checkpoint_every > 0 && round % s.checkpoint_every == 0)) save(round);

@@ -36,7 +36,7 @@ std::optional<std::pair<char, std::vector<std::uint32_t>>> parse_control(const z
 
 constexpr std::size_t kMaxTargets = 4096;
 
-class HubClient final : public detail::PumpedTransport {
+class HubClient final : public detail::PumpedTransport<> {
 public:
     HubClient(zmq::context_t& ctx, const HubSpec& spec) : spec_(spec), socket_(ctx, zmq::socket_type::dealer) {
         detail::apply_limits(socket_, spec.limits);
@@ -74,7 +74,7 @@ public:
                 if (!missing.empty()) send_one(control('Q', missing));
                 next = Clock::now() + std::chrono::milliseconds(100);
             }
-            if (auto m = pump(std::min(deadline, next))) pending_.push_back(std::move(*m));
+            if (auto m = pump(std::min(deadline, next))) keep_early(std::move(*m), spec_.limits);
         }
     }
 
@@ -96,6 +96,7 @@ public:
 
 
 private:
+    Counters& mutable_counters() override { return counters_; }
     void send_one(zmq::message_t m) {
         std::vector<zmq::message_t> parts;
         parts.push_back(std::move(m));
@@ -132,7 +133,7 @@ private:
         if (kind == 'A') {
             accepted_ = true;
         } else if (kind == 'R') {
-            throw IoError(fmt::format("node {}: the broker refused the id: another live node holds it", spec_.self));
+            throw IoError(fmt::format("node {}: the broker refused the id: another live node holds it, or it is not in the broker's config", spec_.self));
         } else if (kind == 'q') {
             registered_.insert(ids.begin(), ids.end());
         } else if (kind == 'P') {  // the broker checking that we are alive: nothing to do
@@ -170,7 +171,9 @@ struct Broker::State {
     zmq::socket_t socket;
     std::map<std::uint32_t, std::string> by_id;     // node id -> routing id
     std::map<std::string, std::uint32_t> by_route;  // routing id -> node id
-    std::set<std::uint32_t> warned;                 // unroutable targets already logged
+    std::set<std::uint32_t> warned;                 // unroutable targets already logged (until routed again)
+    std::set<std::uint32_t> warned_claims;          // ids outside the config already logged
+    std::set<std::uint32_t> warned_repeats;         // senders of repeated targets already logged
     BrokerStats stats;
 };
 
@@ -210,14 +213,29 @@ void Broker::run(const std::function<bool()>& stop, const std::function<void(con
         parts.push_back(std::move(m));
         return detail::send_parts(st.socket, parts);
     };
+    // Forgets registrations whose connection is gone, so the status counts live nodes only.
+    auto prune = [&] {
+        for (auto it = st.by_id.begin(); it != st.by_id.end();) {
+            std::vector<zmq::message_t> ping;
+            ping.emplace_back(it->second.data(), it->second.size());
+            ping.push_back(control('P'));
+            if (detail::try_send_parts(st.socket, ping) == detail::SendResult::Unreachable) {
+                st.by_route.erase(it->second);
+                it = st.by_id.erase(it);
+            } else {
+                ++it;
+            }
+        }
+    };
     auto next_status = Clock::now() + st.spec.status_every;
     while (!stop()) {
         if (Clock::now() >= next_status) {
+            prune();
             const auto s = stats();
             log(fmt::format("broker: {} nodes connected, {} messages and {} bytes routed, {} unroutable, {} from "
-                            "unknown senders, {} malformed",
+                            "unknown senders, {} malformed, {} to full queues, {} repeated targets",
                             s.nodes, s.messages_routed, s.bytes_routed, s.dropped_unroutable, s.dropped_unknown_sender,
-                            s.dropped_malformed));
+                            s.dropped_malformed, s.dropped_queue_full, s.targets_repeated));
             next_status = Clock::now() + st.spec.status_every;
         }
         if (!detail::wait_readable(st.socket, Clock::now() + std::chrono::milliseconds(100))) continue;
@@ -236,6 +254,13 @@ void Broker::run(const std::function<bool()>& stop, const std::function<void(con
         const auto& [kind, ids] = *c;
         if (kind == 'H' && ids.size() == 1 && parts->size() == 2) {
             const std::uint32_t id = ids[0];
+            if (!st.spec.ids.empty() && !st.spec.ids.count(id)) {
+                ++st.stats.claims_outside_config;
+                if (st.warned_claims.insert(id).second)
+                    log(fmt::format("broker: refused a claim to node id {}, which is not in the config", id));
+                reply(route, control('R'));
+                continue;
+            }
             if (st.spec.security && user_id((*parts)[1]) != user_id_for(id)) {
                 // a valid key claiming another node's id
                 ++st.stats.claims_refused;
@@ -280,22 +305,40 @@ void Broker::run(const std::function<bool()>& stop, const std::function<void(con
             reply(route, control('q', known));
         } else if (kind == 'M' && parts->size() == 4) {
             const std::size_t size = (*parts)[2].size() + (*parts)[3].size();
-            for (auto target : ids) {
+            // Each target once: a sender naming a victim many times gets one copy through.
+            std::set<std::uint32_t> targets;
+            std::size_t repeated = 0;
+            for (auto target : ids) repeated += !targets.insert(target).second;
+            if (repeated) {
+                st.stats.targets_repeated += repeated;
+                if (st.warned_repeats.insert(sender->second).second)
+                    log(fmt::format("broker: node {} named the same target {} extra time(s) in one message; each target "
+                                    "gets it once",
+                                    sender->second, repeated));
+            }
+            for (auto target : targets) {
                 auto to = st.by_id.find(target);
-                std::vector<zmq::message_t> out;
-                bool sent = false;
+                auto result = detail::SendResult::Unreachable;
                 if (to != st.by_id.end()) {
+                    std::vector<zmq::message_t> out;
                     out.emplace_back(to->second.data(), to->second.size());
                     out.push_back(control('F', {sender->second}));
                     out.emplace_back();
                     out.back().copy((*parts)[2]);
                     out.emplace_back();
                     out.back().copy((*parts)[3]);
-                    sent = detail::send_parts(st.socket, out);
+                    result = detail::try_send_parts(st.socket, out);
                 }
-                if (sent) {
+                if (result == detail::SendResult::Sent) {
                     ++st.stats.messages_routed;
                     st.stats.bytes_routed += size;
+                    st.warned.erase(target);
+                } else if (result == detail::SendResult::Full) {
+                    ++st.stats.dropped_queue_full;
+                    if (st.warned.insert(target).second)
+                        log(fmt::format("broker: node {}'s queue is full (it is not reading); dropping messages to it "
+                                        "until it reads (last from node {})",
+                                        target, sender->second));
                 } else {
                     ++st.stats.dropped_unroutable;
                     if (st.warned.insert(target).second)

@@ -5,6 +5,7 @@
 #include <set>
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include "p2pnode/errors.hpp"
 #include "zmq_util.hpp"
@@ -41,62 +42,95 @@ namespace {
 constexpr char kHello = 'H';  // "I am here"; the peer answers kAck
 constexpr char kAck = 'A';
 
-class Mesh final : public detail::PumpedTransport {
+zmq::message_t control(char kind, std::uint32_t id) {
+    zmq::message_t m(5);
+    auto* p = static_cast<unsigned char*>(m.data());
+    p[0] = static_cast<unsigned char>(kind);
+    for (int b = 0; b < 4; ++b) p[1 + b] = static_cast<unsigned char>((id >> (8 * b)) & 0xff);
+    return m;
+}
+
+// The kind and id of a control frame, or nullopt.
+std::optional<std::pair<char, std::uint32_t>> parse_control(const zmq::message_t& m) {
+    if (m.size() != 5) return std::nullopt;
+    const auto* p = static_cast<const unsigned char*>(m.data());
+    if (p[0] != kHello && p[0] != kAck) return std::nullopt;
+    const std::uint32_t id =
+        std::uint32_t{p[1]} | (std::uint32_t{p[2]} << 8) | (std::uint32_t{p[3]} << 16) | (std::uint32_t{p[4]} << 24);
+    return std::make_pair(static_cast<char>(p[0]), id);
+}
+
+// The node of a ZAP user id made by user_id_for ("N<id>"), or nullopt.
+std::optional<std::uint32_t> node_of_user(const std::string& uid) {
+    if (uid.size() < 2 || uid.size() > 11 || uid[0] != 'N') return std::nullopt;
+    std::uint64_t v = 0;
+    for (std::size_t i = 1; i < uid.size(); ++i) {
+        if (uid[i] < '0' || uid[i] > '9') return std::nullopt;
+        v = v * 10 + static_cast<std::uint64_t>(uid[i] - '0');
+    }
+    if (v > UINT32_MAX) return std::nullopt;
+    return static_cast<std::uint32_t>(v);
+}
+
+class Mesh final : public detail::PumpedTransport<MeshTransport> {
 public:
-    Mesh(zmq::context_t& ctx, const MeshSpec& spec) : spec_(spec), socket_(ctx, zmq::socket_type::router) {
-        detail::apply_limits(socket_, spec.limits);
-        const auto me = detail::id_bytes(spec.self);
-        socket_.set(zmq::sockopt::routing_id, zmq::const_buffer(me.data(), me.size()));
-        socket_.set(zmq::sockopt::router_mandatory, 1);
+    Mesh(zmq::context_t& ctx, const MeshSpec& spec)
+        : spec_(spec), inbox_(ctx, zmq::socket_type::router), outbox_(ctx, zmq::socket_type::router) {
+        detail::apply_limits(inbox_, spec.limits);
+        detail::apply_limits(outbox_, spec.limits);
+        outbox_.set(zmq::sockopt::router_mandatory, 1);
         if (spec.security) {
             if (spec.bind_endpoint.rfind("inproc://", 0) == 0)
                 throw IoError("CURVE security needs tcp or ipc endpoints; inproc is not encrypted");
             if (spec.security->start_zap) zap_ = std::make_unique<ZapHandler>(ctx, allowed_keys(*spec.security));
-            socket_.set(zmq::sockopt::curve_secretkey, spec.security->own.secret_z85);
-            socket_.set(zmq::sockopt::curve_publickey, spec.security->own.public_z85);
-            socket_.set(zmq::sockopt::curve_server, 1);
-            socket_.set(zmq::sockopt::zap_domain, "p2pnode");
+            inbox_.set(zmq::sockopt::curve_secretkey, spec.security->own.secret_z85);
+            inbox_.set(zmq::sockopt::curve_publickey, spec.security->own.public_z85);
+            inbox_.set(zmq::sockopt::curve_server, 1);
+            inbox_.set(zmq::sockopt::zap_domain, "p2pnode");
+            outbox_.set(zmq::sockopt::curve_secretkey, spec.security->own.secret_z85);
+            outbox_.set(zmq::sockopt::curve_publickey, spec.security->own.public_z85);
         }
         try {
-            socket_.bind(spec.bind_endpoint);
+            inbox_.bind(spec.bind_endpoint);
         } catch (const zmq::error_t& e) {
             throw IoError(fmt::format("node {}: cannot bind {}: {}", spec.self, spec.bind_endpoint, e.what()));
         }
-        // Read now: ZMQ_LAST_ENDPOINT also reports connects.
-        bound_ = socket_.get(zmq::sockopt::last_endpoint);
-        for (const auto& [id, endpoint] : spec.peers) {
-            known_.insert(id);
-            const auto peer = detail::id_bytes(id);
-            socket_.set(zmq::sockopt::connect_routing_id, zmq::const_buffer(peer.data(), peer.size()));
-            if (spec.security) {  // we are the CURVE client of a lower-id peer, which must hold its key
-                auto key = spec.security->public_keys.find(id);
-                if (key == spec.security->public_keys.end())
-                    throw IoError(fmt::format("node {}: no public key for node {}", spec.self, id));
-                socket_.set(zmq::sockopt::curve_server, 0);
-                socket_.set(zmq::sockopt::curve_serverkey, key->second);
-            }
-            try {
-                socket_.connect(endpoint);
-            } catch (const zmq::error_t& e) {
-                throw IoError(fmt::format("node {}: cannot connect to node {} at {}: {}", spec.self, id, endpoint,
-                                          e.what()));
-            }
-        }
-        for (auto id : spec.accept_from) known_.insert(id);
+        bound_ = inbox_.get(zmq::sockopt::last_endpoint);
+        for (const auto& [id, endpoint] : spec.peers)
+            if (!endpoint.empty()) connect(id, endpoint);
     }
 
     std::uint32_t self() const override { return spec_.self; }
     const Counters& counters() const override { return counters_; }
     std::string local_endpoint() const override { return bound_; }
     void set_close_linger(std::chrono::milliseconds linger) override {
-        socket_.set(zmq::sockopt::linger, static_cast<int>(linger.count()));
+        inbox_.set(zmq::sockopt::linger, static_cast<int>(linger.count()));
+        outbox_.set(zmq::sockopt::linger, static_cast<int>(linger.count()));
+    }
+
+    void connect(std::uint32_t id, const std::string& endpoint) override {
+        if (!spec_.peers.count(id)) throw IoError(fmt::format("node {}: node {} is not a peer", spec_.self, id));
+        const auto alias = detail::id_bytes(id);  // our name for the link; the peer never sees it
+        outbox_.set(zmq::sockopt::connect_routing_id, zmq::const_buffer(alias.data(), alias.size()));
+        if (spec_.security) {  // the far end must hold this peer's secret key
+            auto key = spec_.security->public_keys.find(id);
+            if (key == spec_.security->public_keys.end())
+                throw IoError(fmt::format("node {}: no public key for node {}", spec_.self, id));
+            outbox_.set(zmq::sockopt::curve_serverkey, key->second);
+        }
+        try {
+            outbox_.connect(endpoint);
+        } catch (const zmq::error_t& e) {
+            throw IoError(
+                fmt::format("node {}: cannot connect to node {} at {}: {}", spec_.self, id, endpoint, e.what()));
+        }
     }
 
     std::vector<std::uint32_t> wait_ready(const std::vector<std::uint32_t>& peers, Clock::time_point deadline) override {
         auto missing = [&] {
             std::vector<std::uint32_t> out;
             for (auto p : peers)
-                if (!heard_.count(p)) out.push_back(p);
+                if (!acked_.count(p)) out.push_back(p);
             return out;
         };
         auto next_hello = Clock::now();
@@ -104,10 +138,10 @@ public:
             auto left = missing();
             if (left.empty() || Clock::now() >= deadline) return left;
             if (Clock::now() >= next_hello) {
-                for (auto p : left) send_hello(p);
+                for (auto p : left) send_control(p, kHello);
                 next_hello = Clock::now() + std::chrono::milliseconds(100);
             }
-            if (auto m = pump(std::min(deadline, next_hello))) pending_.push_back(std::move(*m));
+            if (auto m = pump(std::min(deadline, next_hello))) keep_early(std::move(*m), spec_.limits);
         }
     }
 
@@ -124,7 +158,7 @@ public:
             parts.back().copy(shared_header);
             parts.emplace_back();
             parts.back().copy(shared_payload);  // large messages share one buffer
-            if (detail::send_parts(socket_, parts)) {
+            if (spec_.peers.count(id) && detail::send_parts(outbox_, parts)) {
                 ++counters_.messages_out;
                 counters_.bytes_out += header.size() + payload.size();
             } else {
@@ -135,56 +169,102 @@ public:
         return failed;
     }
 
-
 private:
+    Counters& mutable_counters() override { return counters_; }
+
     void send_control(std::uint32_t peer, char what) {
         const auto rid = detail::id_bytes(peer);
         std::vector<zmq::message_t> parts;
         parts.emplace_back(rid.data(), rid.size());
-        parts.emplace_back(&what, 1);
-        detail::send_parts(socket_, parts);  // not connected yet: the next HELLO will go
+        parts.push_back(control(what, spec_.self));
+        detail::send_parts(outbox_, parts);  // not connected yet: the next HELLO will go
     }
-    void send_hello(std::uint32_t peer) { send_control(peer, kHello); }
 
-    std::optional<Incoming> pump(Clock::time_point deadline) override {
-        if (!detail::wait_readable(socket_, deadline)) return std::nullopt;
-        bool overflow = false;
-        auto parts = detail::recv_parts(socket_, 3, overflow);
-        if (!parts) return std::nullopt;
-        const auto from = detail::parse_id((*parts)[0]);
-        if (!from || !known_.count(*from)) {
+    // Once per (kind of trouble, peer): a line in the log.
+    void warn_once(const std::string& what, std::uint32_t id, const std::string& line) {
+        if (warned_.insert({what, id}).second) spdlog::warn("[Node {}] {}", spec_.self, line);
+    }
+
+    // Who sent a message on the inbox, or nullopt (counted).
+    std::optional<std::uint32_t> sender(const std::string& route, zmq::message_t& first,
+                                        const std::optional<std::pair<char, std::uint32_t>>& claim) {
+        if (spec_.security) {
+            const auto who = node_of_user(user_id(first));
+            if (who && claim && claim->second != *who) {
+                ++counters_.dropped_unauthenticated;
+                warn_once("impostor", *who, fmt::format("a connection with node {}'s key claims to be node {}; refused",
+                                                        *who, claim->second));
+                return std::nullopt;
+            }
+            if (!who || !spec_.peers.count(*who)) {  // ZAP admits only configured keys: a non-neighbour
+                ++counters_.dropped_unknown_peer;
+                return std::nullopt;
+            }
+            if (!claim && !heard_.count(*who)) {  // data before HELLO
+                ++counters_.dropped_unknown_peer;
+                return std::nullopt;
+            }
+            return who;
+        }
+        if (!claim) {
+            auto it = route_to_node_.find(route);
+            if (it == route_to_node_.end()) {
+                ++counters_.dropped_unknown_peer;
+                return std::nullopt;
+            }
+            return it->second;
+        }
+        const std::uint32_t id = claim->second;
+        if (!spec_.peers.count(id)) {
             ++counters_.dropped_unknown_peer;
             return std::nullopt;
         }
+        if (auto held = node_to_route_.find(id); held != node_to_route_.end() && held->second != route) {
+            ++counters_.claims_conflicting;
+            warn_once("claim", id,
+                      fmt::format("a second connection claims node {}; without CURVE no one can tell which is "
+                                  "real, so the newer one is heard (each such claim is counted)",
+                                  id));
+            route_to_node_.erase(held->second);
+        }
+        if (auto old = route_to_node_.find(route); old != route_to_node_.end() && old->second != id)
+            node_to_route_.erase(old->second);
+        route_to_node_[route] = id;
+        node_to_route_[id] = route;
+        return id;
+    }
+
+    std::optional<Incoming> pump(Clock::time_point deadline) override {
+        if (!readable(deadline)) return std::nullopt;
+        bool overflow = false;
+        // Nothing is ever sent to our outbox; a peer that does is only heard to be ignored.
+        if (auto junk = detail::recv_parts(outbox_, 1, overflow)) {
+            ++counters_.dropped_malformed;
+            return std::nullopt;
+        }
+        auto parts = detail::recv_parts(inbox_, 3, overflow);
+        if (!parts) return std::nullopt;
         if (overflow || parts->size() < 2) {
             ++counters_.dropped_malformed;
             return std::nullopt;
         }
-        if (spec_.security) {
-            // An incoming connection carries the ZAP user id of its key; an outgoing one was
-            // made to the key we expect. Either way the key must belong to the routing id.
-            const std::string uid = user_id((*parts)[1]);
-            const bool ok = uid.empty() ? spec_.peers.count(*from) > 0 : uid == user_id_for(*from);
-            if (!ok) {
-                ++counters_.dropped_unauthenticated;
+        const std::string route(static_cast<const char*>((*parts)[0].data()), (*parts)[0].size());
+        std::optional<std::pair<char, std::uint32_t>> claim;
+        if (parts->size() == 2) {
+            claim = parse_control((*parts)[1]);
+            if (!claim) {
+                ++counters_.dropped_malformed;
                 return std::nullopt;
             }
         }
-        if (parts->size() == 2) {  // control: HELLO, or the empty probe of a new connection
-            const auto& c = (*parts)[1];
-            const char kind = c.size() == 1 ? *static_cast<const char*>(c.data()) : 0;
-            if (kind == kHello) {
-                heard_.insert(*from);
+        const auto from = sender(route, (*parts)[1], claim);
+        if (!from) return std::nullopt;
+        if (claim) {
+            heard_.insert(*from);
+            if (claim->first == kHello)
                 send_control(*from, kAck);  // the peer keeps saying HELLO until it hears this
-            } else if (kind == kAck) {
-                heard_.insert(*from);
-            } else if (c.size() != 0) {
-                ++counters_.dropped_malformed;
-            }
-            return std::nullopt;
-        }
-        if (!heard_.count(*from)) {  // data before HELLO
-            ++counters_.dropped_unknown_peer;
+            else
+                acked_.insert(*from);
             return std::nullopt;
         }
         Incoming in;
@@ -196,18 +276,33 @@ private:
         return in;
     }
 
+    // Waits until the inbox or the outbox has something, or the deadline.
+    bool readable(Clock::time_point deadline) {
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+        zmq::pollitem_t items[2] = {{inbox_.handle(), 0, ZMQ_POLLIN, 0}, {outbox_.handle(), 0, ZMQ_POLLIN, 0}};
+        try {
+            return zmq::poll(items, 2, std::chrono::milliseconds(std::max<long>(0, static_cast<long>(left.count())))) > 0;
+        } catch (const zmq::error_t& e) {
+            if (e.num() == EINTR) return false;  // a signal (Ctrl-C): the caller checks its stop flag
+            throw;
+        }
+    }
+
     MeshSpec spec_;
-    std::unique_ptr<ZapHandler> zap_;  // before socket_: destroyed after it
-    zmq::socket_t socket_;
+    std::unique_ptr<ZapHandler> zap_;  // before the sockets: destroyed after them
+    zmq::socket_t inbox_, outbox_;
     std::string bound_;
-    std::set<std::uint32_t> known_;
-    std::set<std::uint32_t> heard_;
+    std::set<std::uint32_t> heard_;  // said HELLO or ACK on our inbox
+    std::set<std::uint32_t> acked_;  // answered our HELLO: ready
+    std::map<std::string, std::uint32_t> route_to_node_;  // plaintext: inbox connection -> the id it claimed
+    std::map<std::uint32_t, std::string> node_to_route_;
+    std::set<std::pair<std::string, std::uint32_t>> warned_;
     Counters counters_;
 };
 
 }  // namespace
 
-std::unique_ptr<Transport> make_mesh(zmq::context_t& context, const MeshSpec& spec) {
+std::unique_ptr<MeshTransport> make_mesh(zmq::context_t& context, const MeshSpec& spec) {
     return std::make_unique<Mesh>(context, spec);
 }
 

@@ -98,12 +98,14 @@ inline bool send_parts(zmq::socket_t& s, std::vector<zmq::message_t>& parts) {
 
 // The shared half of the socket transports: messages that arrived while handshaking wait in
 // `pending_`; receive() hands them out first, then pumps the socket until the deadline.
-class PumpedTransport : public Transport {
+template <class Base = Transport>
+class PumpedTransport : public Base {
 public:
     std::optional<Incoming> receive(Clock::time_point deadline) final {
         if (!pending_.empty()) {
             Incoming m = std::move(pending_.front());
             pending_.pop_front();
+            pending_bytes_ -= m.header.bytes().size() + m.payload.bytes().size();
             return m;
         }
         while (true) {
@@ -115,7 +117,24 @@ public:
 protected:
     // Handles at most one incoming message, waiting until the deadline; returns it if it is data.
     virtual std::optional<Incoming> pump(Clock::time_point deadline) = 0;
+    virtual Counters& mutable_counters() = 0;
+
+    // Keeps a message that arrived while handshaking, within the limits (else drops and counts it).
+    void keep_early(Incoming m, const SocketLimits& limits) {
+        const std::size_t size = m.header.bytes().size() + m.payload.bytes().size();
+        std::size_t from_same = 0;
+        for (const auto& p : pending_) from_same += p.from == m.from;
+        if (from_same >= limits.early_per_peer || pending_bytes_ + size > limits.early_bytes) {
+            ++mutable_counters().dropped_early;
+            return;
+        }
+        pending_bytes_ += size;
+        pending_.push_back(std::move(m));
+    }
+
+private:
     std::deque<Incoming> pending_;
+    std::size_t pending_bytes_ = 0;
 };
 
 }  // namespace p2p::transport::detail

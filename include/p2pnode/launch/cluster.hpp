@@ -24,6 +24,7 @@ struct ClusterOptions {
     int broker_port = 8888;                // hub over tcp without ephemeral ports
     std::function<bool()> stop_requested;  // passed to every node
     std::vector<std::uint32_t> only;       // run just these ids (others are played from outside); empty: all
+    bool resume = false;                   // every node starts from its checkpoint (the experiment's folder)
     // CURVE: every node's key pair (and the broker's); empty: no security. One ZAP handler serves
     // the shared context.
     std::map<std::uint32_t, transport::CurveKeys> keys;

@@ -1,7 +1,7 @@
 // Who connects to whom, written once for every way a run starts (threads, processes, a node by
-// hand): in the mesh, node i binds its own endpoint and connects to each neighbour j < i, and
-// the neighbours above it connect to it, so every pair has exactly one connection (DESIGN.md:
-// two connections per pair lose messages on libzmq 4.3.4).
+// hand): in the mesh, node i binds its inbox on its own endpoint and connects its outbox to
+// every neighbour's endpoint (transport/mesh.hpp: one socket for each direction, so each
+// pair has one connection per socket).
 #pragma once
 
 #include <cstdint>
@@ -15,7 +15,7 @@
 namespace p2p::launch {
 
 // The mesh transport of node `s.id`: it binds the config's bind_host (else host) and port, and
-// connects to its lower neighbours at `bound[n]` when given (the endpoint a node of this process
+// connects to each neighbour at `bound[n]` when given (the endpoint a node of this process
 // actually bound), else at the config's host and port. Security is the caller's.
 transport::MeshSpec mesh_wiring(const NodesConfig& cfg, const node::NodeSettings& s, transport::Scheme scheme,
                                 const std::string& ipc_dir, const std::map<std::uint32_t, std::string>& bound = {});

@@ -2,6 +2,7 @@
 // is lost when a run stops early.
 #pragma once
 
+#include <cstdint>
 #include <cstdio>
 #include <optional>
 #include <string>
@@ -30,6 +31,9 @@ public:
     // Creates the parent folder if needed; IoError naming the path if the file cannot be opened.
     // `append`: keep the rows already there (a resumed node).
     explicit MetricsWriter(const std::string& path, bool append = false);
+    // A resumed node: keeps the whole rows of rounds up to `last_round` (its checkpoint's) and
+    // drops the rest, which the node is about to redo (the file is rewritten beside and renamed).
+    MetricsWriter(const std::string& path, std::uint64_t last_round);
     ~MetricsWriter();
     MetricsWriter(const MetricsWriter&) = delete;
     MetricsWriter& operator=(const MetricsWriter&) = delete;
@@ -39,6 +43,7 @@ public:
     const std::string& path() const { return path_; }
 
 private:
+    void open(bool append);
     std::string path_;
     std::FILE* file_ = nullptr;
 };

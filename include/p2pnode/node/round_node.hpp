@@ -6,8 +6,11 @@
 // Byzantine node b: gather the round's GRAD from its honest neighbours, forge with the attack,
 // send. One message per (sender, round) counts; stale rounds, rounds beyond the future window,
 // wrong dim, non-finite payloads, senders that are not neighbours and undecodable frames are
-// dropped and counted by reason. A neighbour that missed a deadline (or said BYE) is absent:
-// later rounds do not wait for it until it is heard again; it is reported once.
+// dropped and counted by reason, and so are rounds outside 1..rounds. A neighbour that missed
+// a deadline, said BYE or did not answer at start-up is absent: reported once, and waited for
+// again only once a message of it counts for the current round (meanwhile at most
+// absent_grace a round, and only while it sends for rounds within the future window behind).
+// A node whose neighbours went on (f + 1 of them vouch for a later round) skips ahead to it.
 #pragma once
 
 #include <chrono>
@@ -51,7 +54,7 @@ struct NodeSettings {
     std::string metrics_path;               // JSONL, one row per round ("" = none)
     std::string checkpoint_dir;             // node-<id>.ckpt there ("" = none)
     int checkpoint_every = 10;              // rounds between checkpoints (and one at exit)
-    bool resume = false;                    // start from the checkpoint, then rejoin the neighbours' round
+    bool resume = false;                    // start from the checkpoint (every node rejoins its neighbours' round)
     std::function<bool()> stop_requested;   // checked between rounds
 };
 

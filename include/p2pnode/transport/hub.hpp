@@ -1,7 +1,8 @@
 // Hub and spoke: a broker binds a ROUTER; each node connects a DEALER, says HELLO with its id,
 // and sends each message once with the list of its targets; the broker forwards it to each
-// target with the sender stamped by the broker (a node cannot send as another). A second claim
-// to a live id is refused; a claim to the id of a node that is gone replaces it. A node that
+// target with the sender stamped by the broker (a node cannot send as another); a target named
+// twice in one message gets it once. A second claim to a live id is refused, and so is an id
+// outside Spec::ids; a claim to the id of a node that is gone replaces it. A node that
 // the broker does not know (it restarted) is asked to say HELLO again.
 //
 // Frames, node -> broker: ["H" id] hello, ["Q" ids] which of these are registered,
@@ -11,6 +12,7 @@
 
 #include <functional>
 #include <memory>
+#include <set>
 #include <string>
 
 #include "p2pnode/transport/security.hpp"
@@ -32,6 +34,9 @@ struct BrokerStats {
     std::uint64_t messages_routed = 0, bytes_routed = 0;
     std::uint64_t dropped_unroutable = 0, dropped_unknown_sender = 0, dropped_malformed = 0;
     std::uint64_t claims_refused = 0;
+    std::uint64_t dropped_queue_full = 0;     // a target's queue was full
+    std::uint64_t targets_repeated = 0;       // a target named again in one message (sent once)
+    std::uint64_t claims_outside_config = 0;  // HELLO for an id that is not in the config
 };
 
 class Broker {
@@ -41,6 +46,7 @@ public:
         SocketLimits limits;
         std::chrono::milliseconds status_every{5000};
         std::optional<Security> security;  // the broker's keys; public_keys of every node
+        std::set<std::uint32_t> ids;       // the config's node ids: no other id registers (empty: any)
     };
     // Binds at once (IoError if the endpoint is taken).
     Broker(zmq::context_t& context, Spec spec);

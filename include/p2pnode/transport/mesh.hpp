@@ -1,9 +1,18 @@
-// Mesh: each node owns one ROUTER socket, bound on its endpoint and connected to its peers with
-// lower ids (exactly one connection per pair: measured here, two connections per pair lose
-// messages). Every ROUTER presents its node id as its routing id; a connecting side sets
-// ZMQ_CONNECT_ROUTING_ID to the peer's id so it can address it at once. Peers exchange a
-// HELLO control frame before data; data from a routing id that is not a configured peer, or
-// that has not said HELLO, is dropped and counted.
+// Mesh: each node owns two ROUTER sockets. Its inbox binds the node's endpoint and only
+// receives; its outbox connects to every neighbour's inbox and only sends (the zguide's
+// "Harmony" shape). So what a node sends to peer j travels on a connection this node made to
+// j's configured endpoint (with CURVE: to the holder of j's secret key), and no peer can
+// receive another's messages by claiming its routing id. The outbox presents no routing id:
+// the inbox names each connection itself (libzmq reserves such names, so no peer can claim
+// one). Who sent a message on the inbox is proven by the CURVE key (the ZAP user id) when
+// security is on; without it, by the HELLO the connection sent (plaintext cannot prove who is
+// who: a second connection claiming a live id is logged and counted, and the newer one wins,
+// so a node that reconnects is heard again).
+//
+// Control frames are one kind byte and the sender's id (4 bytes little-endian): HELLO ("I am
+// here", answered with ACK). A peer is ready once it acknowledged our HELLO: then our link
+// to it and its link to us both work. Data from a connection that has not said HELLO or ACK
+// is dropped and counted.
 #pragma once
 
 #include <map>
@@ -17,15 +26,21 @@ namespace p2p::transport {
 
 struct MeshSpec {
     std::uint32_t self = 0;
-    std::string bind_endpoint;                       // e.g. tcp://0.0.0.0:8880, ipc://..., inproc://...
-    std::map<std::uint32_t, std::string> peers;      // peer id -> endpoint to connect to (ids < self)
-    std::vector<std::uint32_t> accept_from;          // peer ids that connect to us (ids > self)
+    std::string bind_endpoint;                   // e.g. tcp://0.0.0.0:8880, ipc://..., inproc://...
+    std::map<std::uint32_t, std::string> peers;  // every neighbour id -> its endpoint ("" = given later by connect)
     SocketLimits limits;
-    std::optional<Security> security;                // CURVE + ZAP (tcp and ipc only)
+    std::optional<Security> security;            // CURVE + ZAP (tcp and ipc only)
+};
+
+class MeshTransport : public Transport {
+public:
+    // Connects the outbox to peer `id` (one of spec.peers) at `endpoint`: for peers whose
+    // endpoint was not known when the transport was made (ephemeral ports in one process).
+    virtual void connect(std::uint32_t id, const std::string& endpoint) = 0;
 };
 
 // `context` must outlive the transport; inproc endpoints need one shared context.
-std::unique_ptr<Transport> make_mesh(zmq::context_t& context, const MeshSpec& spec);
+std::unique_ptr<MeshTransport> make_mesh(zmq::context_t& context, const MeshSpec& spec);
 
 // The endpoint of node `id` for a scheme: tcp://host:port, ipc://<dir>/p2pnode-<port>.ipc,
 // inproc://p2pnode-<port>.

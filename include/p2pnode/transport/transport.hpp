@@ -47,7 +47,9 @@ struct Counters {
     std::uint64_t dropped_unknown_peer = 0;  // from a routing id that is not a known peer
     std::uint64_t dropped_malformed = 0;     // wrong number of frames
     std::uint64_t send_failures = 0;         // a target that could not be reached
-    std::uint64_t dropped_unauthenticated = 0;  // CURVE: the key does not belong to that routing id
+    std::uint64_t dropped_unauthenticated = 0;  // CURVE: a key claiming another node's id
+    std::uint64_t dropped_early = 0;      // data beyond the bound kept while waiting for the peers
+    std::uint64_t claims_conflicting = 0; // plaintext mesh: a second connection claimed a live id
 };
 
 // Limits on every socket: largest frame, queue depth, how long close() flushes.
@@ -57,6 +59,10 @@ struct SocketLimits {
     int linger_ms = 3000;
     int heartbeat_ivl_ms = 1000;
     int heartbeat_timeout_ms = 5000;
+    // Data that arrives before every peer is ready waits in the transport, at most this many
+    // messages per sender and this many bytes in all; the rest is dropped (dropped_early).
+    std::size_t early_per_peer = 8;
+    std::size_t early_bytes = 64u << 20;
 };
 
 class Transport {

@@ -1,6 +1,8 @@
 // The command line, through the real binary: parsing, help, exit codes.
 #include <doctest/doctest.h>
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <string>
 #include <vector>
@@ -355,4 +357,21 @@ TEST_CASE("aggregate: a rule over a saved .npy matrix, in the input's precision"
     r = run_p2pnode({"aggregate", "--rule", "mean", (dir.path() / "missing.npy").string(), out});
     CHECK(r.status == 2);
     CHECK(contains(r.err, "missing.npy: cannot read"));
+}
+
+// Issue 19, item 10: a config of 2,000 nodes over a small data set fails in launch, before any
+// child starts, with the node and the numbers.
+TEST_CASE("launch checks every node's shard before starting anything") {
+    p2p::test::TempDir dir;
+    p2p::test::write_set(dir, 256, false);
+    std::string nodes = "nodes:\n";
+    for (int i = 0; i < 2000; ++i) nodes += fmt::format("  - {{id: {}, host: 127.0.0.1, port: {}}}\n", i, 20000 + i);
+    const std::string cfg = dir.write("many.yaml", nodes);
+    auto r = run_p2pnode({"launch", "--config", cfg, "--data-root", dir.path().string(), "--endpoint", "ipc",
+                          "--ipc-dir", dir.path().string(), "--metrics-dir", (dir.path() / "m").string()});
+    CHECK(r.status == 2);
+    CHECK(contains(r.err, "node 0: its shard (samples 0, 0+2000, ... of the 256 training samples) holds 1 samples, "
+                          "fewer than one batch of 64"));
+    CHECK(!contains(r.out, "[Node 0]"));  // no node started
+    CHECK_FALSE(std::filesystem::exists(dir.path() / "m" / "experiment.yaml"));
 }

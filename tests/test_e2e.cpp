@@ -310,6 +310,41 @@ TEST_CASE("Ctrl-C on launch: every node process stops after its round, exits 0, 
     }
 }
 
+// Issue 19, item 11: Ctrl-C on launch stops every node after the same round; `launch --resume`
+// restarts them all from their checkpoints and the run finishes without anyone waiting out a
+// timeout for a neighbour a round behind.
+TEST_CASE("Ctrl-C, then launch --resume: the whole run stops at one round and resumes") {
+    p2p::test::TempDir dir;
+    const std::string cfg = p2p::test::required_env("P2PNODE_SOURCE_ROOT") + "/configs/nodes_example.yaml";
+    const int rounds = 60;
+    std::vector<std::string> a = {p2p::test::required_env("P2PNODE_BIN"), "launch", "--config", cfg,
+                                  "--checkpoint-dir", (dir.path() / "ck").string(), "--checkpoint-every", "1000"};
+    auto flags = run_flags(dir, rounds);
+    a.insert(a.end(), flags.begin(), flags.end());
+    const pid_t first = spawn_logged(a, (dir.path() / "first.log").string());
+    wait_rows(dir.path() / "m" / "node-0.jsonl", 3);
+    kill(first, SIGINT);
+    CHECK(exit_code(first) == 0);
+    const double stopped = json_number(summary_of(dir, 0), "rounds");
+    CHECK(stopped < rounds);
+    for (int id = 0; id < 5; ++id) {
+        CAPTURE(id);
+        CHECK(json_number(summary_of(dir, id), "rounds") == stopped);
+        CHECK(node_checkpoint_round(dir.path() / "ck" / ("node-" + std::to_string(id) + ".ckpt")) == stopped);
+    }
+    a.push_back("--resume");
+    const pid_t second = spawn_logged(a, (dir.path() / "second.log").string());
+    CHECK(exit_code(second) == 0);
+    const std::string log = p2p::test::slurp(dir.path() / "second.log");
+    for (int id = 0; id < 5; ++id) {
+        CAPTURE(id);
+        CHECK(json_number(summary_of(dir, id), "rounds") == rounds);
+        CHECK(contains(log, "[Node " + std::to_string(id) + "] resumed from"));
+        CHECK(lines_in(dir.path() / "m" / ("node-" + std::to_string(id) + ".jsonl")) == static_cast<std::size_t>(rounds));
+    }
+    CHECK_FALSE(contains(log, "no gradient from node"));
+}
+
 TEST_CASE("keygen and a CURVE launch: same results as without, key files guarded") {
     p2p::test::TempDir dir;
     const auto keys = dir.path() / "keys";

@@ -1,12 +1,16 @@
 // The round protocol over real transports, nodes as threads of this process.
 #include <doctest/doctest.h>
 
+#include <atomic>
 #include <cstdlib>
+#include <fstream>
+#include <thread>
 
 #include <spdlog/spdlog.h>
 
 #include "p2pnode/data/idx.hpp"
 #include "p2pnode/launch/cluster.hpp"
+#include "p2pnode/node/checkpoint.hpp"
 #include "p2pnode/node/local_trainer.hpp"
 #include "p2pnode/node/topology.hpp"
 #include "p2pnode/robust/robust.hpp"
@@ -300,5 +304,50 @@ TEST_CASE("with CURVE on, training gives the same models as without") {
             CHECK(results.at(id).rounds_done == 4);
             CHECK(results.at(id).params == reference.at(id).params);
         }
+    }
+}
+
+// Issue 19, item 11: nodes asked to stop together (launch's Ctrl-C) agree on the round to stop
+// after, whatever round each was in, and their checkpoints hold that round.
+TEST_CASE("nodes asked to stop together stop after the same round") {
+    QuietLogs quiet;
+    p2p::test::TempDir dir;
+    p2p::test::write_set(dir, 256, false);
+    auto data = data::load_mnist_data(dir.path().string());
+    std::string nodes = "nodes:\n";
+    for (int i = 0; i < 6; ++i) nodes += "  - {id: " + std::to_string(i) + ", host: 127.0.0.1, port: " + std::to_string(9400 + i) + "}\n";
+    const NodesConfig cfg = parse_nodes_config(nodes, "stop.yaml");
+    Experiment e;
+    e.training.rounds = 2000;
+    e.training.batch_size = 16;
+    e.training.eval_every = 100000;
+    e.outputs.metrics_dir = (dir.path() / "m").string();
+    e.outputs.checkpoint_dir = (dir.path() / "ck").string();
+    e.outputs.checkpoint_every = 1000;
+    std::atomic<bool> stop{false};
+    ClusterOptions o;
+    o.scheme = Scheme::Inproc;
+    o.stop_requested = [&] { return stop.load(); };
+    std::map<std::uint32_t, node::NodeResult> results;
+    std::thread run([&] { results = launch::run_threads(cfg, e, o, *data); });
+    // Ask every node at once, once node 0 has done 10 rounds.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (std::chrono::steady_clock::now() < deadline) {
+        std::ifstream in(dir.path() / "m" / "node-0.jsonl");
+        std::size_t rows = 0;
+        for (std::string line; std::getline(in, line);) ++rows;
+        if (rows >= 10) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));  // polling a file for an event, with a deadline
+    }
+    stop = true;
+    run.join();
+    REQUIRE(results.size() == 6);
+    const int stopped = results.at(0).rounds_done;
+    CHECK(stopped < 2000);
+    for (const auto& [id, r] : results) {
+        CAPTURE(id);
+        CHECK(r.rounds_done == stopped);
+        CHECK(node::load_checkpoint(node::checkpoint_path(e.outputs.checkpoint_dir, id)).round ==
+              static_cast<std::uint64_t>(stopped));
     }
 }

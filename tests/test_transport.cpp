@@ -5,6 +5,7 @@
 #include <atomic>
 #include <cstring>
 #include <map>
+#include <mutex>
 #include <thread>
 
 #include "p2pnode/errors.hpp"
@@ -47,13 +48,14 @@ std::string ephemeral(Scheme scheme, const std::string& dir, const std::string& 
 // n nodes with ids 0..n-1, every pair connected; `early` messages per sender are kept while
 // waiting for the peers (the contract sends 20 per peer at once).
 void build(Net& net, bool hub, Scheme scheme, std::uint32_t n, std::size_t early = 32,
-           std::set<std::uint32_t> broker_ids = {}) {
+           std::set<std::uint32_t> broker_ids = {}, int share = 64) {
     const std::string dir = net.dir.path().string();
     if (hub) {
         Broker::Spec bs;
         bs.bind_endpoint = ephemeral(scheme, dir, "broker");
         bs.status_every = 3600s;
         bs.ids = std::move(broker_ids);
+        bs.share_per_sender = share;
         net.broker = std::make_unique<Broker>(net.ctx, bs);
         const std::string at = net.broker->endpoint();
         net.broker_thread = std::thread([&net] { net.broker->run([&net] { return net.stop.load(); }, [](const std::string&) {}); });
@@ -431,7 +433,7 @@ TEST_CASE("transport: data that arrives before the peers are ready is bounded an
     for (const bool hub : {false, true}) {
         CAPTURE(hub);
         Net net;
-        build(net, hub, Scheme::Inproc, 2, SocketLimits{}.early_per_peer);
+        build(net, hub, Scheme::Inproc, 2, SocketLimits{}.early_per_peer, {}, 1000);  // the broker passes all
         std::atomic<bool> sent_all{false};
         const std::vector<float> payload(25000, 0.5f);  // 100 kB
         std::byte h{7};
@@ -486,4 +488,88 @@ TEST_CASE("hub: repeated targets are sent once, ids outside the config are refus
     net.broker_thread.join();
     CHECK(net.broker->stats().targets_repeated == 5 * 4095);
     CHECK(net.broker->stats().claims_outside_config >= 1);
+}
+
+// Issue 19, item 6: one sender cannot take a target's whole queue: beyond its share it is cut
+// until the target sends again; other senders still get through.
+TEST_CASE("hub: a sender flooding a target gets its share through, the others theirs") {
+    Net net;
+    build(net, true, Scheme::Inproc, 3, 32, {0, 1, 2}, 6);
+    std::thread t1([&] { net.nodes[1]->wait_ready({0, 2}, Clock::now() + 10s); });
+    std::thread t2([&] { net.nodes[2]->wait_ready({0, 1}, Clock::now() + 10s); });
+    REQUIRE(net.nodes[0]->wait_ready({1, 2}, Clock::now() + 10s).empty());
+    t1.join();
+    t2.join();
+    float x = 1.0f;
+    std::byte h{1};
+    auto send = [&](std::uint32_t from, std::uint32_t to, int count) {
+        for (int i = 0; i < count; ++i)
+            CHECK(net.nodes[from]->send({to}, std::span(&h, 1), std::as_bytes(std::span(&x, 1))).empty());
+    };
+    auto heard = [&] {
+        std::map<std::uint32_t, int> by;
+        while (auto m = net.nodes[1]->receive(Clock::now() + 300ms)) ++by[m->from];
+        return by;
+    };
+    send(0, 1, 50);  // node 0 floods node 1
+    send(2, 1, 3);   // node 2 sends as usual
+    auto first = heard();
+    CHECK(first[0] == 6);
+    CHECK(first[2] == 3);
+    send(1, 0, 1);  // node 1 goes on (sends): node 0 gets a new share
+    CHECK(net.nodes[0]->receive(Clock::now() + 5s).has_value());  // node 0 hears it: the broker has seen it
+    send(0, 1, 50);
+    auto second = heard();
+    CHECK(second[0] == 6);
+    net.nodes.clear();
+    net.stop = true;
+    net.broker_thread.join();
+    CHECK(net.broker->stats().dropped_over_share == 88);
+}
+
+// Issue 19, item 9: the broker's status line counts the nodes whose connection is alive, not
+// every claim it ever accepted.
+TEST_CASE("hub: the broker's status counts live registrations only") {
+    zmq::context_t ctx;
+    Broker::Spec bs;
+    bs.bind_endpoint = "inproc://status-count";
+    bs.status_every = 50ms;
+    Broker broker(ctx, bs);
+    std::mutex mutex;
+    std::vector<std::string> lines;
+    std::atomic<bool> stop{false};
+    std::thread bt([&] {
+        broker.run([&] { return stop.load(); }, [&](const std::string& l) {
+            std::lock_guard lock(mutex);
+            lines.push_back(l);
+        });
+    });
+    auto saw = [&](const std::string& text) {
+        const auto deadline = Clock::now() + 10s;
+        while (Clock::now() < deadline) {
+            {
+                std::lock_guard lock(mutex);
+                for (const auto& l : lines)
+                    if (l.find(text) != std::string::npos) return true;
+            }
+            std::this_thread::sleep_for(20ms);  // polling the log for an event, with a deadline
+        }
+        return false;
+    };
+    for (std::uint32_t round = 0; round < 3; ++round) {  // three clients come and go, one by one
+        HubSpec hs;
+        hs.self = round;
+        hs.broker_endpoint = bs.bind_endpoint;
+        auto client = make_hub_client(ctx, hs);
+        REQUIRE(client->wait_ready({}, Clock::now() + 10s).empty());
+        CHECK(saw("broker: 1 nodes connected"));
+        client.reset();
+        {
+            std::lock_guard lock(mutex);
+            lines.clear();
+        }
+        CHECK(saw("broker: 0 nodes connected"));
+    }
+    stop = true;
+    bt.join();
 }

@@ -44,7 +44,7 @@ std::string decode_error(std::span<const std::byte> header, std::span<const std:
 
 TEST_CASE("every kind round-trips through encode and decode") {
     std::vector<float> grad{1.5f, -2.0f, 0.0f, 3.25f, std::numeric_limits<float>::denorm_min()};
-    for (Kind kind : {Kind::Hello, Kind::Grad, Kind::Bye}) {
+    for (Kind kind : {Kind::Hello, Kind::Grad, Kind::Bye, Kind::Stop}) {
         CAPTURE(to_string(kind));
         Header h;
         h.kind = kind;

@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(
-  g++ meson ninja-build pkg-config python3
+  g++ meson ninja-build pkg-config python3 cmake curl
   libzmq3-dev cppzmq-dev libmsgpack-cxx-dev libyaml-cpp-dev
   libxtensor-dev xtl-dev libxtensor-blas-dev libopenblas-dev
   doctest-dev libcli11-dev libspdlog-dev libfmt-dev zlib1g-dev libsodium-dev
@@ -27,6 +27,17 @@ if ((${#missing[@]})); then
   echo "setup: installing ${#missing[@]} Debian packages: ${missing[*]}"
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# libzmq's source from Debian's archive, for the bounded libzmq the binary links
+# (subprojects/libzmq.wrap; meson checks its SHA-256).
+zmq_src=subprojects/packagecache/zeromq3_4.3.4.orig.tar.gz
+if [ ! -f "$zmq_src" ]; then
+  echo "setup: fetching libzmq 4.3.4's source from Debian's archive"
+  mkdir -p subprojects/packagecache
+  curl -fsSL --retry 3 -o "$zmq_src.part" \
+    http://deb.debian.org/debian/pool/main/z/zeromq3/zeromq3_4.3.4.orig.tar.gz
+  mv "$zmq_src.part" "$zmq_src"
 fi
 
 if [ -f build/build.ninja ]; then

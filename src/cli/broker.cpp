@@ -45,6 +45,8 @@ int run_broker(const BrokerFlags& b) {
     if (!b.config.empty()) {
         const NodesConfig cfg = load_nodes_config(b.config);
         for (const auto& n : cfg.nodes) bs.ids.insert(static_cast<std::uint32_t>(n.id));
+        // The config's model (its experiment sections) sets the largest message routed.
+        bs.limits = launch::limits_for(cfg.experiment, cfg.nodes.size());
         if (!b.secret_key.empty()) bs.security = security_of(b.secret_key, cfg, false);
     }
     transport::Broker broker(ctx, bs);

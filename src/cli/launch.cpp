@@ -54,8 +54,13 @@ int run_launch(const LaunchFlags& l, const NodeFlags& f, const std::string& self
     for (const auto& w : cfg.warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
     // Resolved once: every node, thread or process, runs this experiment.
     Experiment e = experiment_of(f, cfg);
-    // Validates every node's settings (rule bounds, topology) before starting anything.
-    for (const auto& n : cfg.nodes) node::settings_for(cfg, static_cast<std::uint32_t>(n.id), e);
+    // Validates the whole run before starting anything: every node's settings (rule bounds,
+    // topology) and its shard of the data set.
+    std::vector<node::NodeSettings> all;
+    for (const auto& n : cfg.nodes) all.push_back(node::settings_for(cfg, static_cast<std::uint32_t>(n.id), e));
+    auto data = load_data(e);
+    for (const auto& s : all) node::check_shard(s, data->train.count);
+    if (l.resume && e.outputs.checkpoint_dir.empty()) throw ConfigError("--resume needs --checkpoint-dir");
     const std::string metrics_dir = e.outputs.metrics_dir;
     if (!metrics_dir.empty()) {
         std::filesystem::create_directories(metrics_dir);
@@ -89,11 +94,11 @@ int run_launch(const LaunchFlags& l, const NodeFlags& f, const std::string& self
     if (endpoint == "inproc") {
         if (!l.keys_dir.empty()) throw ConfigError("--keys-dir: CURVE needs tcp or ipc; inproc is not encrypted");
         nn::set_blas_threads(1);
-        auto data = load_data(e);
         launch::ClusterOptions o;
         o.pattern = pattern;
         o.scheme = transport::Scheme::Inproc;
         o.stop_requested = [] { return g_stop.load(); };
+        o.resume = l.resume;
         auto results = launch::run_threads(cfg, e, o, *data);
         for (auto& [id, r] : results) launch::write_summary(summary_dir, node::settings_for(cfg, id, e), r);
         launch::print_table(cfg, summary_dir);
@@ -114,9 +119,11 @@ int run_launch(const LaunchFlags& l, const NodeFlags& f, const std::string& self
         else
             args = {"mesh", "--config", l.config, "--node-id", std::to_string(n.id)};
         args.insert(args.end(), {"--experiment", experiment_file});
+        if (l.resume) args.push_back("--resume");
         if (!l.keys_dir.empty()) args.insert(args.end(), {"--secret-key", fmt::format("{}/node-{}.key", l.keys_dir, n.id)});
         nodes.push_back(std::move(args));
     }
+    data.reset();  // checked above; each child loads its own
     const int failures = launch::run_processes(self_exe, broker, nodes, [] { return g_stop.load(); });
     launch::print_table(cfg, summary_dir);
     if (failures) {

@@ -132,6 +132,8 @@ int main(int argc, char** argv) {
     launch->add_option("--broker-port", launch_args.broker_port, "hub: the broker's port")->check(CLI::Range(1, 65535));
     launch->add_option("--keys-dir", launch_args.keys_dir,
                        "CURVE: folder with node-<id>.key (and broker.key); the config gives the public keys");
+    launch->add_flag("--resume", launch_args.resume,
+                     "Restart every node from its checkpoint in --checkpoint-dir (a run stopped with Ctrl-C or killed)");
     p2p::cli::add_node_flags(launch, launch_flags, false);
 
     p2p::cli::TrainFlags train_flags;

@@ -110,6 +110,7 @@ int run_mesh(const std::string& config_path, const NodeFlags& f) {
         if (scheme == transport::Scheme::Ipc) std::filesystem::create_directories(ipc_dir);
         transport::MeshSpec ms = launch::mesh_wiring(cfg, s, scheme, ipc_dir);
         ms.security = security_of(f.secret_key, cfg, false);
+        ms.limits = launch::limits_for(e, cfg.nodes.size());
         spdlog::info("[Node {}] mesh over {}{}: bound {}, {} neighbour(s)", s.id, e.transport.endpoint,
                      ms.security ? " with CURVE" : "", ms.bind_endpoint, s.neighbours.size());
         return transport::make_mesh(ctx, ms);
@@ -142,6 +143,7 @@ int run_hub_client(const HubFlags& h, const NodeFlags& f) {
         if (!f.secret_key.empty() && h.config.empty())
             throw ConfigError("--secret-key needs --config (it gives the public keys of the nodes and the broker)");
         hs.security = security_of(f.secret_key, cfg, true);
+        hs.limits = launch::limits_for(e, cfg.nodes.size());
         spdlog::info("[Node {}] hub client of the broker at {}{}", s.id, hs.broker_endpoint,
                      hs.security ? " with CURVE" : "");
         return transport::make_hub_client(ctx, hs);

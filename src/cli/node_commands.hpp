@@ -60,6 +60,7 @@ struct LaunchFlags {
     std::string config;
     int broker_port = 8888;
     std::string keys_dir;  // CURVE: node-<id>.key and broker.key there
+    bool resume = false;   // every node from its checkpoint
 };
 
 struct BrokerFlags {

@@ -4,6 +4,8 @@
 #include <sstream>
 #include <stdexcept>
 
+#include <fmt/format.h>
+
 namespace p2p::data {
 
 std::vector<std::uint32_t> shard_indices(std::size_t n, std::size_t h, std::size_t count_of_shards) {
@@ -17,7 +19,8 @@ std::vector<std::uint32_t> shard_indices(std::size_t n, std::size_t h, std::size
 BatchSampler::BatchSampler(std::vector<std::uint32_t> indices, std::size_t batch_size, std::uint64_t seed)
     : indices_(std::move(indices)), batch_size_(batch_size), rng_(seed) {
     if (batch_size_ == 0 || indices_.size() < batch_size_)
-        throw std::invalid_argument("the shard holds fewer items than one batch");
+        throw std::invalid_argument(fmt::format("the shard holds {} items, fewer than one batch of {}", indices_.size(),
+                                                batch_size_));
     shuffle();
 }
 

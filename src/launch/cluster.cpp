@@ -53,6 +53,7 @@ std::map<std::uint32_t, node::NodeResult> run_threads(const NodesConfig& cfg, co
                                ? "tcp://127.0.0.1:*"
                                : endpoint_for(o.scheme, "127.0.0.1", o.broker_port, o.ipc_dir);
         bs.status_every = std::chrono::seconds(3600);
+        bs.limits = limits_for(experiment, cfg.nodes.size());
         bs.security = secured(UINT32_MAX);
         for (const auto& n : cfg.nodes) bs.ids.insert(static_cast<std::uint32_t>(n.id));
         broker = std::make_unique<Broker>(ctx, bs);
@@ -63,6 +64,7 @@ std::map<std::uint32_t, node::NodeResult> run_threads(const NodesConfig& cfg, co
             HubSpec hs;
             hs.self = s.id;
             hs.broker_endpoint = broker->endpoint();
+            hs.limits = limits_for(experiment, cfg.nodes.size());
             hs.security = secured(s.id);
             transports.push_back(make_hub_client(ctx, hs));
         }
@@ -73,6 +75,7 @@ std::map<std::uint32_t, node::NodeResult> run_threads(const NodesConfig& cfg, co
         for (const auto& s : settings) {
             const NodeSpec& spec = cfg.require(static_cast<int>(s.id));
             MeshSpec ms = mesh_wiring(cfg, s, o.scheme, o.ipc_dir);
+            ms.limits = limits_for(experiment, cfg.nodes.size());
             for (auto& [id, endpoint] : ms.peers) endpoint.clear();  // connected below
             ms.security = secured(s.id);
             if (o.scheme == Scheme::Tcp && o.ephemeral_ports) ms.bind_endpoint = "tcp://127.0.0.1:*";

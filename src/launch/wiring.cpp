@@ -1,6 +1,22 @@
 #include "p2pnode/launch/wiring.hpp"
 
+#include <algorithm>
+
+#include "p2pnode/errors.hpp"
+#include "p2pnode/nn/model.hpp"
+
 namespace p2p::launch {
+
+transport::SocketLimits limits_for(const Experiment& e, std::size_t nodes) {
+    const nn::ModelEntry* model = nn::find_model(e.model.name);
+    if (!model) throw ConfigError("unknown model '" + e.model.name + "'");
+    const std::size_t dim = model->make(0).param_count();
+    transport::SocketLimits l;
+    l.max_message_bytes = static_cast<std::int64_t>(dim * sizeof(float) + (64u << 10));
+    l.high_water_mark = 16;
+    l.send_high_water_mark = static_cast<int>(std::max<std::size_t>(16, 5 * nodes));
+    return l;
+}
 
 transport::MeshSpec mesh_wiring(const NodesConfig& cfg, const node::NodeSettings& s, transport::Scheme scheme,
                                 const std::string& ipc_dir, const std::map<std::uint32_t, std::string>& bound) {

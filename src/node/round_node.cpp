@@ -15,6 +15,7 @@
 #include "p2pnode/robust/catalogue.hpp"
 #include "p2pnode/node/checkpoint.hpp"
 #include "p2pnode/node/metrics.hpp"
+#include "p2pnode/node/settings.hpp"
 #include "p2pnode/node/trainer.hpp"
 #include "p2pnode/wire/envelope.hpp"
 
@@ -43,9 +44,11 @@ public:
     std::map<std::uint32_t, Grad> collect(transport::Transport& t, std::uint64_t r, const std::vector<std::uint32_t>& from,
                                           std::map<std::string, std::uint64_t>& rejected) {
         std::map<std::uint32_t, Grad> have;
-        // Earlier arrivals for this round.
+        // Earlier arrivals for this round; those for rounds skipped over (a rejoin) go.
         for (auto it = future_.begin(); it != future_.end();) {
-            if (it->first.first == r) {
+            if (it->first.first < r) {
+                it = future_.erase(it);
+            } else if (it->first.first == r) {
                 bring_back(it->first.second);
                 have.emplace(it->first.second, std::move(it->second));
                 it = future_.erase(it);
@@ -63,7 +66,6 @@ public:
         while (true) {
             const auto missing = waiting_for();
             if (missing.empty()) break;
-            if (s_.stop_requested && s_.stop_requested()) break;  // Ctrl-C: finish this round now
             if (rejoin_round() > r + s_.future_window) break;  // far behind: catch up
             const auto now = Clock::now();
             const bool only_absent =
@@ -75,7 +77,13 @@ public:
                 auto it = seen_by_.find(id);
                 return it != seen_by_.end() && it->second + s_.future_window >= r;
             });
-            if (only_absent && (!any_near || now >= start + s_.absent_grace)) break;
+            if (only_absent && (!any_near || now >= start + s_.absent_grace)) {
+                // Going on without waiting, but hearing what is already here first: a neighbour
+                // coming back, the rounds that tell us to catch up, HELLOs to answer.
+                const auto until = Clock::now() + std::chrono::milliseconds(1);
+                while (auto m = t.receive(until)) accept(std::move(*m), r, have, rejected);
+                break;
+            }
             const std::size_t got = have.size();
             if (now >= start + s_.soft_timeout && got >= s_.quorum) {
                 mark_absent(missing, r);
@@ -115,6 +123,9 @@ public:
 
     // The highest round that at least f + 1 neighbours have reached, so at least one honest
     // neighbour vouches for it: where a resumed node rejoins. f liars cannot push it ahead.
+    // The highest stop round a neighbour announced (0: none).
+    std::uint64_t stop_heard() const { return stop_heard_; }
+
     // Neighbours that did not answer at start-up: not waited for until they are heard.
     void start_absent(const std::vector<std::uint32_t>& ids) { absent_.insert(ids.begin(), ids.end()); }
 
@@ -155,6 +166,13 @@ private:
         if (d.header.kind == wire::Kind::Bye) {
             absent_.insert(from);
             said_bye_.insert(from);
+            return;
+        }
+        if (d.header.kind == wire::Kind::Stop) {  // a round of this run only
+            if (d.header.round >= 1 && d.header.round <= static_cast<std::uint64_t>(s_.training.rounds))
+                stop_heard_ = std::max(stop_heard_, d.header.round);
+            else
+                ++rejected["beyond_run"];
             return;
         }
         if (d.header.kind != wire::Kind::Grad) return;  // HELLO: nothing to do here
@@ -203,6 +221,7 @@ private:
     std::set<std::uint32_t> neighbours_, absent_, said_bye_;
     std::map<std::pair<std::uint64_t, std::uint32_t>, Grad> future_;
     std::map<std::uint32_t, std::uint64_t> seen_by_;  // neighbour -> highest round it sent
+    std::uint64_t stop_heard_ = 0;
 };
 
 void send_grad(transport::Transport& t, const NodeSettings& s, std::uint64_t round, std::span<const float> g,
@@ -381,6 +400,7 @@ private:
 
 NodeResult run_node(const NodeSettings& s, transport::Transport& t, const data::MnistData& data) {
     const TrainingOptions& tr = s.training;
+    check_shard(s, data.train.count);
     Trainer trainer(tr, s.model, s.shard, s.shards, data);
     const std::size_t dim = trainer.dim();
     NodeResult result;
@@ -458,11 +478,30 @@ NodeResult run_node(const NodeSettings& s, transport::Transport& t, const data::
 
     Gather gather(s, dim);
     gather.start_absent(missing);
+    // Ctrl-C: a node asked to stop proposes to stop stop_margin rounds on (2 x its eccentricity
+    // + 1) and goes on in step with its neighbours, telling them its target at the start of
+    // every round (STOP, sent before the round's gradient, so a neighbour has it before it can
+    // finish that round). It adopts the latest target it hears, up to 2 x stop_margin beyond
+    // its own. The latest proposal travels a hop a round and nodes d hops apart are at most d
+    // rounds apart, so nodes asked together all learn it before any reaches its own target:
+    // they stop after the same round. A neighbour's STOP alone never stops a node.
+    std::optional<std::uint64_t> own_stop, stop_after;
+    auto agree_stop = [&](std::uint64_t r) {
+        if (!s.stop_requested || !s.stop_requested()) return;
+        const auto last = static_cast<std::uint64_t>(tr.rounds);
+        if (!own_stop) own_stop = std::min(r + s.stop_margin, last);
+        const std::uint64_t target =
+            std::min({std::max(*own_stop, std::min(gather.stop_heard(), *own_stop + 2 * s.stop_margin)), last});
+        if (!stop_after) spdlog::info("[Node {}] asked to stop: stopping after round {}", s.id, target);
+        stop_after = target;
+    };
     const auto run_start = Clock::now();
     transport::Counters last = t.counters();
     for (int round = first_round; round <= tr.rounds; ++round) {
         const auto r = static_cast<std::uint64_t>(round);
         const auto t0 = Clock::now();
+        agree_stop(r);
+        if (stop_after) send_grad(t, s, *stop_after, {}, wire::Kind::Stop);  // before this round's gradient
         const double train_loss = role->before_gather(r);
         const auto t1 = Clock::now();
         auto got = gather.collect(t, r, role->sources(), result.rejected);
@@ -480,7 +519,8 @@ NodeResult run_node(const NodeSettings& s, transport::Transport& t, const data::
         result.seconds_compute += seconds(t1 - t0);
         result.seconds_wait += seconds(t2 - t1);
         result.seconds_aggregate += seconds(t3 - t2);
-        const bool stopping = s.stop_requested && s.stop_requested();
+        agree_stop(r);
+        const bool stopping = stop_after && r >= *stop_after;
         const bool last_round = round == tr.rounds || stopping;
 
         MetricsRow row;

@@ -40,6 +40,16 @@ void check_names(const Experiment& e) {
     require_row(e, "topology.type", e.topology.type, topologies(), "topology");
 }
 
+void check_shard(const NodeSettings& s, std::size_t train_count) {
+    const std::size_t h = s.shard, n = s.shards;
+    const std::size_t size = n == 0 || h >= train_count ? 0 : (train_count - h + n - 1) / n;
+    const auto batch = static_cast<std::size_t>(s.training.batch_size);
+    if (size < batch)
+        throw ConfigError(fmt::format("node {}: its shard (samples {}, {}+{}, ... of the {} training samples) holds {} "
+                                      "samples, fewer than one batch of {}: use fewer nodes or a smaller --batch-size",
+                                      s.id, h, h, n, train_count, size, batch));
+}
+
 Topology topology_of(const NodesConfig& cfg, const Experiment& e) {
     std::vector<std::uint32_t> ids;
     for (const auto& n : cfg.nodes) ids.push_back(static_cast<std::uint32_t>(n.id));
@@ -64,6 +74,9 @@ NodeSettings settings_for(const NodesConfig& cfg, std::uint32_t id, const Experi
     s.id = id;
     s.type = o.type.value_or(self.type);
     s.neighbours = topo.neighbours(id);
+    // Nodes asked to stop together agree on the round: a proposal travels a hop a round, and
+    // the rounds of two nodes d hops apart differ by at most d (node/round_node.cpp).
+    s.stop_margin = 2 * topo.eccentricity(id) + 1;
     for (auto n : s.neighbours)
         if (cfg.require(static_cast<int>(n)).type == NodeType::Honest) s.honest_neighbours.push_back(n);
     s.training = e.training;

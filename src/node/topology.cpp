@@ -3,6 +3,8 @@
 #include "p2pnode/catalogue.hpp"
 
 #include <algorithm>
+#include <cstdint>
+#include <deque>
 #include <stdexcept>
 #include <string>
 
@@ -62,6 +64,29 @@ const std::vector<std::uint32_t>& Topology::neighbours(std::uint32_t id) const {
     auto it = std::lower_bound(ids_.begin(), ids_.end(), id);
     if (it == ids_.end() || *it != id) return none;
     return adjacent_[static_cast<std::size_t>(it - ids_.begin())];
+}
+
+std::size_t Topology::eccentricity(std::uint32_t id) const {
+    auto position = [&](std::uint32_t v) { return static_cast<std::size_t>(std::lower_bound(ids_.begin(), ids_.end(), v) - ids_.begin()); };
+    const std::size_t start = position(id);
+    if (start >= ids_.size() || ids_[start] != id) return 0;
+    std::vector<std::size_t> hops(ids_.size(), SIZE_MAX);
+    std::deque<std::size_t> queue{start};
+    hops[start] = 0;
+    std::size_t farthest = 0;
+    while (!queue.empty()) {
+        const std::size_t u = queue.front();
+        queue.pop_front();
+        farthest = std::max(farthest, hops[u]);
+        for (auto v : adjacent_[u]) {
+            const std::size_t p = position(v);
+            if (hops[p] == SIZE_MAX) {
+                hops[p] = hops[u] + 1;
+                queue.push_back(p);
+            }
+        }
+    }
+    return farthest;
 }
 
 namespace {

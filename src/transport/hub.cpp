@@ -35,6 +35,7 @@ std::optional<std::pair<char, std::vector<std::uint32_t>>> parse_control(const z
 }
 
 constexpr std::size_t kMaxTargets = 4096;
+constexpr std::size_t kMaxWarned = 64;
 
 class HubClient final : public detail::PumpedTransport<> {
 public:
@@ -171,9 +172,14 @@ struct Broker::State {
     zmq::socket_t socket;
     std::map<std::uint32_t, std::string> by_id;     // node id -> routing id
     std::map<std::string, std::uint32_t> by_route;  // routing id -> node id
+    // Each warning once per id (until it no longer holds), and at most kMaxWarned ids of a kind:
+    // a peer naming random ids gets a few lines, then only the counters grow.
     std::set<std::uint32_t> warned;                 // unroutable targets already logged (until routed again)
+    std::set<std::uint32_t> warned_full;            // targets with a full queue already logged
     std::set<std::uint32_t> warned_claims;          // ids outside the config already logged
     std::set<std::uint32_t> warned_repeats;         // senders of repeated targets already logged
+    std::map<std::uint32_t, std::map<std::uint32_t, int>> in_flight;  // target -> sender -> routed since it last sent
+    std::set<std::pair<std::uint32_t, std::uint32_t>> warned_share;   // (sender, target) already logged
     BrokerStats stats;
 };
 
@@ -233,9 +239,9 @@ void Broker::run(const std::function<bool()>& stop, const std::function<void(con
             prune();
             const auto s = stats();
             log(fmt::format("broker: {} nodes connected, {} messages and {} bytes routed, {} unroutable, {} from "
-                            "unknown senders, {} malformed, {} to full queues, {} repeated targets",
+                            "unknown senders, {} malformed, {} to full queues, {} repeated targets, {} over a sender's share",
                             s.nodes, s.messages_routed, s.bytes_routed, s.dropped_unroutable, s.dropped_unknown_sender,
-                            s.dropped_malformed, s.dropped_queue_full, s.targets_repeated));
+                            s.dropped_malformed, s.dropped_queue_full, s.targets_repeated, s.dropped_over_share));
             next_status = Clock::now() + st.spec.status_every;
         }
         if (!detail::wait_readable(st.socket, Clock::now() + std::chrono::milliseconds(100))) continue;
@@ -256,7 +262,7 @@ void Broker::run(const std::function<bool()>& stop, const std::function<void(con
             const std::uint32_t id = ids[0];
             if (!st.spec.ids.empty() && !st.spec.ids.count(id)) {
                 ++st.stats.claims_outside_config;
-                if (st.warned_claims.insert(id).second)
+                if (st.warned_claims.size() < kMaxWarned && st.warned_claims.insert(id).second)
                     log(fmt::format("broker: refused a claim to node id {}, which is not in the config", id));
                 reply(route, control('R'));
                 continue;
@@ -305,18 +311,29 @@ void Broker::run(const std::function<bool()>& stop, const std::function<void(con
             reply(route, control('q', known));
         } else if (kind == 'M' && parts->size() == 4) {
             const std::size_t size = (*parts)[2].size() + (*parts)[3].size();
+            st.in_flight.erase(sender->second);  // the sender is going on: its queue is being read
             // Each target once: a sender naming a victim many times gets one copy through.
             std::set<std::uint32_t> targets;
             std::size_t repeated = 0;
             for (auto target : ids) repeated += !targets.insert(target).second;
             if (repeated) {
                 st.stats.targets_repeated += repeated;
-                if (st.warned_repeats.insert(sender->second).second)
+                if (st.warned_repeats.size() < kMaxWarned && st.warned_repeats.insert(sender->second).second)
                     log(fmt::format("broker: node {} named the same target {} extra time(s) in one message; each target "
                                     "gets it once",
                                     sender->second, repeated));
             }
             for (auto target : targets) {
+                int& used = st.in_flight[target][sender->second];
+                if (used >= st.spec.share_per_sender) {
+                    ++st.stats.dropped_over_share;
+                    if (st.warned_share.size() < kMaxWarned && st.warned_share.insert({sender->second, target}).second)
+                        log(fmt::format("broker: node {} sent node {} more than its share ({} messages since node {} last "
+                                        "sent); dropping the rest until it does",
+                                        sender->second, target, st.spec.share_per_sender, target));
+                    continue;
+                }
+                ++used;
                 auto to = st.by_id.find(target);
                 auto result = detail::SendResult::Unreachable;
                 if (to != st.by_id.end()) {
@@ -333,15 +350,16 @@ void Broker::run(const std::function<bool()>& stop, const std::function<void(con
                     ++st.stats.messages_routed;
                     st.stats.bytes_routed += size;
                     st.warned.erase(target);
+                    st.warned_full.erase(target);
                 } else if (result == detail::SendResult::Full) {
                     ++st.stats.dropped_queue_full;
-                    if (st.warned.insert(target).second)
+                    if (st.warned_full.size() < kMaxWarned && st.warned_full.insert(target).second)
                         log(fmt::format("broker: node {}'s queue is full (it is not reading); dropping messages to it "
                                         "until it reads (last from node {})",
                                         target, sender->second));
                 } else {
                     ++st.stats.dropped_unroutable;
-                    if (st.warned.insert(target).second)
+                    if (st.warned.size() < kMaxWarned && st.warned.insert(target).second)
                         log(fmt::format("broker: cannot route to node {} (not connected); dropping its messages", target));
                 }
             }

@@ -96,6 +96,15 @@ public:
             throw IoError(fmt::format("node {}: cannot bind {}: {}", spec.self, spec.bind_endpoint, e.what()));
         }
         bound_ = inbox_.get(zmq::sockopt::last_endpoint);
+        // Every completed handshake of the outbox (a first connection or a reconnection) is
+        // followed by a HELLO, so the peer's inbox knows who this new connection is.
+        const std::string watch =
+            fmt::format("inproc://p2pnode-outbox-{}-{}", spec.self, reinterpret_cast<std::uintptr_t>(this));
+        if (zmq_socket_monitor(outbox_.handle(), watch.c_str(), ZMQ_EVENT_HANDSHAKE_SUCCEEDED) != 0)
+            throw IoError(fmt::format("node {}: cannot watch its outbox: {}", spec.self, zmq_strerror(zmq_errno())));
+        monitor_ = zmq::socket_t(ctx, zmq::socket_type::pair);
+        monitor_.set(zmq::sockopt::linger, 0);
+        monitor_.connect(watch);
         for (const auto& [id, endpoint] : spec.peers)
             if (!endpoint.empty()) connect(id, endpoint);
     }
@@ -110,6 +119,8 @@ public:
 
     void connect(std::uint32_t id, const std::string& endpoint) override {
         if (!spec_.peers.count(id)) throw IoError(fmt::format("node {}: node {} is not a peer", spec_.self, id));
+        if (!connected_.insert(id).second)
+            throw IoError(fmt::format("node {}: already connected to node {}", spec_.self, id));
         const auto alias = detail::id_bytes(id);  // our name for the link; the peer never sees it
         outbox_.set(zmq::sockopt::connect_routing_id, zmq::const_buffer(alias.data(), alias.size()));
         if (spec_.security) {  // the far end must hold this peer's secret key
@@ -222,8 +233,9 @@ private:
         if (auto held = node_to_route_.find(id); held != node_to_route_.end() && held->second != route) {
             ++counters_.claims_conflicting;
             warn_once("claim", id,
-                      fmt::format("a second connection claims node {}; without CURVE no one can tell which is "
-                                  "real, so the newer one is heard (each such claim is counted)",
+                      fmt::format("node {} now speaks over a new connection: a reconnection, or, since without "
+                                  "CURVE nothing proves who is who, another peer claiming its id; the newer one is "
+                                  "heard (each such change is counted)",
                                   id));
             route_to_node_.erase(held->second);
         }
@@ -237,6 +249,10 @@ private:
     std::optional<Incoming> pump(Clock::time_point deadline) override {
         if (!readable(deadline)) return std::nullopt;
         bool overflow = false;
+        if (auto event = detail::recv_parts(monitor_, 2, overflow)) {
+            for (const auto& [id, endpoint] : spec_.peers) send_control(id, kHello);
+            return std::nullopt;
+        }
         // Nothing is ever sent to our outbox; a peer that does is only heard to be ignored.
         if (auto junk = detail::recv_parts(outbox_, 1, overflow)) {
             ++counters_.dropped_malformed;
@@ -279,9 +295,11 @@ private:
     // Waits until the inbox or the outbox has something, or the deadline.
     bool readable(Clock::time_point deadline) {
         const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-        zmq::pollitem_t items[2] = {{inbox_.handle(), 0, ZMQ_POLLIN, 0}, {outbox_.handle(), 0, ZMQ_POLLIN, 0}};
+        zmq::pollitem_t items[3] = {{inbox_.handle(), 0, ZMQ_POLLIN, 0},
+                                    {outbox_.handle(), 0, ZMQ_POLLIN, 0},
+                                    {monitor_.handle(), 0, ZMQ_POLLIN, 0}};
         try {
-            return zmq::poll(items, 2, std::chrono::milliseconds(std::max<long>(0, static_cast<long>(left.count())))) > 0;
+            return zmq::poll(items, 3, std::chrono::milliseconds(std::max<long>(0, static_cast<long>(left.count())))) > 0;
         } catch (const zmq::error_t& e) {
             if (e.num() == EINTR) return false;  // a signal (Ctrl-C): the caller checks its stop flag
             throw;
@@ -291,6 +309,8 @@ private:
     MeshSpec spec_;
     std::unique_ptr<ZapHandler> zap_;  // before the sockets: destroyed after them
     zmq::socket_t inbox_, outbox_;
+    zmq::socket_t monitor_;  // the outbox's handshakes (closed before the outbox)
+    std::set<std::uint32_t> connected_;
     std::string bound_;
     std::set<std::uint32_t> heard_;  // said HELLO or ACK on our inbox
     std::set<std::uint32_t> acked_;  // answered our HELLO: ready

@@ -32,7 +32,7 @@ inline std::optional<std::uint32_t> parse_id(const zmq::message_t& m) {
 
 inline void apply_limits(zmq::socket_t& s, const SocketLimits& l) {
     s.set(zmq::sockopt::maxmsgsize, l.max_message_bytes);
-    s.set(zmq::sockopt::sndhwm, l.high_water_mark);
+    s.set(zmq::sockopt::sndhwm, l.send_high_water_mark > 0 ? l.send_high_water_mark : l.high_water_mark);
     s.set(zmq::sockopt::rcvhwm, l.high_water_mark);
     s.set(zmq::sockopt::linger, l.linger_ms);
     s.set(zmq::sockopt::heartbeat_ivl, l.heartbeat_ivl_ms);

@@ -15,6 +15,7 @@ std::string_view to_string(Kind kind) {
     case Kind::Hello: return "HELLO";
     case Kind::Grad: return "GRAD";
     case Kind::Bye: return "BYE";
+    case Kind::Stop: return "STOP";
     }
     return "?";
 }
@@ -25,6 +26,7 @@ std::optional<Kind> parse_kind(std::string_view s) {
     if (s == "HELLO") return Kind::Hello;
     if (s == "GRAD") return Kind::Grad;
     if (s == "BYE") return Kind::Bye;
+    if (s == "STOP") return Kind::Stop;
     return std::nullopt;
 }
 

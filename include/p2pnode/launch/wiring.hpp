@@ -17,6 +17,12 @@ namespace p2p::launch {
 // The mesh transport of node `s.id`: it binds the config's bind_host (else host) and port, and
 // connects to each neighbour at `bound[n]` when given (the endpoint a node of this process
 // actually bound), else at the config's host and port. Security is the caller's.
+// Socket limits for a run of `nodes` nodes training the experiment's model: a message is at
+// most the model's payload and 64 KiB (header, hub targets), 16 messages are queued per
+// connection received, and 5 per node sent (a broker's queue to one node carries every
+// sender's messages, up to the future window ahead).
+transport::SocketLimits limits_for(const Experiment& e, std::size_t nodes);
+
 transport::MeshSpec mesh_wiring(const NodesConfig& cfg, const node::NodeSettings& s, transport::Scheme scheme,
                                 const std::string& ipc_dir, const std::map<std::uint32_t, std::string>& bound = {});
 

@@ -50,6 +50,7 @@ struct NodeSettings {
     std::chrono::milliseconds startup_timeout{60000};
     std::chrono::milliseconds farewell_timeout{3000};  // after the last round: waiting for the neighbours' Bye
     std::uint64_t future_window = 4;        // rounds ahead that are buffered
+    std::uint64_t stop_margin = 3;          // Ctrl-C: rounds on to stop after (2 x the node's eccentricity + 1)
 
     std::string metrics_path;               // JSONL, one row per round ("" = none)
     std::string checkpoint_dir;             // node-<id>.ckpt there ("" = none)

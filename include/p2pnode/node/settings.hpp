@@ -25,6 +25,11 @@ struct NodeOverrides {
 // settings that do not fit together (--resume without a checkpoint folder is the caller's).
 void check_names(const Experiment& e);
 
+// ConfigError naming the node and the numbers when its shard of a training set of
+// `train_count` samples holds fewer than one batch (honest nodes; Byzantine ones train nothing
+// of their own unless their attack needs it, and then they use shard 0's size).
+void check_shard(const NodeSettings& s, std::size_t train_count);
+
 Topology topology_of(const NodesConfig& cfg, const Experiment& e);
 
 // ConfigError when the node is not in the config or the topology is invalid; RobustError when

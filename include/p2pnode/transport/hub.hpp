@@ -37,6 +37,7 @@ struct BrokerStats {
     std::uint64_t dropped_queue_full = 0;     // a target's queue was full
     std::uint64_t targets_repeated = 0;       // a target named again in one message (sent once)
     std::uint64_t claims_outside_config = 0;  // HELLO for an id that is not in the config
+    std::uint64_t dropped_over_share = 0;     // a sender's messages to a target beyond its share
 };
 
 class Broker {
@@ -47,6 +48,9 @@ public:
         std::chrono::milliseconds status_every{5000};
         std::optional<Security> security;  // the broker's keys; public_keys of every node
         std::set<std::uint32_t> ids;       // the config's node ids: no other id registers (empty: any)
+        // A sender's share of a target's queue: at most this many of its messages are routed to
+        // a target until the target next sends a message of its own (it is reading and going on).
+        int share_per_sender = 6;          // the future window (4) and the round in hand, and one
     };
     // Binds at once (IoError if the endpoint is taken).
     Broker(zmq::context_t& context, Spec spec);

@@ -2,12 +2,13 @@
 // receives; its outbox connects to every neighbour's inbox and only sends (the zguide's
 // "Harmony" shape). So what a node sends to peer j travels on a connection this node made to
 // j's configured endpoint (with CURVE: to the holder of j's secret key), and no peer can
-// receive another's messages by claiming its routing id. The outbox presents no routing id:
-// the inbox names each connection itself (libzmq reserves such names, so no peer can claim
-// one). Who sent a message on the inbox is proven by the CURVE key (the ZAP user id) when
+// receive another's messages by claiming its routing id. The outbox presents no routing id,
+// and the routing id a connection to the inbox presents names nothing for us: the inbox never
+// sends. Who sent a message on the inbox is proven by the CURVE key (the ZAP user id) when
 // security is on; without it, by the HELLO the connection sent (plaintext cannot prove who is
-// who: a second connection claiming a live id is logged and counted, and the newer one wins,
-// so a node that reconnects is heard again).
+// who: a second connection claiming a live id is logged and counted, and the newer one wins).
+// The outbox says HELLO again after every handshake (a socket monitor), so a link that
+// reconnects is heard again.
 //
 // Control frames are one kind byte and the sender's id (4 bytes little-endian): HELLO ("I am
 // here", answered with ACK). A peer is ready once it acknowledged our HELLO: then our link

@@ -52,10 +52,14 @@ struct Counters {
     std::uint64_t claims_conflicting = 0; // plaintext mesh: a second connection claimed a live id
 };
 
-// Limits on every socket: largest frame, queue depth, how long close() flushes.
+// Limits on every socket: largest message, queue depth, how long close() flushes. What one
+// connection can make a node hold is about high_water_mark x max_message_bytes (with the
+// bounded libzmq, ZMQ_MAXMSGSIZE bounds a whole multipart message; see meson_options.txt).
+// launch::limits_for derives them from the model.
 struct SocketLimits {
-    std::int64_t max_message_bytes = 16 << 20;  // 4M floats: the model is 206,922
-    int high_water_mark = 64;          // frames per pipe
+    std::int64_t max_message_bytes = 16 << 20;  // 4M floats
+    int high_water_mark = 64;          // messages per pipe, received (and sent, unless below)
+    int send_high_water_mark = 0;      // messages per pipe, sent (0: high_water_mark)
     int linger_ms = 3000;
     int heartbeat_ivl_ms = 1000;
     int heartbeat_timeout_ms = 5000;

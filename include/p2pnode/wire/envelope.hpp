@@ -21,6 +21,7 @@ enum class Kind : std::uint8_t {
     Hello = 1,  // a node announces its id; dim = 0, no payload
     Grad = 2,   // a gradient (or a forged one) for `round`; payload of `dim` floats
     Bye = 3,    // the sender is leaving; dim = 0, no payload
+    Stop = 4,   // the sender was asked to stop and will stop after `round`; dim = 0, no payload
 };
 
 std::string_view to_string(Kind kind);

@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(
-  g++ meson ninja-build pkg-config python3 cmake curl
+  g++ meson ninja-build pkg-config python3 cmake curl patch
   libzmq3-dev cppzmq-dev libmsgpack-cxx-dev libyaml-cpp-dev
   libxtensor-dev xtl-dev libxtensor-blas-dev libopenblas-dev
   doctest-dev libcli11-dev libspdlog-dev libfmt-dev zlib1g-dev libsodium-dev
@@ -40,10 +40,13 @@ if [ ! -f "$zmq_src" ]; then
   mv "$zmq_src.part" "$zmq_src"
 fi
 
-if [ -f build/build.ninja ]; then
-  meson setup --reconfigure build --wrap-mode=nodownload >/dev/null
-else
-  meson setup build --wrap-mode=nodownload >/dev/null
+# Quiet, but a failed configure shows why.
+reconfigure=()
+[ -f build/build.ninja ] && reconfigure=(--reconfigure)
+if ! log=$(meson setup "${reconfigure[@]}" build --wrap-mode=nodownload 2>&1); then
+  echo "$log" | tail -40 >&2
+  echo "setup: meson setup failed" >&2
+  exit 1
 fi
 echo "setup: building p2pnode"
 meson compile -C build >/dev/null

@@ -276,7 +276,8 @@ TEST_CASE("SIGINT: the node stops after its round, writes metrics and a checkpoi
     const auto t0 = std::chrono::steady_clock::now();
     kill(pids[3], SIGINT);
     CHECK(exit_code(pids[3]) == 0);
-    CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(5));
+    // 2e + 1 = 5 rounds on, then the final evaluation: seconds, not the run's 40 rounds.
+    CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(20));
     const std::size_t done = lines_in(dir.path() / "m" / "node-3.jsonl");
     CHECK(done < 40);
     const auto ck = node_checkpoint_round(dir.path() / "ck" / "node-3.ckpt");
@@ -299,7 +300,8 @@ TEST_CASE("Ctrl-C on launch: every node process stops after its round, exits 0, 
     const auto t0 = std::chrono::steady_clock::now();
     kill(launch, SIGINT);  // only launch: it must pass the stop on to its children
     CHECK(exit_code(launch) == 0);
-    CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(10));
+    // The nodes agree on a round 2e + 1 = 5 rounds on, then evaluate: seconds, not the run's 400 rounds.
+    CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(30));
     const std::string out = p2p::test::slurp(log);
     CHECK(contains(out, "node  type       rounds  final loss  final acc  s/round"));
     for (int id = 0; id < 5; ++id) {

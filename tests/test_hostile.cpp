@@ -729,3 +729,48 @@ TEST_CASE("with CURVE, a message over the limit is refused whole, frame by frame
     CHECK(node->counters().dropped_malformed == 0);        // the over-limit message never reached the node
     spdlog::set_level(spdlog::level::info);
 }
+
+// Issue 19, item 1, the other half: the bound above is per connection, so a peer opening
+// connection after connection, each holding a partial message, would multiply it. A bound
+// socket keeps only the connections it expects and 8 more (ZMQ_MAX_ACCEPTED, the bounded
+// libzmq's second patch); the rest are closed at once.
+TEST_CASE("a peer opening many connections cannot multiply what a node holds") {
+    spdlog::set_level(spdlog::level::err);
+    zmq::context_t ctx;
+    const auto limits = launch::limits_for(Experiment{}, 5);
+    transport::MeshSpec ms;
+    ms.self = 0;
+    ms.bind_endpoint = "tcp://127.0.0.1:*";
+    ms.peers[1] = "";  // expects one connection: node 1's outbox
+    ms.limits = limits;
+    auto mesh = transport::make_mesh(ctx, ms);
+    transport::Broker::Spec bs;
+    bs.bind_endpoint = "tcp://127.0.0.1:*";
+    bs.status_every = 3600s;
+    bs.limits = limits;
+    bs.ids = {0, 1, 2, 3, 4};
+    transport::Broker broker(ctx, bs);
+    std::atomic<bool> stop{false};
+    std::thread routing([&] { broker.run([&] { return stop.load(); }, [](const std::string&) {}); });
+    std::thread pumping([&] {
+        while (!stop) mesh->receive(transport::Clock::now() + 50ms);
+    });
+    auto port_of = [](const std::string& endpoint) { return std::stoi(endpoint.substr(endpoint.rfind(':') + 1)); };
+    const long before = resident_kib();
+    std::ofstream("/proc/self/clear_refs") << "5";
+    const std::size_t frame = 512u << 10;
+    std::size_t total = 0;
+    std::vector<int> open;
+    for (const std::string& at : {mesh->local_endpoint(), broker.endpoint()})
+        for (int connection = 0; connection < 150; ++connection)
+            open.push_back(endless_message(port_of(at), frame, frame, total));  // one frame each, MORE set
+    const long after = resident_kib("VmHWM:");
+    for (int fd : open) ::close(fd);
+    stop = true;
+    pumping.join();
+    routing.join();
+    MESSAGE("300 connections, " << total / (1 << 20) << " MiB of partial messages sent; resident memory "
+                                << before / 1024 << " MiB, peak " << after / 1024 << " MiB");
+    CHECK(after - before < 64 * 1024);
+    spdlog::set_level(spdlog::level::info);
+}

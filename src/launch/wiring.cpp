@@ -15,6 +15,7 @@ transport::SocketLimits limits_for(const Experiment& e, std::size_t nodes) {
     l.max_message_bytes = static_cast<std::int64_t>(dim * sizeof(float) + (64u << 10));
     l.high_water_mark = 16;
     l.send_high_water_mark = static_cast<int>(std::max<std::size_t>(16, 5 * nodes));
+    l.spare_connections = 8;  // reconnections whose old connection is not yet known dead
     return l;
 }
 

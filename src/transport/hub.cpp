@@ -185,6 +185,7 @@ struct Broker::State {
 
 Broker::Broker(zmq::context_t& context, Spec spec) : state_(std::make_unique<State>(context, std::move(spec))) {
     detail::apply_limits(state_->socket, state_->spec.limits);
+    if (!state_->spec.ids.empty()) detail::limit_accepted(state_->socket, state_->spec.limits, state_->spec.ids.size());
     state_->socket.set(zmq::sockopt::router_mandatory, 1);
     if (const auto& sec = state_->spec.security) {
         if (state_->spec.bind_endpoint.rfind("inproc://", 0) == 0)

@@ -78,6 +78,7 @@ public:
         : spec_(spec), inbox_(ctx, zmq::socket_type::router), outbox_(ctx, zmq::socket_type::router) {
         detail::apply_limits(inbox_, spec.limits);
         detail::apply_limits(outbox_, spec.limits);
+        detail::limit_accepted(inbox_, spec.limits, spec.peers.size());  // one per neighbour's outbox
         outbox_.set(zmq::sockopt::router_mandatory, 1);
         if (spec.security) {
             if (spec.bind_endpoint.rfind("inproc://", 0) == 0)

@@ -30,6 +30,17 @@ inline std::optional<std::uint32_t> parse_id(const zmq::message_t& m) {
     return std::uint32_t{p[1]} | (std::uint32_t{p[2]} << 8) | (std::uint32_t{p[3]} << 16) | (std::uint32_t{p[4]} << 24);
 }
 
+// The bounded libzmq's option (subprojects/packagefiles/libzmq/cap-accepted-connections.patch):
+// the most connections a listener keeps at once. Another libzmq refuses it (EINVAL): no limit.
+constexpr int kMaxAcceptedOption = 7001;
+
+// A bound socket expecting `expected` connections keeps at most that many and l's spare.
+inline void limit_accepted(zmq::socket_t& s, const SocketLimits& l, std::size_t expected) {
+    if (l.spare_connections < 0) return;
+    const int cap = static_cast<int>(expected) + l.spare_connections;
+    (void)zmq_setsockopt(s.handle(), kMaxAcceptedOption, &cap, sizeof cap);
+}
+
 inline void apply_limits(zmq::socket_t& s, const SocketLimits& l) {
     s.set(zmq::sockopt::maxmsgsize, l.max_message_bytes);
     s.set(zmq::sockopt::sndhwm, l.send_high_water_mark > 0 ? l.send_high_water_mark : l.high_water_mark);

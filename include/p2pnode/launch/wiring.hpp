@@ -20,7 +20,8 @@ namespace p2p::launch {
 // Socket limits for a run of `nodes` nodes training the experiment's model: a message is at
 // most the model's payload and 64 KiB (header, hub targets), 16 messages are queued per
 // connection received, and 5 per node sent (a broker's queue to one node carries every
-// sender's messages, up to the future window ahead).
+// sender's messages, up to the future window ahead); a bound socket keeps the connections it
+// expects and 8 more.
 transport::SocketLimits limits_for(const Experiment& e, std::size_t nodes);
 
 transport::MeshSpec mesh_wiring(const NodesConfig& cfg, const node::NodeSettings& s, transport::Scheme scheme,

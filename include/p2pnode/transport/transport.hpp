@@ -67,6 +67,10 @@ struct SocketLimits {
     // messages per sender and this many bytes in all; the rest is dropped (dropped_early).
     std::size_t early_per_peer = 8;
     std::size_t early_bytes = 64u << 20;
+    // A bound socket keeps at most the connections it expects (a mesh inbox: one per neighbour;
+    // the broker: one per configured node) and this many more; -1: no limit. Needs the bounded
+    // libzmq's ZMQ_MAX_ACCEPTED (without it, no limit).
+    int spare_connections = -1;
 };
 
 class Transport {

@@ -137,6 +137,60 @@ Setup hostile_setup(const p2p::test::TempDir& dir, int port) {
     return s;
 }
 
+// What most of these tests start from: quiet logs, and a small data set written and loaded.
+struct Harness {
+    p2p::test::TempDir dir;
+    std::shared_ptr<const data::MnistData> data;
+    Harness() {
+        spdlog::set_level(spdlog::level::err);
+        p2p::test::write_set(dir, 256, false);
+        data = data::load_mnist_data(dir.path().string());
+    }
+    ~Harness() { spdlog::set_level(spdlog::level::info); }
+};
+
+// A mesh node expecting node 1 and a broker for nodes 0-4, over loopback tcp with the run's
+// limits, each read by its own thread: what the memory tests attack.
+struct Targets {
+    zmq::context_t ctx;
+    std::unique_ptr<transport::MeshTransport> mesh;
+    std::unique_ptr<transport::Broker> broker;
+    std::atomic<bool> stop{false};
+    std::thread routing, pumping;
+
+    Targets() {
+        const auto limits = launch::limits_for(Experiment{}, 5);
+        transport::MeshSpec ms;
+        ms.self = 0;
+        ms.bind_endpoint = "tcp://127.0.0.1:*";
+        ms.peers[1] = "";
+        ms.limits = limits;
+        mesh = transport::make_mesh(ctx, ms);
+        transport::Broker::Spec bs;
+        bs.bind_endpoint = "tcp://127.0.0.1:*";
+        bs.status_every = std::chrono::hours(1);
+        bs.limits = limits;
+        bs.ids = {0, 1, 2, 3, 4};
+        broker = std::make_unique<transport::Broker>(ctx, bs);
+        routing = std::thread([this] { broker->run([this] { return stop.load(); }, [](const std::string&) {}); });
+        pumping = std::thread([this] {
+            while (!stop) mesh->receive(transport::Clock::now() + std::chrono::milliseconds(50));
+        });
+    }
+    ~Targets() {
+        stop = true;
+        pumping.join();
+        routing.join();
+    }
+    // The two tcp ports to attack: the mesh inbox's and the broker's.
+    std::vector<int> ports() const {
+        std::vector<int> out;
+        for (const std::string& at : {mesh->local_endpoint(), broker->endpoint()})
+            out.push_back(std::stoi(at.substr(at.rfind(':') + 1)));
+        return out;
+    }
+};
+
 // A raw ZeroMQ peer playing node `as` over plaintext ipc: one ROUTER connected to the inboxes
 // of `to`, saying HELLO and ACK as `as` on request.
 struct RawPeer {
@@ -217,10 +271,9 @@ std::map<std::uint32_t, node::NodeResult> under_attack(const Setup& s, const dat
 }  // namespace
 
 TEST_CASE("hostile peer in the hub: the broker and the clients drop, count and go on") {
-    spdlog::set_level(spdlog::level::err);
-    p2p::test::TempDir dir;
-    p2p::test::write_set(dir, 256, false);
-    auto data = data::load_mnist_data(dir.path().string());
+    Harness h;
+    auto& dir = h.dir;
+    auto& data = h.data;
     auto [cfg, c, o] = hostile_setup(dir, 19600);
     const int rounds = c.training.rounds;
     o.pattern = launch::Pattern::Hub;
@@ -293,14 +346,12 @@ TEST_CASE("hostile peer in the hub: the broker and the clients drop, count and g
     MESSAGE("broker: " << stats.messages_routed << " routed, " << stats.dropped_malformed << " malformed, "
                        << stats.claims_refused << " claims refused; honest node 0 rejected "
                        << results.at(0).rejected.size() << " kinds");
-    spdlog::set_level(spdlog::level::info);
 }
 
 TEST_CASE("hostile peer: garbage, lies and floods are dropped and counted; honest nodes finish") {
-    spdlog::set_level(spdlog::level::err);
-    p2p::test::TempDir dir;
-    p2p::test::write_set(dir, 256, false);
-    auto data = data::load_mnist_data(dir.path().string());
+    Harness h;
+    auto& dir = h.dir;
+    auto& data = h.data;
     auto [cfg, c, o] = hostile_setup(dir, 19500);
     const int rounds = c.training.rounds;
 
@@ -331,7 +382,6 @@ TEST_CASE("hostile peer: garbage, lies and floods are dropped and counted; hones
     // Bounded: two models, the data, and ZeroMQ queues capped by the high-water marks; nothing
     // allocated on the word of the peer.
     CHECK(rss_after < 800 * 1024);
-    spdlog::set_level(spdlog::level::info);
 }
 
 // Issue 19, item 2: a peer holding node 3's valid CURVE key connects to node 1 first,
@@ -339,10 +389,9 @@ TEST_CASE("hostile peer: garbage, lies and floods are dropped and counted; hones
 // other every round (their models equal those of a run without the impostor), the impostor
 // must receive nothing, and node 1 must count the refused claim.
 TEST_CASE("hostile insider with CURVE: a valid key claiming another node's id hijacks nothing") {
-    spdlog::set_level(spdlog::level::err);
-    p2p::test::TempDir dir;
-    p2p::test::write_set(dir, 256, false);
-    auto data = data::load_mnist_data(dir.path().string());
+    Harness h;
+    auto& dir = h.dir;
+    auto& data = h.data;
     const int port = 19540;
     Setup s;
     s.cfg = parse_nodes_config(fmt::format("nodes:\n  - {{id: 0, host: 127.0.0.1, port: {}, type: honest}}\n"
@@ -413,16 +462,14 @@ TEST_CASE("hostile insider with CURVE: a valid key claiming another node's id hi
         CHECK(first.at(id).params == clean.at(id).params);  // every round heard the same neighbours
     }
     CHECK(first.at(1).counters.dropped_unauthenticated > 0);  // the claim was refused and counted
-    spdlog::set_level(spdlog::level::info);
 }
 
 // Issue 19, item 5: with f = 0 one neighbour's word is a rejoin; rounds beyond the run (2^64-1,
 // 10^6, rounds + 1) are no evidence, so a resumed node neither loops nor jumps.
 TEST_CASE("hostile peer: a resumed node is not moved by rounds beyond the run") {
-    spdlog::set_level(spdlog::level::err);
-    p2p::test::TempDir dir;
-    p2p::test::write_set(dir, 256, false);
-    auto data = data::load_mnist_data(dir.path().string());
+    Harness h;
+    auto& dir = h.dir;
+    auto& data = h.data;
     auto s = hostile_setup(dir, 19570);
     s.choice.robust.f = 0;
     s.choice.timeouts.hard = 1.0;  // f = 0: the quorum is both neighbours, so node 2 is waited for until this
@@ -444,16 +491,14 @@ TEST_CASE("hostile peer: a resumed node is not moved by rounds beyond the run") 
         CHECK(r.rejected.count("beyond_run") == 1);
         CHECK(r.rejected.count("rounds_skipped") == 0);
     }
-    spdlog::set_level(spdlog::level::info);
 }
 
 // Issue 19, item 8: a neighbour that only sends stale gradients stays absent (before, each one
 // brought it back and the next round waited the whole round timeout for it).
 TEST_CASE("hostile peer: stale messages do not hold every round to the timeout") {
-    spdlog::set_level(spdlog::level::err);
-    p2p::test::TempDir dir;
-    p2p::test::write_set(dir, 256, false);
-    auto data = data::load_mnist_data(dir.path().string());
+    Harness h;
+    auto& dir = h.dir;
+    auto& data = h.data;
     auto s = hostile_setup(dir, 19580);
     s.choice.timeouts.round = 1.0;
     RawPeer peer2(dir, 19580, 2, {0, 1});
@@ -472,16 +517,14 @@ TEST_CASE("hostile peer: stale messages do not hold every round to the timeout")
         CHECK(r.seconds_wait < 6.0);
         MESSAGE("node " << id << " waited " << r.seconds_wait << " s in " << r.rounds_done << " rounds");
     }
-    spdlog::set_level(spdlog::level::info);
 }
 
 // Issue 19, item 4: a node that starts (or is stopped) far behind its neighbours catches up to
 // the round they vouch for, and they take it back: afterwards it hears them and they hear it.
 TEST_CASE("a node far behind its neighbours catches up and is taken back") {
-    spdlog::set_level(spdlog::level::err);
-    p2p::test::TempDir dir;
-    p2p::test::write_set(dir, 256, false);
-    auto data = data::load_mnist_data(dir.path().string());
+    Harness h;
+    auto& dir = h.dir;
+    auto& data = h.data;
     auto s = hostile_setup(dir, 19590);
     s.cfg = parse_nodes_config("nodes:\n  - {id: 0, host: 127.0.0.1, port: 19590, type: honest}\n"
                                "  - {id: 1, host: 127.0.0.1, port: 19591, type: honest}\n"
@@ -531,16 +574,14 @@ TEST_CASE("a node far behind its neighbours catches up and is taken back") {
     }
     MESSAGE("node 2 skipped " << late.at(2).rejected["rounds_skipped"] << " rounds, then heard both neighbours in "
                               << with_both << " of its " << r2.size() << " rows");
-    spdlog::set_level(spdlog::level::info);
 }
 
 // Issue 19, item 7: a checkpoint whose CRC is valid but whose fields do not fit the run is
 // refused with an error naming the file and the field, before anything runs.
 TEST_CASE("crafted checkpoints with a valid CRC are checked field by field") {
-    spdlog::set_level(spdlog::level::err);
-    p2p::test::TempDir dir;
-    p2p::test::write_set(dir, 256, false);
-    auto data = data::load_mnist_data(dir.path().string());
+    Harness h;
+    auto& dir = h.dir;
+    auto& data = h.data;
     auto s = hostile_setup(dir, 19610);
     s.choice.training.rounds = 2;
     s.choice.timeouts.startup = 0.2;  // node 0 alone
@@ -586,7 +627,6 @@ TEST_CASE("crafted checkpoints with a valid CRC are checked field by field") {
     // The real one resumes: 10 more rounds.
     node::save_checkpoint(path, good);
     CHECK(launch::run_threads(s.cfg, s.choice, s.options, *data).at(0).rounds_done == 12);
-    spdlog::set_level(spdlog::level::info);
 }
 
 namespace {
@@ -646,39 +686,17 @@ int endless_message(int port, std::size_t frame_bytes, std::size_t budget, std::
 // in several connections, to a mesh inbox and to the broker).
 TEST_CASE("one endless multipart message cannot grow a node's or the broker's memory") {
     spdlog::set_level(spdlog::level::err);
-    zmq::context_t ctx;
-    Experiment e;  // the default model: messages up to its payload + 64 KiB
-    const auto limits = launch::limits_for(e, 5);
-    transport::MeshSpec ms;
-    ms.self = 0;
-    ms.bind_endpoint = "tcp://127.0.0.1:*";
-    ms.peers[1] = "";
-    ms.limits = limits;
-    auto mesh = transport::make_mesh(ctx, ms);
-    transport::Broker::Spec bs;
-    bs.bind_endpoint = "tcp://127.0.0.1:*";
-    bs.status_every = 3600s;
-    bs.limits = limits;
-    transport::Broker broker(ctx, bs);
-    std::atomic<bool> stop{false};
-    std::thread routing([&] { broker.run([&] { return stop.load(); }, [](const std::string&) {}); });
-    std::thread pumping([&] {
-        while (!stop) mesh->receive(transport::Clock::now() + 50ms);
-    });
-    auto port_of = [](const std::string& endpoint) { return std::stoi(endpoint.substr(endpoint.rfind(':') + 1)); };
+    Targets targets;
     const long before = resident_kib();
     std::ofstream("/proc/self/clear_refs") << "5";  // the peak (VmHWM) restarts from the current size
     const std::size_t frame = 512u << 10;  // under the frame limit (about 0.9 MB)
     std::size_t total = 0;
     std::vector<int> open;  // every connection stays open until the peak is read
-    for (const std::string& at : {mesh->local_endpoint(), broker.endpoint()})
+    for (int port : targets.ports())
         for (int connection = 0; connection < 4; ++connection)
-            open.push_back(endless_message(port_of(at), frame, 128u << 20, total));
+            open.push_back(endless_message(port, frame, 128u << 20, total));
     const long after = resident_kib("VmHWM:");  // the peak: what the node held while the messages were open
     for (int fd : open) ::close(fd);
-    stop = true;
-    pumping.join();
-    routing.join();
     MESSAGE("sent " << total / (1 << 20) << " MiB of one-message frames over 8 connections; resident memory "
                     << before / 1024 << " MiB, peak " << after / 1024 << " MiB");
     CHECK(after - before < 64 * 1024);
@@ -736,39 +754,17 @@ TEST_CASE("with CURVE, a message over the limit is refused whole, frame by frame
 // libzmq's second patch); the rest are closed at once.
 TEST_CASE("a peer opening many connections cannot multiply what a node holds") {
     spdlog::set_level(spdlog::level::err);
-    zmq::context_t ctx;
-    const auto limits = launch::limits_for(Experiment{}, 5);
-    transport::MeshSpec ms;
-    ms.self = 0;
-    ms.bind_endpoint = "tcp://127.0.0.1:*";
-    ms.peers[1] = "";  // expects one connection: node 1's outbox
-    ms.limits = limits;
-    auto mesh = transport::make_mesh(ctx, ms);
-    transport::Broker::Spec bs;
-    bs.bind_endpoint = "tcp://127.0.0.1:*";
-    bs.status_every = 3600s;
-    bs.limits = limits;
-    bs.ids = {0, 1, 2, 3, 4};
-    transport::Broker broker(ctx, bs);
-    std::atomic<bool> stop{false};
-    std::thread routing([&] { broker.run([&] { return stop.load(); }, [](const std::string&) {}); });
-    std::thread pumping([&] {
-        while (!stop) mesh->receive(transport::Clock::now() + 50ms);
-    });
-    auto port_of = [](const std::string& endpoint) { return std::stoi(endpoint.substr(endpoint.rfind(':') + 1)); };
+    Targets targets;
     const long before = resident_kib();
     std::ofstream("/proc/self/clear_refs") << "5";
     const std::size_t frame = 512u << 10;
     std::size_t total = 0;
     std::vector<int> open;
-    for (const std::string& at : {mesh->local_endpoint(), broker.endpoint()})
+    for (int port : targets.ports())
         for (int connection = 0; connection < 150; ++connection)
-            open.push_back(endless_message(port_of(at), frame, frame, total));  // one frame each, MORE set
+            open.push_back(endless_message(port, frame, frame, total));  // one frame each, MORE set
     const long after = resident_kib("VmHWM:");
     for (int fd : open) ::close(fd);
-    stop = true;
-    pumping.join();
-    routing.join();
     MESSAGE("300 connections, " << total / (1 << 20) << " MiB of partial messages sent; resident memory "
                                 << before / 1024 << " MiB, peak " << after / 1024 << " MiB");
     CHECK(after - before < 64 * 1024);

@@ -43,6 +43,7 @@ std::map<std::uint32_t, node::NodeResult> run_threads(const NodesConfig& cfg, co
         if (s) s->own = id == UINT32_MAX ? o.broker_keys : o.keys.at(id);
         return s;
     };
+    const SocketLimits limits = limits_for(experiment, cfg.nodes.size());
     std::unique_ptr<Broker> broker;
     std::atomic<bool> broker_stop{false};
     std::thread broker_thread;
@@ -53,7 +54,7 @@ std::map<std::uint32_t, node::NodeResult> run_threads(const NodesConfig& cfg, co
                                ? "tcp://127.0.0.1:*"
                                : endpoint_for(o.scheme, "127.0.0.1", o.broker_port, o.ipc_dir);
         bs.status_every = std::chrono::seconds(3600);
-        bs.limits = limits_for(experiment, cfg.nodes.size());
+        bs.limits = limits;
         bs.security = secured(UINT32_MAX);
         for (const auto& n : cfg.nodes) bs.ids.insert(static_cast<std::uint32_t>(n.id));
         broker = std::make_unique<Broker>(ctx, bs);
@@ -64,7 +65,7 @@ std::map<std::uint32_t, node::NodeResult> run_threads(const NodesConfig& cfg, co
             HubSpec hs;
             hs.self = s.id;
             hs.broker_endpoint = broker->endpoint();
-            hs.limits = limits_for(experiment, cfg.nodes.size());
+            hs.limits = limits;
             hs.security = secured(s.id);
             transports.push_back(make_hub_client(ctx, hs));
         }
@@ -75,7 +76,7 @@ std::map<std::uint32_t, node::NodeResult> run_threads(const NodesConfig& cfg, co
         for (const auto& s : settings) {
             const NodeSpec& spec = cfg.require(static_cast<int>(s.id));
             MeshSpec ms = mesh_wiring(cfg, s, o.scheme, o.ipc_dir);
-            ms.limits = limits_for(experiment, cfg.nodes.size());
+            ms.limits = limits;
             for (auto& [id, endpoint] : ms.peers) endpoint.clear();  // connected below
             ms.security = secured(s.id);
             if (o.scheme == Scheme::Tcp && o.ephemeral_ports) ms.bind_endpoint = "tcp://127.0.0.1:*";

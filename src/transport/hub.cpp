@@ -13,26 +13,8 @@ namespace p2p::transport {
 
 namespace {
 
-zmq::message_t control(char kind, const std::vector<std::uint32_t>& ids = {}) {
-    zmq::message_t m(1 + 4 * ids.size());
-    auto* p = static_cast<unsigned char*>(m.data());
-    p[0] = static_cast<unsigned char>(kind);
-    for (std::size_t i = 0; i < ids.size(); ++i)
-        for (int b = 0; b < 4; ++b) p[1 + 4 * i + b] = static_cast<unsigned char>((ids[i] >> (8 * b)) & 0xff);
-    return m;
-}
-
-// The kind and ids of a control frame; nullopt if it is not one.
-std::optional<std::pair<char, std::vector<std::uint32_t>>> parse_control(const zmq::message_t& m,
-                                                                          std::size_t max_ids) {
-    if (m.size() < 1 || (m.size() - 1) % 4 != 0 || (m.size() - 1) / 4 > max_ids) return std::nullopt;
-    const auto* p = static_cast<const unsigned char*>(m.data());
-    std::vector<std::uint32_t> ids((m.size() - 1) / 4);
-    for (std::size_t i = 0; i < ids.size(); ++i)
-        ids[i] = std::uint32_t{p[1 + 4 * i]} | (std::uint32_t{p[2 + 4 * i]} << 8) | (std::uint32_t{p[3 + 4 * i]} << 16) |
-                 (std::uint32_t{p[4 + 4 * i]} << 24);
-    return std::make_pair(static_cast<char>(p[0]), std::move(ids));
-}
+using detail::control;
+using detail::parse_control;
 
 constexpr std::size_t kMaxTargets = 4096;
 constexpr std::size_t kMaxWarned = 64;

@@ -42,22 +42,11 @@ namespace {
 constexpr char kHello = 'H';  // "I am here"; the peer answers kAck
 constexpr char kAck = 'A';
 
-zmq::message_t control(char kind, std::uint32_t id) {
-    zmq::message_t m(5);
-    auto* p = static_cast<unsigned char*>(m.data());
-    p[0] = static_cast<unsigned char>(kind);
-    for (int b = 0; b < 4; ++b) p[1 + b] = static_cast<unsigned char>((id >> (8 * b)) & 0xff);
-    return m;
-}
-
-// The kind and id of a control frame, or nullopt.
-std::optional<std::pair<char, std::uint32_t>> parse_control(const zmq::message_t& m) {
-    if (m.size() != 5) return std::nullopt;
-    const auto* p = static_cast<const unsigned char*>(m.data());
-    if (p[0] != kHello && p[0] != kAck) return std::nullopt;
-    const std::uint32_t id =
-        std::uint32_t{p[1]} | (std::uint32_t{p[2]} << 8) | (std::uint32_t{p[3]} << 16) | (std::uint32_t{p[4]} << 24);
-    return std::make_pair(static_cast<char>(p[0]), id);
+// HELLO and ACK: the kind and the sender's id, or nullopt.
+std::optional<std::pair<char, std::uint32_t>> parse_hello(const zmq::message_t& m) {
+    const auto c = detail::parse_control(m, 1);
+    if (!c || c->second.size() != 1 || (c->first != kHello && c->first != kAck)) return std::nullopt;
+    return std::make_pair(c->first, c->second[0]);
 }
 
 // The node of a ZAP user id made by user_id_for ("N<id>"), or nullopt.
@@ -188,7 +177,7 @@ private:
         const auto rid = detail::id_bytes(peer);
         std::vector<zmq::message_t> parts;
         parts.emplace_back(rid.data(), rid.size());
-        parts.push_back(control(what, spec_.self));
+        parts.push_back(detail::control(what, {spec_.self}));
         detail::send_parts(outbox_, parts);  // not connected yet: the next HELLO will go
     }
 
@@ -268,7 +257,7 @@ private:
         const std::string route(static_cast<const char*>((*parts)[0].data()), (*parts)[0].size());
         std::optional<std::pair<char, std::uint32_t>> claim;
         if (parts->size() == 2) {
-            claim = parse_control((*parts)[1]);
+            claim = parse_hello((*parts)[1]);
             if (!claim) {
                 ++counters_.dropped_malformed;
                 return std::nullopt;

@@ -69,6 +69,28 @@ inline std::optional<std::vector<zmq::message_t>> recv_parts(zmq::socket_t& s, s
     }
 }
 
+// A control frame: one kind byte and 4-byte little-endian ids (the hub's and the mesh's).
+inline zmq::message_t control(char kind, const std::vector<std::uint32_t>& ids = {}) {
+    zmq::message_t m(1 + 4 * ids.size());
+    auto* p = static_cast<unsigned char*>(m.data());
+    p[0] = static_cast<unsigned char>(kind);
+    for (std::size_t i = 0; i < ids.size(); ++i)
+        for (int b = 0; b < 4; ++b) p[1 + 4 * i + b] = static_cast<unsigned char>((ids[i] >> (8 * b)) & 0xff);
+    return m;
+}
+
+// The kind and ids of a control frame; nullopt if it is not one.
+inline std::optional<std::pair<char, std::vector<std::uint32_t>>> parse_control(const zmq::message_t& m,
+                                                                          std::size_t max_ids) {
+    if (m.size() < 1 || (m.size() - 1) % 4 != 0 || (m.size() - 1) / 4 > max_ids) return std::nullopt;
+    const auto* p = static_cast<const unsigned char*>(m.data());
+    std::vector<std::uint32_t> ids((m.size() - 1) / 4);
+    for (std::size_t i = 0; i < ids.size(); ++i)
+        ids[i] = std::uint32_t{p[1 + 4 * i]} | (std::uint32_t{p[2 + 4 * i]} << 8) | (std::uint32_t{p[3 + 4 * i]} << 16) |
+                 (std::uint32_t{p[4 + 4 * i]} << 24);
+    return std::make_pair(static_cast<char>(p[0]), std::move(ids));
+}
+
 // Waits up to `deadline` for `s` to become readable.
 inline bool wait_readable(zmq::socket_t& s, Clock::time_point deadline) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());

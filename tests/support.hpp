@@ -149,3 +149,39 @@ inline void write_set(const TempDir& dir, std::uint32_t n, bool gz) {
 }
 
 }  // namespace p2p::test
+
+namespace p2p::test {
+
+// CIFAR-10's binary format: `per_file` records in each of data_batch_1..5.bin and test_batch.bin,
+// record = label byte + 3 x 32 x 32 pixel bytes. With `structured`, class k's images have a bright
+// 8 x 8 square in channel k % 3 at a place that depends on k, over seeded noise (learnable);
+// otherwise pixel p of record r is (r + p) % 256 and the label r % 10.
+inline std::string cifar_file(std::uint32_t records, std::uint32_t first, bool structured) {
+    std::string s;
+    std::uint32_t state = 12345u + first;
+    for (std::uint32_t r = 0; r < records; ++r) {
+        const std::uint32_t index = first + r, label = index % 10;
+        s.push_back(static_cast<char>(label));
+        for (std::uint32_t p = 0; p < 3 * 1024; ++p) {
+            std::uint32_t v = (index + p) % 256;
+            if (structured) {
+                state = state * 1664525u + 1013904223u;
+                v = (state >> 24) % 64;  // noise
+                const std::uint32_t c = p / 1024, y = (p % 1024) / 32, x = p % 32;
+                const std::uint32_t oy = 4 + 8 * (label / 4), ox = 4 + 8 * (label % 4);
+                if (c == label % 3 && y >= oy && y < oy + 8 && x >= ox && x < ox + 8) v = 220;
+            }
+            s.push_back(static_cast<char>(v));
+        }
+    }
+    return s;
+}
+
+inline void write_cifar(const TempDir& dir, std::uint32_t per_file, bool structured = false) {
+    for (int b = 1; b <= 5; ++b)
+        dir.write("data_batch_" + std::to_string(b) + ".bin",
+                  cifar_file(per_file, static_cast<std::uint32_t>(b - 1) * per_file, structured));
+    dir.write("test_batch.bin", cifar_file(per_file, 5 * per_file, structured));
+}
+
+}  // namespace p2p::test

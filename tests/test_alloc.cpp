@@ -48,3 +48,34 @@ TEST_CASE("a training step allocates nothing after the first ones") {
     std::vector<int> probe(100);
     CHECK(g_allocations.load() - before >= 1);
 }
+
+TEST_CASE("every catalogue model's training step allocates nothing after the first ones") {
+    using namespace p2p::nn;
+    set_blas_threads(1);
+    struct Case {
+        const char* name;
+        ModelShape shape;
+    };
+    const Case cases[] = {{"logreg", {1, 28, 28, 10}}, {"mlp", {1, 28, 28, 10}}, {"cnn-mnist", {1, 28, 28, 10}},
+                          {"cnn-cifar", {3, 32, 32, 10}}};
+    for (const auto& c : cases) {
+        CAPTURE(c.name);
+        Sequential model = find_model(c.name)->make(c.shape, {}, 0);
+        Sgd sgd(0.05f);
+        Tensor input = Tensor::from_shape({c.shape.channels, 4, c.shape.height, c.shape.width});
+        std::mt19937 rng(1);
+        std::uniform_real_distribution<float> u(0.0f, 1.0f);
+        for (auto& v : input) v = u(rng);
+        std::vector<std::uint8_t> labels{0, 3, 7, 9};
+        for (int warm = 0; warm < 2; ++warm) {
+            model.compute_gradient(input, labels);
+            sgd.step(model.params(), model.grads());
+        }
+        const long before = g_allocations.load();
+        for (int step = 0; step < 3; ++step) {
+            model.compute_gradient(input, labels);
+            sgd.step(model.params(), model.grads());
+        }
+        CHECK(g_allocations.load() - before == 0);
+    }
+}

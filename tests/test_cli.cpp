@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -68,7 +69,11 @@ TEST_CASE("every subcommand's --help lists each flag with the reference's defaul
           "=0.05", "--byz-scale FLOAT=-1", "--data-root TEXT=auto", "--seed UINT=0"}},
         {"mesh",
          {"--config TEXT REQUIRED", "--node-id", "--node-type", "--rounds", "--batch-size", "--lr",
-          "--data-root TEXT=auto", "--byz-scale FLOAT=-1", "--seed UINT=0"}},
+          "--data-root TEXT=auto", "--byz-scale FLOAT=-1", "--seed UINT=0", "--partition TEXT:{strided,iid,dirichlet,",
+          "--alpha FLOAT:> 0, <= 1000000=0.5", "--data-seed INT=-1"}},
+        {"partition",
+         {"--config TEXT REQUIRED", "--partition", "--alpha", "--min-size", "--gamma", "--classes-per-node",
+          "--data-seed", "--data-root", "--json"}},
     };
     for (const auto& e : expects) {
         CAPTURE(e.sub);
@@ -89,7 +94,7 @@ TEST_CASE("bad usage exits 2 with a one-line reason and the usage") {
     const std::string cfg = example("nodes_example.yaml");
     const Case cases[] = {
         {{}, "A subcommand is required"},
-        {{"frobnicate"}, "unknown subcommand 'frobnicate' (expected one of: broker, keygen, hub-client, mesh, launch, train, aggregate, list)"},
+        {{"frobnicate"}, "unknown subcommand 'frobnicate' (expected one of: broker, keygen, hub-client, mesh, launch, train, aggregate, partition, list)"},
         {{"mesh", "--config", cfg, "--node-id", "0", "--bogus"}, "--bogus"},
         {{"mesh", "--node-id", "0"}, "--config is required"},
         {{"hub-client", "--server-host", "h", "--total-nodes", "3", "--honest-nodes", "2"}, "--node-id is required"},
@@ -102,6 +107,10 @@ TEST_CASE("bad usage exits 2 with a one-line reason and the usage") {
         {{"mesh", "--config", cfg, "--node-id", "0", "--round-timeout", "1e300"},
          "--round-timeout: must be a positive number up to 86400, got 1e300"},
         {{"mesh", "--config", cfg, "--node-id", "0", "--startup-timeout", "nan"}, "--startup-timeout: must be a number"},
+        {{"mesh", "--config", cfg, "--node-id", "0", "--partition", "zipf"}, "--partition: zipf not in"},
+        {{"mesh", "--config", cfg, "--node-id", "0", "--alpha", "0"}, "--alpha: must be a positive number"},
+        {{"train", "--gamma", "1.5"}, "--gamma: must be a number in 0..1, got 1.5"},
+        {{"partition", "--config", cfg, "--aggregator", "mean"}, "--aggregator"},
         {{"broker", "--port", "70000"}, "--port: Value 70000 not in range 1 to 65535"},
         {{"broker", "--port", "0"}, "--port"},
         {{"hub-client", "--server-host", "h", "--server-port", "65536", "--node-id", "0", "--total-nodes", "3",
@@ -227,7 +236,7 @@ TEST_CASE("train runs on a data folder, prints Round/Eval/Final lines and writes
     auto r = run_p2pnode({"train", "--data-root", dir.path().string(), "--rounds", "5", "--batch-size", "8",
                           "--eval-every", "2", "--shard", "1/2", "--metrics", metrics});
     CHECK(r.status == 0);
-    CHECK(contains(r.out, "[Node 1] train: shard 1/2 (32 of 64 training images)"));
+    CHECK(contains(r.out, "[Node 1] train: shard 1/2 of the strided partition (32 of 64 training images)"));
     CHECK(contains(r.out, "[Node 1] Round 1/5 (train loss "));
     CHECK(contains(r.out, "[Node 1] Round 5/5"));
     CHECK(contains(r.out, "[Node 1] Eval: loss="));
@@ -252,12 +261,13 @@ TEST_CASE("mesh and hub-client take the robust choice from flags over the file o
     p2p::test::TempDir data;
     p2p::test::write_set(data, 32, false);
     auto defaults = run_p2pnode(alone(data, {"mesh", "--config", example("nodes_example.yaml"), "--node-id", "0"}));
-    CHECK(contains(defaults.out, "median (f=1), attack empire (scale -1)"));  // f = the file's one Byzantine node
+    CHECK(contains(defaults.out, "median (f=1: the most Byzantine neighbours of any honest node), attack empire "
+                                "(scale -1)"));  // the ring's one Byzantine neighbour
     auto flags = run_p2pnode(alone(data, {"mesh", "--config", example("nodes_example.yaml"), "--node-id", "0",
                                           "--aggregator", "trimmed-mean", "--pre-aggregator", "clipping",
                                           "--pre-aggregator", "nnm", "--attack", "alie", "--f", "0"}));
     CHECK(flags.status == 0);
-    CHECK(contains(flags.out, "clipping -> nnm -> trimmed-mean (f=0), attack alie"));
+    CHECK(contains(flags.out, "clipping -> nnm -> trimmed-mean (f=0: --f), attack alie"));
 
     p2p::test::TempDir dir;
     auto cfg = dir.write("r.yaml", "robust:\n  aggregator: bulyann\nnodes:\n  - {id: 0, host: a, port: 1}\n");
@@ -271,7 +281,7 @@ TEST_CASE("mesh and hub-client take the robust choice from flags over the file o
     auto hub = run_p2pnode(alone(data, {"hub-client", "--server-host", "127.0.0.1", "--node-id", "0", "--total-nodes",
                                         "5", "--honest-nodes", "3", "--aggregator", "trimmed-mean", "--topology",
                                         "complete"}));
-    CHECK(contains(hub.out, "trimmed-mean (f=2)"));
+    CHECK(contains(hub.out, "trimmed-mean (f=2: the most Byzantine neighbours"));
 }
 
 namespace {
@@ -374,4 +384,101 @@ TEST_CASE("launch checks every node's shard before starting anything") {
                           "fewer than one batch of 64"));
     CHECK(!contains(r.out, "[Node 0]"));  // no node started
     CHECK_FALSE(std::filesystem::exists(dir.path() / "m" / "experiment.yaml"));
+}
+
+// Issue 15: the split a run would use, per node and class, before it trains; and a partition
+// whose shard is below one batch is refused by launch with the node and the sizes.
+TEST_CASE("partition prints each honest node's samples per class, as a table and as JSON") {
+    p2p::test::TempDir dir;
+    p2p::test::write_set(dir, 200, false);  // labels i mod 10
+    const std::string cfg = dir.write("n.yaml",
+                                      "nodes:\n"
+                                      "  - {id: 0, host: 127.0.0.1, port: 20001}\n"
+                                      "  - {id: 1, host: 127.0.0.1, port: 20002, type: byzantine}\n"
+                                      "  - {id: 2, host: 127.0.0.1, port: 20003}\n"
+                                      "  - {id: 3, host: 127.0.0.1, port: 20004}\n");
+    const std::string root = dir.path().string();
+    auto json = run_p2pnode({"partition", "--config", cfg, "--data-root", root, "--partition", "classes",
+                             "--classes-per-node", "3", "--json"});
+    REQUIRE(json.status == 0);
+    CHECK(contains(json.out, "\"partition\": \"classes\""));
+    CHECK(contains(json.out, "{\"id\": 0, \"size\": "));
+    CHECK(contains(json.out, "{\"id\": 2, \"size\": "));
+    CHECK(!contains(json.out, "{\"id\": 1,"));  // Byzantine nodes get no shard
+    // Each node's counts: exactly 3 classes, and the counts add to the data set's 180 used (9 classes dealt).
+    std::size_t sum = 0, nodes = 0;
+    for (std::size_t at = json.out.find("\"counts\": ["); at != std::string::npos;
+         at = json.out.find("\"counts\": [", at + 1)) {
+        const std::size_t b = at + 11, e = json.out.find(']', b);
+        std::stringstream in(json.out.substr(b, e - b));
+        std::string item;
+        int kinds = 0;
+        while (std::getline(in, item, ',')) {
+            const auto v = std::stoul(item);
+            sum += v;
+            kinds += v > 0;
+        }
+        CHECK(kinds == 3);
+        ++nodes;
+    }
+    CHECK(nodes == 3);
+    CHECK(sum == 180);
+    CHECK(contains(json.out, "\"used\": 180"));
+    auto table = run_p2pnode({"partition", "--config", cfg, "--data-root", root});
+    REQUIRE(table.status == 0);
+    CHECK(contains(table.out, "strided partition (no parameters) of the 200 training samples"));
+    CHECK(contains(table.out, "     0       67     10 "));  // node 0: samples 0, 3, 6, ...
+    auto bad = run_p2pnode({"partition", "--config", cfg, "--data-root", root, "--partition", "dirichlet",
+                            "--alpha", "0.5", "--min-size", "90"});
+    CHECK(bad.status == 2);
+    CHECK(contains(bad.err, "data.partition dirichlet: 3 nodes cannot each get 90 of 200"));
+}
+
+TEST_CASE("launch refuses a partition whose shard is below one batch, naming the node and the sizes") {
+    p2p::test::TempDir dir;
+    p2p::test::write_set(dir, 256, false);
+    std::string nodes = "nodes:\n";
+    for (int i = 0; i < 5; ++i) nodes += fmt::format("  - {{id: {}, host: 127.0.0.1, port: {}}}\n", i, 20000 + i);
+    const std::string cfg = dir.write("five.yaml", nodes);
+    auto r = run_p2pnode({"launch", "--config", cfg, "--data-root", dir.path().string(), "--endpoint", "ipc",
+                          "--ipc-dir", dir.path().string(), "--partition", "extreme", "--metrics-dir",
+                          (dir.path() / "m").string()});
+    CHECK(r.status == 2);
+    CHECK(contains(r.err, "node 0: its shard (shard 0 of 5 under the extreme partition of the 256 training samples) "
+                          "holds 52 samples, fewer than one batch of 64 (shards hold 51..52)"));
+    CHECK(!contains(r.out, "[Node 0]"));
+}
+
+// Issue 15: other models and CIFAR-10's format through the command line, on a synthetic set
+// with class-dependent structure (a bright square per class over noise) written by the test.
+TEST_CASE("train learns a CIFAR-format synthetic set with logreg, mlp and cnn-cifar") {
+    p2p::test::TempDir dir;
+    p2p::test::write_cifar(dir, 200, true);  // 1,000 training images, 200 test images
+    const std::string root = dir.path().string();
+    struct Case {
+        std::vector<std::string> flags;
+        double at_least;
+    };
+    const Case cases[] = {
+        {{"--model", "logreg", "--rounds", "150", "--batch-size", "16"}, 0.9},
+        {{"--model", "mlp", "--hidden", "32", "--rounds", "150", "--batch-size", "16"}, 0.9},
+        {{"--model", "cnn-cifar", "--rounds", "150", "--batch-size", "8", "--lr", "0.1"}, 0.5},
+    };
+    for (const auto& c : cases) {
+        std::vector<std::string> args{"train", "--dataset", "cifar10", "--data-root", root, "--metrics", "",
+                                      "--eval-every", "1000"};
+        args.insert(args.end(), c.flags.begin(), c.flags.end());
+        CAPTURE(c.flags[1]);
+        auto r = run_p2pnode(args);
+        REQUIRE_MESSAGE(r.status == 0, r.err);
+        const auto at = r.out.find("Final: loss=");
+        REQUIRE(at != std::string::npos);
+        const double acc = std::stod(r.out.substr(r.out.find("acc=", at) + 4));
+        MESSAGE(c.flags[1] << ": final test accuracy " << acc);
+        CHECK(acc >= c.at_least);  // chance is 0.1
+    }
+    auto wrong = run_p2pnode({"train", "--dataset", "cifar10", "--data-root", root, "--metrics", ""});
+    CHECK(wrong.status == 2);
+    CHECK(contains(wrong.err, "model small-cnn takes 1x28x28 images; the data in " + root +
+                                  " are 3x32x32 images of 10 classes"));
 }

@@ -6,6 +6,8 @@
 
 #include <string>
 
+#include <fmt/format.h>
+
 #include "p2pnode/config/nodes_config.hpp"
 #include "p2pnode/errors.hpp"
 #include "p2pnode/node/settings.hpp"
@@ -283,7 +285,7 @@ TEST_CASE("the experiment's rule and attack parameters reach a node's settings")
                                              "p.yaml");
     const auto s = p2p::node::settings_for(cfg, 0, cfg.experiment);
     CHECK(s.aggregator == "geometric-median");
-    CHECK(s.robust.f == 1);  // -1: the number of Byzantine nodes
+    CHECK(s.robust.f == 1);  // -1: the most Byzantine neighbours of an honest node (complete: all 1)
     CHECK(s.robust.q == std::optional<std::size_t>(2));
     CHECK(s.robust.tau == 3);
     CHECK(s.robust.iterations == 7);
@@ -300,4 +302,58 @@ TEST_CASE("the experiment's rule and attack parameters reach a node's settings")
     CHECK(s.attack_params.rule_params.tolerance == 0.001);
     CHECK(s.neighbours == std::vector<std::uint32_t>{1, 2, 3});
     CHECK(s.attack_params.n == 4);
+}
+
+// Issue 15: f defaults to the most Byzantine neighbours any honest node has, so a sparse graph
+// with several attackers starts; an explicit f is kept, and a bound that fails names the node.
+TEST_CASE("f defaults to the worst honest node's Byzantine neighbours; a failing bound names the node") {
+    auto ring = [](const std::string& extra) {
+        std::string text = "nodes:\n";
+        for (int i = 0; i < 16; ++i)
+            text += fmt::format("  - {{id: {}, host: a, port: {}{}}}\n", i, 1000 + i,
+                                i == 3 || i == 8 || i == 13 ? ", type: byzantine" : "");
+        return p2p::parse_nodes_config(text + extra, "ring16.yaml");
+    };
+    const auto cfg = ring("");
+    for (std::uint32_t id : {0u, 2u, 4u, 3u}) {
+        const auto s = p2p::node::settings_for(cfg, id, cfg.experiment);  // median: 2f < n = 3
+        CHECK(s.robust.f == 1);
+        CHECK(s.f_reason == "the most Byzantine neighbours of any honest node");
+    }
+    // k = 3: a node hears the 6 nearest, which hold at most 2 of the attackers 3, 8, 13 (0 hears 3 and 13).
+    const auto wide = ring("topology: {type: ring, k: 3}\n");
+    CHECK(p2p::node::settings_for(wide, 0, wide.experiment).robust.f == 2);
+    const auto explicit_f = ring("robust: {f: 3}\n");
+    const auto s = p2p::node::settings_for(explicit_f, 3, explicit_f.experiment);  // Byzantine: no bound to check
+    CHECK(s.robust.f == 3);
+    CHECK(s.f_reason == "ring16.yaml:18");
+    // f = 3 on a ring of k = 1: median's 2f < n fails at every honest node; the first one is named.
+    try {
+        p2p::node::settings_for(explicit_f, 0, explicit_f.experiment);
+        FAIL("expected a bound error");
+    } catch (const p2p::robust::RobustError& e) {
+        CHECK(std::string(e.what()).find("node 0: n = 3 inputs (itself and 2 neighbours, 0 Byzantine), f = 3 "
+                                         "(ring16.yaml:18): ") == 0);
+    }
+}
+
+TEST_CASE("momentum, weight decay and the learning-rate milestones are checked and written back") {
+    const auto cfg = p2p::parse_nodes_config("nodes:\n  - {id: 0, host: a, port: 1}\n"
+                                             "training: {momentum: 0.9, weight_decay: 0.0005, lr_milestones: '30,60', "
+                                             "lr_gamma: 0.2}\n",
+                                             "m.yaml");
+    CHECK(cfg.experiment.training.momentum == 0.9);
+    CHECK(cfg.experiment.training.lr_milestones == std::vector<int>{30, 60});
+    CHECK(cfg.experiment.training.lr_gamma == 0.2);
+    CHECK(p2p::experiment_yaml(cfg.experiment).find("  lr_milestones: \"30,60\"\n") != std::string::npos);
+    for (const char* bad : {"60,30", "0", "x", "30,,60"}) {
+        CAPTURE(bad);
+        try {
+            p2p::parse_nodes_config(fmt::format("nodes:\n  - {{id: 0, host: a, port: 1}}\ntraining: {{lr_milestones: '{}'}}\n", bad),
+                                    "m.yaml");
+            FAIL("expected an error");
+        } catch (const p2p::ConfigError& e) {
+            CHECK(std::string(e.what()).find("m.yaml:3: training.lr_milestones: must be") == 0);
+        }
+    }
 }

@@ -1,5 +1,6 @@
 #include <doctest/doctest.h>
 
+#include <filesystem>
 #include <set>
 #include <string>
 #include <vector>
@@ -84,7 +85,7 @@ TEST_CASE("malformed IDX data sets are refused with the file and the reason") {
         p2p::test::TempDir dir;
         write_set(dir, 3, false);
         dir.write("train-images-idx3-ubyte", images_file(3, 27, 28));
-        CHECK(load_error(dir.path().string()).find("images are 27x28, the model needs 28x28") != std::string::npos);
+        CHECK(load_error(dir.path().string()).find("images are 27x28; IDX sets (MNIST, Fashion-MNIST, EMNIST, KMNIST) are 28x28") != std::string::npos);
     }
     SUBCASE("truncated data") {
         p2p::test::TempDir dir;
@@ -101,11 +102,18 @@ TEST_CASE("malformed IDX data sets are refused with the file and the reason") {
         dir.write("train-images-idx3-ubyte", images_file(3, 28, 28) + "x");
         CHECK(load_error(dir.path().string()).find("more data than the header declares") != std::string::npos);
     }
-    SUBCASE("label outside 0..9") {
+    SUBCASE("the class count comes from the labels (EMNIST has 47), and a 10-class model refuses more") {
         p2p::test::TempDir dir;
         write_set(dir, 3, false);
-        dir.write("train-labels-idx1-ubyte", labels_file(3, 12));
-        CHECK(load_error(dir.path().string()).find("label 12 at index 0 is outside 0..9") != std::string::npos);
+        dir.write("train-labels-idx1-ubyte", labels_file(3, 46));
+        auto d = load_mnist_data(dir.path().string());
+        CHECK(d->train.classes == 47);
+        CHECK(d->test.classes == 47);  // both splits: the larger
+        p2p::TrainingOptions t;
+        t.batch_size = 2;
+        CHECK_THROWS_WITH_AS(p2p::node::Trainer(t, "small-cnn", 0, 1, *d), doctest::Contains("model small-cnn has 10 classes"),
+                             p2p::ConfigError);
+        CHECK(p2p::node::Trainer(t, "logreg", 0, 1, *d).dim() == 784 * 47 + 47);
     }
     SUBCASE("implausible header") {
         p2p::test::TempDir dir;
@@ -180,9 +188,126 @@ TEST_CASE("the trainer refuses a data set whose images or classes its model does
     p2p::TrainingOptions t;
     t.batch_size = 2;
     CHECK_THROWS_WITH_AS(p2p::node::Trainer(t, "small-cnn", 0, 1, d),
-                         doctest::Contains("model small-cnn takes 1x28x28 images of 10 classes; the data in tiny are "
-                                           "1x14x14 of 10"),
+                         doctest::Contains("model small-cnn takes 1x28x28 images; the data in tiny are "
+                                           "1x14x14 images of 10 classes"),
                          p2p::ConfigError);
     CHECK_THROWS_WITH_AS(p2p::node::Trainer(t, "big-cnn", 0, 1, d), doctest::Contains("unknown model 'big-cnn'"),
                          p2p::ConfigError);
+}
+
+// Issue 15: what an honest node sends with --momentum / --weight-decay, and the step schedule.
+TEST_CASE("the trainer's worker momentum, weight decay and learning-rate schedule") {
+    p2p::test::TempDir dir;
+    write_set(dir, 64, false);
+    auto d = load_mnist_data(dir.path().string());
+    p2p::TrainingOptions t;
+    t.batch_size = 8;
+    t.learning_rate = 0.1;
+    p2p::node::Trainer plain(t, "small-cnn", 0, 1, *d);
+    plain.next_batch();
+    plain.gradient();
+    const auto g0 = plain.worker_vector();
+    CHECK(g0.data() == plain.grads().data());  // off: the gradient itself, not a copy
+
+    t.momentum = 0.9;
+    t.weight_decay = 0.01;
+    p2p::node::Trainer with(t, "small-cnn", 0, 1, *d);
+    std::vector<float> m(with.dim(), 0.0f);
+    for (int round = 1; round <= 3; ++round) {
+        CAPTURE(round);
+        with.next_batch();
+        with.gradient();
+        const std::vector<float> theta(with.params().begin(), with.params().end());
+        const std::vector<float> g(with.grads().begin(), with.grads().end());
+        const auto v = with.worker_vector();
+        double worst = 0;
+        for (std::size_t k = 0; k < m.size(); ++k) {
+            m[k] = 0.9f * m[k] + 0.1f * (g[k] + 0.01f * theta[k]);
+            worst = std::max(worst, static_cast<double>(std::abs(v[k] - m[k])));
+        }
+        CHECK(worst < 1e-7);  // the same float arithmetic, up to fused multiply-adds
+        with.step(v);
+    }
+    CHECK(with.worker_momentum().size() == with.dim());
+
+    t.lr_milestones = {2, 4};
+    t.lr_gamma = 0.5;
+    p2p::node::Trainer sched(t, "small-cnn", 0, 1, *d);
+    const float want[] = {0.1f, 0.1f, 0.05f, 0.05f, 0.025f, 0.025f};
+    for (int round = 1; round <= 6; ++round) {
+        CAPTURE(round);
+        CHECK(sched.schedule(round) == doctest::Approx(want[round - 1]));
+        CHECK(sched.lr() == doctest::Approx(want[round - 1]));
+    }
+}
+
+// Issue 15: CIFAR-10's binary version, read from files in its exact format that the test writes.
+TEST_CASE("CIFAR-10 binary batches load as 3 x 32 x 32 uint8 images; bad files are named") {
+    p2p::test::TempDir dir;
+    p2p::test::write_cifar(dir, 7);
+    auto d = load_cifar10_data(dir.path().string());
+    CHECK(d->train.count == 35);
+    CHECK(d->test.count == 7);
+    CHECK(d->train.channels == 3);
+    CHECK(d->train.rows == 32);
+    CHECK(d->train.classes == 10);
+    CHECK(d->train.pixels.size() == 35 * 3072);
+    CHECK(d->train.labels[13] == 3);                 // record 13: label 13 % 10
+    CHECK(d->train.pixels[13 * 3072 + 1025] == 14);  // green plane, pixel 1: (13 + 1025) % 256
+    CHECK(d->test.labels[0] == 5);                   // test records follow: index 35
+    // A batch comes out channel-major ({C, B, H, W}), scaled by 1/255.
+    std::vector<float> out;
+    std::vector<std::uint8_t> labels;
+    const std::uint32_t pick[] = {0, 13};
+    gather_batch(d->train, pick, out, labels);
+    CHECK(out.size() == 2 * 3072);
+    CHECK(out[1 * 1024 + 0] == doctest::Approx(13 / 255.0f));                // channel 0, image 1
+    CHECK(out[(1 * 2 + 1) * 1024 + 1] == doctest::Approx(14 / 255.0f));      // channel 1, image 1, pixel 1
+    CHECK(labels[1] == 3);
+    // Nodes of one process share one copy; the idx loader of the same folder is another format.
+    CHECK(load_cifar10_data(dir.path().string()).get() == d.get());
+    // The standard tarball's folder is found too.
+    p2p::test::TempDir outer;
+    std::filesystem::create_directories(outer.path() / "cifar-10-batches-bin");
+    for (const auto& f : std::filesystem::directory_iterator(dir.path()))
+        std::filesystem::copy_file(f.path(), outer.path() / "cifar-10-batches-bin" / f.path().filename());
+    CHECK(load_cifar10(outer.path().string(), Split::Test).count == 7);
+
+    auto error = [](const std::string& root) {
+        try {
+            load_cifar10(root, Split::Train);
+        } catch (const IoError& e) {
+            return std::string(e.what());
+        }
+        return std::string("(no error)");
+    };
+    dir.write("data_batch_3.bin", p2p::test::cifar_file(2, 0, false).substr(0, 5000));
+    CHECK(error(dir.path().string()).find("data_batch_3.bin: 5000 bytes is not a whole number of 3073-byte records") !=
+          std::string::npos);
+    std::string bad = p2p::test::cifar_file(2, 0, false);
+    bad[3073] = 12;
+    dir.write("data_batch_3.bin", bad);
+    CHECK(error(dir.path().string()).find("data_batch_3.bin: record 1 has label 12, outside CIFAR-10's 0..9") !=
+          std::string::npos);
+    std::filesystem::remove(dir.path() / "data_batch_3.bin");
+    CHECK(error(dir.path().string()).find("data_batch_3.bin: missing") != std::string::npos);
+}
+
+TEST_CASE("a model that does not fit the data set is an error naming both") {
+    p2p::test::TempDir dir;
+    write_set(dir, 16, false);
+    auto grey = load_mnist_data(dir.path().string());
+    p2p::TrainingOptions t;
+    t.batch_size = 4;
+    const std::string want =
+        "model cnn-cifar takes 3x32x32 images; the data in " + dir.path().string() + " are 1x28x28 images of 10 classes";
+    CHECK_THROWS_WITH_AS(p2p::node::Trainer(t, "cnn-cifar", 0, 1, *grey), doctest::Contains(want.c_str()),
+                         p2p::ConfigError);
+    p2p::test::TempDir colour;
+    p2p::test::write_cifar(colour, 4);
+    auto cifar = load_cifar10_data(colour.path().string());
+    CHECK_THROWS_WITH_AS(p2p::node::Trainer(t, "small-cnn", 0, 1, *cifar),
+                         doctest::Contains("model small-cnn takes 1x28x28 images"), p2p::ConfigError);
+    p2p::node::Trainer fits(t, "logreg", 0, 1, *cifar);  // any shape
+    CHECK(fits.dim() == 3072 * 10 + 10);
 }

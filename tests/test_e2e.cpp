@@ -128,7 +128,7 @@ TEST_CASE("launch hands every node one resolved experiment file; a node started 
         CHECK(contains(written, line));
     for (int id = 0; id < 4; ++id)
         CHECK(contains(r.out, "[Node " + std::to_string(id) + "] honest node, rounds 3, batch 32"));
-    CHECK(contains(r.out, "clipping -> trimmed-mean (f=1), attack alie"));
+    CHECK(contains(r.out, "clipping -> trimmed-mean (f=1: the most Byzantine neighbours of any honest node), attack alie"));
 
     // By hand, with the same file: the same settings; flags still win (short timeouts: it runs alone).
     auto alone = run_p2pnode({"mesh", "--config", cfg, "--node-id", "1", "--experiment", file.string(), "--ipc-dir",
@@ -136,7 +136,7 @@ TEST_CASE("launch hands every node one resolved experiment file; a node started 
                               "--startup-timeout", "0.2", "--round-timeout", "0.2", "--hard-timeout", "0.3"});
     CHECK(alone.status == 0);
     CHECK(contains(alone.out, "[Node 1] honest node, rounds 3, batch 32"));
-    CHECK(contains(alone.out, "clipping -> trimmed-mean (f=1), attack alie"));
+    CHECK(contains(alone.out, "clipping -> trimmed-mean (f=1: the most Byzantine neighbours of any honest node), attack alie"));
 
     // A broken experiment file is a usage error naming the file, the line and the key.
     const std::string bad = dir.write("bad.yaml", "robust:\n  aggregator: krum\n  f: many\n");

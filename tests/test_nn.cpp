@@ -322,3 +322,64 @@ TEST_CASE("conv -> maxpool -> ReLU (as SmallCnn computes it) equals conv -> ReLU
         CHECK(reference.grads()[i] == doctest::Approx(ours.grads()[i]).epsilon(1e-5));
     }
 }
+
+// Issue 15: every catalogue model passes the whole-network gradient check, sampled in every
+// layer's weights and biases, and has the parameter count of its PyTorch definition.
+TEST_CASE("every model of the catalogue passes a gradient check and has its PyTorch parameter count") {
+    struct Case {
+        const char* name;
+        ModelShape shape;
+        std::size_t batch, params;
+    };
+    ModelOptions two_hidden;
+    two_hidden.hidden = {16, 8};
+    const Case cases[] = {
+        {"small-cnn", {1, 28, 28, 10}, 3, 206'922},
+        {"logreg", {1, 28, 28, 10}, 3, 7'850},
+        {"logreg", {3, 32, 32, 10}, 2, 30'730},
+        {"mlp", {1, 28, 28, 10}, 3, 79'510},  // ByzFL's fc_mnist: 784 -> 100 -> 10
+        {"cnn-mnist", {1, 28, 28, 10}, 2, 431'080},
+        {"cnn-cifar", {3, 32, 32, 10}, 2, 2'324'630},
+    };
+    for (const auto& c : cases) {
+        CAPTURE(c.name);
+        const ModelEntry* e = find_model(c.name);
+        REQUIRE(e != nullptr);
+        CHECK(e->misfit(c.shape).empty());
+        Sequential model = e->make(c.shape, {}, 3);
+        CHECK(model.param_count() == c.params);
+        Sequential same = e->make(c.shape, {}, 3);
+        CHECK(std::equal(model.params().begin(), model.params().end(), same.params().begin()));
+        std::mt19937 rng(9);
+        Tensor input = random_tensor({c.shape.channels, c.batch, c.shape.height, c.shape.width}, rng, 0.0f, 1.0f);
+        std::vector<std::uint8_t> labels;
+        for (std::size_t b = 0; b < c.batch; ++b) labels.push_back(static_cast<std::uint8_t>((3 * b + 1) % c.shape.classes));
+        model.compute_gradient(input, labels);
+        std::vector<float> grads(model.grads().begin(), model.grads().end());
+        auto params = model.params();
+        auto loss = [&] {
+            return softmax_cross_entropy(model.forward(input), labels, nullptr).loss_sum / static_cast<double>(c.batch);
+        };
+        std::vector<double> a, n;
+        std::size_t at = 0;
+        for (const auto& layer : model.layers()) {
+            const std::size_t w = layer->weight_count(), total = layer->param_count();
+            for (auto [start, size] : {std::pair{at, w}, std::pair{at + w, total - w}})
+                for (std::size_t k = 0; size > 0 && k < 6; ++k) {
+                    const std::size_t i = start + (k * 7919) % size;
+                    a.push_back(grads[i]);
+                    n.push_back(central_difference(params[i], 1e-2f, loss));
+                }
+            at += total;
+        }
+        CHECK(at == c.params);
+        CHECK(relative_error(a, n) < 3e-2);
+    }
+    ModelOptions deep;
+    deep.hidden = {16, 8};
+    CHECK(find_model("mlp")->make({3, 8, 8, 5}, deep, 0).param_count() == 192 * 16 + 16 + 16 * 8 + 8 + 8 * 5 + 5);
+    // Misfits name what the model takes.
+    CHECK(find_model("cnn-cifar")->misfit({1, 28, 28, 10}) == "takes 3x32x32 images");
+    CHECK(find_model("small-cnn")->misfit({1, 28, 28, 47}) == "has 10 classes");
+    CHECK(find_model("logreg")->misfit({3, 32, 32, 100}).empty());
+}

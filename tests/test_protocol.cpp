@@ -12,6 +12,7 @@
 #include "p2pnode/launch/cluster.hpp"
 #include "p2pnode/node/checkpoint.hpp"
 #include "p2pnode/node/local_trainer.hpp"
+#include "p2pnode/node/settings.hpp"
 #include "p2pnode/node/topology.hpp"
 #include "p2pnode/robust/robust.hpp"
 #include "support.hpp"
@@ -151,11 +152,13 @@ std::pair<Experiment, Experiment> mean_by_exchange(int rounds) {
 }
 
 // Honest shard `id` of the 4 in five_nodes(), trained alone with the same settings.
-node::LocalTrainResult shard_alone(const TrainingOptions& training, std::uint32_t id, const data::MnistData& data) {
+node::LocalTrainResult shard_alone(const TrainingOptions& training, std::uint32_t id, const data::MnistData& data,
+                                   const data::PartitionSpec& partition = {}) {
     node::LocalTrainSettings ls;
     ls.training = training;
     ls.shard = id;
     ls.shards = 4;
+    ls.partition = partition;
     return node::train_locally(ls, data);
 }
 
@@ -245,6 +248,76 @@ TEST_CASE("self weight 1 trains each honest node alone; 1/2 steps halfway betwee
         }
         CHECK(moved > 1e-4);    // the weight changes the step
         CHECK(worst < 1e-6);    // and the step is the mix: rounding only
+    }
+}
+
+TEST_CASE("each honest node trains on its shard of the partition (classes, dirichlet), seeded by data.seed") {
+    QuietLogs quiet;
+    p2p::test::TempDir dir;
+    p2p::test::write_set(dir, 256, false);
+    auto data = data::load_mnist_data(dir.path().string());
+    const auto cfg = five_nodes();
+    auto c = quick(3);
+    c.training.self_weight = 1;  // each node alone: its model is its shard's
+    c.data.partition = "classes";
+    c.data.classes_per_node = 3;
+    c.data.seed = 11;
+    const auto spec = node::partition_of(c);
+    CHECK(spec.seed == 11);
+    auto classes = launch::run_threads(cfg, c, inproc(), *data);
+    for (std::uint32_t id = 0; id < 4; ++id) {
+        CAPTURE(id);
+        CHECK(classes.at(id).params == shard_alone(c.training, id, *data, spec).params);
+        CHECK(classes.at(id).params != shard_alone(c.training, id, *data).params);  // not the strided shard
+    }
+    // Another data seed, another split, the same training seed: other models.
+    c.data.seed = 12;
+    auto other = launch::run_threads(cfg, c, inproc(), *data);
+    CHECK(other.at(0).params != classes.at(0).params);
+    c.data.partition = "dirichlet";
+    c.data.alpha = 0.3;
+    c.data.seed = -1;  // the run's seed
+    CHECK(node::partition_of(c).seed == c.training.seed);
+    auto dir_run = launch::run_threads(cfg, c, inproc(), *data);
+    for (std::uint32_t id = 0; id < 4; ++id)
+        CHECK(dir_run.at(id).params == shard_alone(c.training, id, *data, node::partition_of(c)).params);
+}
+
+TEST_CASE("worker momentum: a node alone steps as SGD with momentum (dampened), and sends its momentum") {
+    // m_t = b m_{t-1} + (1 - b) g_t from m_0 = 0 is (1 - b) times PyTorch's v_t = b v_{t-1} + g_t,
+    // so a node alone (self weight 1) with rate lr follows `train` with momentum b and rate
+    // (1 - b) lr, up to rounding.
+    QuietLogs quiet;
+    p2p::test::TempDir dir;
+    p2p::test::write_set(dir, 256, false);
+    auto data = data::load_mnist_data(dir.path().string());
+    const auto cfg = five_nodes();
+    auto c = quick(6);
+    c.training.self_weight = 1;
+    c.training.momentum = 0.8;
+    c.training.lr_milestones = {3};
+    c.training.lr_gamma = 0.5;
+    auto nodes = launch::run_threads(cfg, c, inproc(), *data);
+    auto local = c.training;
+    local.learning_rate = c.training.learning_rate * 0.2;
+    for (std::uint32_t id = 0; id < 4; ++id) {
+        CAPTURE(id);
+        node::LocalTrainSettings ls;
+        ls.training = local;
+        ls.shard = id;
+        ls.shards = 4;
+        ls.momentum = 0.8f;
+        const auto alone = node::train_locally(ls, *data);
+        const auto& p = nodes.at(id).params;
+        REQUIRE(p.size() == alone.params.size());
+        double worst = 0, moved = 0;
+        const auto plain = shard_alone(quick(6).training, id, *data).params;
+        for (std::size_t k = 0; k < p.size(); ++k) {
+            worst = std::max(worst, double(std::abs(p[k] - alone.params[k])));
+            moved = std::max(moved, double(std::abs(p[k] - plain[k])));
+        }
+        CHECK(worst < 1e-5);
+        CHECK(moved > 1e-3);  // momentum changed the run
     }
 }
 

@@ -10,6 +10,11 @@
 #include "p2pnode/robust/robust.hpp"
 #include "p2pnode/robust/catalogue.hpp"
 #include "p2pnode/robust/gram.hpp"  // the float Gram kernels, checked directly below
+#include "support.hpp"
+
+#include <xtensor/xarray.hpp>
+#include <xtensor/xbuilder.hpp>
+#include <xtensor/xnpy.hpp>
 
 using namespace p2p::robust;
 
@@ -753,4 +758,48 @@ TEST_CASE("catalogues: each attack forges from exactly what its row says it need
             CHECK_THROWS_AS(attack->forge(empty, out), RobustError);
         }
     }
+}
+
+// Issue 15: caf returns the weighted mean of the iteration whose top eigenvalue was smallest,
+// checked against a NumPy implementation of the definition (tests/caf_numpy.py, exact
+// eigenpairs) on random inputs with and without outliers.
+TEST_CASE("caf matches its definition, in NumPy, on random inputs") {
+    p2p::test::TempDir dir;
+    std::mt19937 rng(21);
+    std::normal_distribution<double> noise(0.0, 1.0);
+    struct Case {
+        std::size_t n, d, f;
+        double shift;  // added to the last f rows: outliers
+    };
+    const Case cases[] = {{7, 5, 2, 0.0}, {7, 5, 2, 8.0}, {11, 20, 3, 0.0}, {11, 20, 3, 30.0}, {5, 3, 1, 0.0},
+                          {9, 40, 4, 3.0}, {6, 2, 0, 0.0}};
+    double largest_change = 0;
+    for (const auto& c : cases) {
+        CAPTURE(c.n);
+        CAPTURE(c.f);
+        CAPTURE(c.shift);
+        Mat rows(c.n, std::vector<double>(c.d));
+        xt::xarray<double> x = xt::zeros<double>({c.n, c.d});
+        for (std::size_t i = 0; i < c.n; ++i)
+            for (std::size_t j = 0; j < c.d; ++j) {
+                rows[i][j] = noise(rng) + (i + c.f >= c.n ? c.shift : 0.0);
+                x(i, j) = rows[i][j];
+            }
+        const std::string in = (dir.path() / "x.npy").string(), out = (dir.path() / "caf.npy").string();
+        xt::dump_npy(in, x);
+        const std::string script = p2p::test::required_env("P2PNODE_SOURCE_ROOT") + "/tests/caf_numpy.py";
+        auto r = p2p::test::run_program("/usr/bin/python3", {script, in, std::to_string(c.f), out});
+        REQUIRE_MESSAGE(r.status == 0, r.err);
+        const auto want = xt::load_npy<double>(out);
+        const auto got = run("caf", rows, with_f(c.f));
+        REQUIRE(want.size() == got.size());
+        double err = 0, scale = 0;
+        for (std::size_t j = 0; j < c.d; ++j) {
+            err = std::max(err, std::abs(got[j] - want(j)));
+            scale = std::max(scale, std::abs(want(j)));
+        }
+        CHECK(err <= 1e-9 * std::max(1.0, scale));
+        largest_change = std::max(largest_change, err);
+    }
+    MESSAGE("largest difference to NumPy's caf: " << largest_change);
 }

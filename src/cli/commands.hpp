@@ -42,6 +42,15 @@ struct TrainFlags {
 void add_train_command(CLI::App& app, TrainFlags& f);
 int run_train(const TrainFlags& f);
 
+// p2pnode partition: each honest node's samples per class before training.
+struct PartitionFlags {
+    std::string config;
+    bool json = false;
+    ExperimentFlags experiment;
+};
+void add_partition_command(CLI::App& app, PartitionFlags& f);
+int run_partition(const PartitionFlags& f);
+
 // p2pnode list [KIND]
 const std::vector<std::string>& list_kinds();
 CLI::App* add_list_command(CLI::App& app, std::string& kind);

@@ -6,6 +6,7 @@
 
 #include "p2pnode/catalogue.hpp"
 #include "p2pnode/data/idx.hpp"
+#include "p2pnode/data/partition.hpp"
 #include "p2pnode/nn/model.hpp"
 #include "p2pnode/node/topology.hpp"
 #include "p2pnode/robust/catalogue.hpp"
@@ -19,16 +20,18 @@ std::vector<std::string> catalogue_names(Catalogue c) {
         case Catalogue::Attack: return row_names(robust::attacks());
         case Catalogue::Model: return row_names(nn::models());
         case Catalogue::Dataset: return row_names(data::datasets());
+        case Catalogue::Partition: return row_names(data::partitions());
         case Catalogue::Topology: return row_names(node::topologies());
         case Catalogue::None: break;
     }
     return {};
 }
 
-void add_experiment_flags(CLI::App* sub, ExperimentFlags& flags, unsigned scope, bool with_file) {
+void add_experiment_flags(CLI::App* sub, ExperimentFlags& flags, unsigned scope, bool with_file,
+                          bool (*only)(const Field&)) {
     const Experiment defaults;
     for (const Field& f : experiment_fields()) {
-        if (!(f.scope & scope) || f.flag.empty()) continue;
+        if (!(f.scope & scope) || f.flag.empty() || (only && !only(f))) continue;
         std::string help(f.help);
         const auto choices = catalogue_names(f.catalogue);
         if (!choices.empty()) help += ": " + join(choices);

@@ -25,8 +25,10 @@ struct ExperimentFlags {
     std::string experiment_file;    // --experiment: a resolved experiment (launch writes one)
 };
 
-// Adds the fields whose scope includes `scope`, plus --experiment FILE when `with_file`.
-void add_experiment_flags(CLI::App* sub, ExperimentFlags& flags, unsigned scope, bool with_file = true);
+// Adds the fields whose scope includes `scope` (and, when `only` is given, that it accepts),
+// plus --experiment FILE when `with_file`.
+void add_experiment_flags(CLI::App* sub, ExperimentFlags& flags, unsigned scope, bool with_file = true,
+                          bool (*only)(const Field&) = nullptr);
 
 // `base` (defaults, or defaults < a config file's sections) < --experiment FILE < the flags given.
 Experiment resolve_experiment(const ExperimentFlags& flags, Experiment base, std::vector<std::string>& warnings);

@@ -59,7 +59,7 @@ int run_launch(const LaunchFlags& l, const NodeFlags& f, const std::string& self
     std::vector<node::NodeSettings> all;
     for (const auto& n : cfg.nodes) all.push_back(node::settings_for(cfg, static_cast<std::uint32_t>(n.id), e));
     auto data = load_data(e);
-    for (const auto& s : all) node::check_shard(s, data->train.count);
+    node::check_shards(all, data->train);
     if (l.resume && e.outputs.checkpoint_dir.empty()) throw ConfigError("--resume needs --checkpoint-dir");
     const std::string metrics_dir = e.outputs.metrics_dir;
     if (!metrics_dir.empty()) {

@@ -7,6 +7,7 @@
 
 #include "commands.hpp"
 #include "p2pnode/data/idx.hpp"
+#include "p2pnode/data/partition.hpp"
 #include "p2pnode/nn/model.hpp"
 #include "p2pnode/node/topology.hpp"
 #include "p2pnode/robust/catalogue.hpp"
@@ -52,13 +53,13 @@ std::string needs_of(const robust::AttackNeeds& n) {
 
 const std::vector<std::string>& list_kinds() {
     static const std::vector<std::string> kinds = {"aggregators", "pre-aggregators", "attacks",
-                                                   "models",      "datasets",        "topologies"};
+                                                   "models",      "datasets",        "partitions", "topologies"};
     return kinds;
 }
 
 CLI::App* add_list_command(CLI::App& app, std::string& kind) {
     CLI::App* sub = app.add_subcommand("list", "List the catalogues: aggregators, pre-aggregators, attacks, models, "
-                                               "data sets, topologies (one line each, with bound and parameters)");
+                                               "data sets, partitions, topologies (one line each, with bound and parameters)");
     sub->add_option("kind", kind, "Only this catalogue")->check(CLI::IsMember(list_kinds()));
     return sub;
 }
@@ -88,13 +89,18 @@ int run_list(const std::string& kind) {
                 }));
     if (want("models"))
         section("models", rows_of(nn::models(), [](const auto& e) {
-                    return Row{std::string(e.name), "", "",
-                               fmt::format("{} (input {}x{}x{}, {} classes)", e.description, e.channels, e.height,
-                                           e.width, e.classes)};
+                    auto any = [](std::size_t v) { return v ? std::to_string(v) : std::string("any"); };
+                    return Row{std::string(e.name), "", e.name == "mlp" ? "hidden" : "",
+                               fmt::format("{} (input {}x{}x{}, {} classes)", e.description, any(e.channels),
+                                           any(e.height), any(e.width), e.classes ? any(e.classes) : "the data's")};
                 }));
     if (want("datasets"))
         section("datasets", rows_of(data::datasets(), [](const auto& e) {
                     return Row{std::string(e.name), "", "", std::string(e.description)};
+                }));
+    if (want("partitions"))
+        section("partitions", rows_of(data::partitions(), [](const auto& e) {
+                    return Row{std::string(e.name), "", std::string(e.params), std::string(e.description)};
                 }));
     if (want("topologies"))
         section("topologies", rows_of(node::topologies(), [](const auto& e) {

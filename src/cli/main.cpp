@@ -140,6 +140,8 @@ int main(int argc, char** argv) {
     p2p::cli::add_train_command(app, train_flags);
     p2p::cli::AggregateFlags aggregate_flags;
     CLI::App* aggregate = p2p::cli::add_aggregate_command(app, aggregate_flags);
+    p2p::cli::PartitionFlags partition_flags;
+    p2p::cli::add_partition_command(app, partition_flags);
     std::string list_kind;
     CLI::App* list = p2p::cli::add_list_command(app, list_kind);
 
@@ -165,6 +167,7 @@ int main(int argc, char** argv) {
         if (*app.get_subcommand("train")) return p2p::cli::run_train(train_flags);
         if (*aggregate) return p2p::cli::run_aggregate(aggregate_flags);
         if (*list) return p2p::cli::run_list(list_kind);
+        if (*app.get_subcommand("partition")) return p2p::cli::run_partition(partition_flags);
     } catch (const p2p::ConfigError& e) {
         std::fprintf(stderr, "error: %s\n", e.what());
         return kExitUsage;

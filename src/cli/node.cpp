@@ -66,8 +66,8 @@ std::string describe(const node::NodeSettings& s) {
     // A Byzantine node takes no step, so it has no self weight.
     const std::string weight =
         s.type == NodeType::Honest ? fmt::format(", self weight {}", s.training.self_weight) : std::string();
-    return fmt::format("{}{} (f={}), attack {} (scale {}), {} exchange{}", pre, s.aggregator, s.robust.f, s.attack,
-                       s.attack_params.scale, s.training.exchange, weight);
+    return fmt::format("{}{} (f={}: {}), attack {} (scale {}), {} exchange{}", pre, s.aggregator, s.robust.f,
+                       s.f_reason, s.attack, s.attack_params.scale, s.training.exchange, weight);
 }
 
 int run_one(const NodesConfig& cfg, const NodeFlags& f, std::uint32_t id,

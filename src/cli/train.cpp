@@ -3,10 +3,13 @@
 #include <string>
 
 #include <CLI/CLI.hpp>
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include "commands.hpp"
 #include "node_commands.hpp"
+#include "p2pnode/data/partition.hpp"
+#include "p2pnode/errors.hpp"
 #include "p2pnode/nn/layers.hpp"
 #include "p2pnode/node/local_trainer.hpp"
 #include "p2pnode/node/settings.hpp"
@@ -38,7 +41,7 @@ bool parse_shard(const std::string& text, std::size_t& h, std::size_t& count) {
 void add_train_command(CLI::App& app, TrainFlags& f) {
     CLI::App* sub = app.add_subcommand("train", "Single-node training on one machine: the non-distributed baseline");
     add_experiment_flags(sub, f.experiment, kTrainFlag);
-    sub->add_option("--shard", f.shard, "Train on honest shard h of H (indices h, h+H, ...), as h/H")
+    sub->add_option("--shard", f.shard, "Train on honest shard h of H of --partition (strided: indices h, h+H, ...), as h/H")
         ->check(CLI::Validator(
             [](std::string& v) {
                 std::size_t h = 0, n = 0;
@@ -60,15 +63,23 @@ int run_train(const TrainFlags& f) {
     parse_shard(f.shard, s.shard, s.shards);
     s.momentum = static_cast<float>(e.training.momentum);
     s.weight_decay = static_cast<float>(e.training.weight_decay);
+    s.partition = node::partition_of(e);
+    s.model_options = node::model_options_of(e);
     s.node_id = static_cast<int>(s.shard);
     s.metrics_path = f.metrics;
     s.stop_requested = [] { return g_stop.load(); };
     nn::set_blas_threads(f.blas_threads);
 
     auto data = load_data(e);
-    spdlog::info("[Node {}] train: shard {} ({} of {} training images), {} test images from {}, rounds {}, batch {}, "
-                 "lr {}, seed {}",
-                 s.node_id, f.shard, (data->train.count + s.shards - 1 - s.shard) / s.shards, data->train.count,
+    std::size_t size = 0;
+    try {
+        size = data::partition(data->train.labels, data->train.classes, s.shards, s.partition)[s.shard].size();
+    } catch (const std::invalid_argument& ex) {
+        throw ConfigError(fmt::format("data.partition {}: {}", s.partition.name, ex.what()));
+    }
+    spdlog::info("[Node {}] train: shard {} of the {} partition ({} of {} training images), {} test images from {}, "
+                 "rounds {}, batch {}, lr {}, seed {}",
+                 s.node_id, f.shard, s.partition.name, size, data->train.count,
                  data->test.count, data->root, s.training.rounds, s.training.batch_size, s.training.learning_rate,
                  s.training.seed);
     install_stop_handlers();

@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "p2pnode/errors.hpp"
 
@@ -19,6 +20,48 @@ std::string quoted(const std::string& s) {
         out += c;
     }
     return out + "\"";
+}
+
+// "300,600" -> {300, 600}; "" -> {}. milestones_error / sizes_error say first what is wrong.
+std::vector<int> parse_ints(const std::string& text) {
+    std::vector<int> out;
+    for (std::size_t b = 0; b < text.size();) {
+        const std::size_t c = std::min(text.find(',', b), text.size());
+        int v = 0;
+        std::from_chars(text.data() + b, text.data() + c, v);
+        out.push_back(v);
+        b = c + 1;
+    }
+    return out;
+}
+
+std::string milestones_error(const std::string& text) {
+    long long last = 0;
+    for (std::size_t b = 0; b < text.size();) {
+        const std::size_t c = std::min(text.find(',', b), text.size());
+        long long v = 0;
+        auto [ptr, ec] = std::from_chars(text.data() + b, text.data() + c, v);
+        if (c == b || ec != std::errc() || ptr != text.data() + c || v < 1 || v > 100'000'000)
+            return fmt::format("must be rounds in 1..100000000, comma-separated, got '{}'", text);
+        if (v <= last) return fmt::format("must be increasing, got '{}'", text);
+        last = v;
+        b = c + 1;
+    }
+    return {};
+}
+
+std::string sizes_error(const std::string& text) {
+    if (text.empty()) return "must be one or more layer sizes, comma-separated";
+    for (std::size_t b = 0; b <= text.size();) {
+        const std::size_t c = std::min(text.find(',', b), text.size());
+        long long v = 0;
+        auto [ptr, ec] = std::from_chars(text.data() + b, text.data() + c, v);
+        if (c == b || ec != std::errc() || ptr != text.data() + c || v < 1 || v > 65536)
+            return fmt::format("must be layer sizes in 1..65536, comma-separated, got '{}'", text);
+        b = c + 1;
+        if (c == text.size()) break;
+    }
+    return {};
 }
 
 #define P2P_INT(key, flag, help, scope, lo, hi, member)                                                         \
@@ -70,10 +113,20 @@ const Field kFields[] = {
                "step, w*own + (1-w)*aggregate: 0 is the reference's step on the aggregate alone, 1 ignores the "
                "neighbours",
                kRun, 0, 1, false, training.self_weight),
-    P2P_DOUBLE("training.momentum", "--momentum", "SGD momentum (0: plain SGD, like the reference)", kTrainFlag, 0,
-               0.999999, false, training.momentum),
-    P2P_DOUBLE("training.weight_decay", "--weight-decay", "SGD weight decay (L2)", kTrainFlag, 0, 1e9, false,
-               training.weight_decay),
+    P2P_DOUBLE("training.momentum", "--momentum",
+               "Momentum beta: nodes send their worker momentum m = beta*m + (1-beta)*g (ByzFL's); train uses "
+               "PyTorch's SGD momentum (0: plain SGD, like the reference)",
+               kAll, 0, 0.999999, false, training.momentum),
+    P2P_DOUBLE("training.weight_decay", "--weight-decay", "Weight decay (L2): g + wd*theta, before the momentum", kAll,
+               0, 1e9, false, training.weight_decay),
+    Field{"training.lr_milestones", "--lr-milestones",
+          "Rounds after which the learning rate is multiplied by --lr-gamma, increasing, comma-separated ('' = none)",
+          kAll, FieldKind::Text, Catalogue::None, 0, 0, false, {},
+          [](Experiment& e, const FieldValue& v) { e.training.lr_milestones = parse_ints(v.text); },
+          [](const Experiment& e) { return fmt::format("{}", fmt::join(e.training.lr_milestones, ",")); },
+          [](const FieldValue& v) { return milestones_error(v.text); }},
+    P2P_DOUBLE("training.lr_gamma", "--lr-gamma", "Factor of the learning rate at each milestone", kAll, 0, 1, true,
+               training.lr_gamma),
     P2P_TEXT("robust.aggregator", "--aggregator", "Robust aggregation rule of honest nodes", kRun, C::Aggregator,
              {}, robust.aggregator),
     Field{"robust.pre_aggregators", "--pre-aggregator",
@@ -85,7 +138,7 @@ const Field kFields[] = {
               for (const auto& p : e.robust.pre_aggregators) out += (out.empty() ? "" : ",") + p;
               return out;
           }},
-    P2P_INT("robust.f", "--f", "Tolerated Byzantine inputs (-1: the number of Byzantine nodes)", kRun, -1, 100000,
+    P2P_INT("robust.f", "--f", "Tolerated Byzantine inputs (-1: the most Byzantine neighbours any honest node has)", kRun, -1, 100000,
             robust.f),
     P2P_INT("robust.q", "--q", "multi-krum: vectors averaged (0: n - f)", kRun, 0, 100000, robust.q),
     P2P_DOUBLE("robust.tau", "--tau", "centered-clipping radius / clipping threshold", kRun, 0, 1e30, true,
@@ -114,14 +167,29 @@ const Field kFields[] = {
     P2P_DOUBLE("attack.hi", "--search-hi", "optimal-alie / optimal-ipm: upper end of the z / scale searched", kRun,
                -1e30, 1e30, false, attack.hi),
     P2P_TEXT("model.name", "--model", "Model every node trains", kAll, C::Model, {}, model.name),
+    Field{"model.hidden", "--hidden", "mlp: hidden layer sizes, comma-separated (ReLU between layers)", kAll,
+          FieldKind::Text, Catalogue::None, 0, 0, false, {},
+          [](Experiment& e, const FieldValue& v) { e.model.hidden = parse_ints(v.text); },
+          [](const Experiment& e) { return fmt::format("{}", fmt::join(e.model.hidden, ",")); },
+          [](const FieldValue& v) { return sizes_error(v.text); }},
     P2P_TEXT("data.dataset", "--dataset", "Data set format of --data-root", kAll, C::Dataset, {}, data.dataset),
     P2P_TEXT("data.root", "--data-root",
-             "Folder with MNIST-format IDX files (raw or .gz); 'auto' = ./data if it holds them, else "
-             "/usr/share/datasets/fashion-mnist",
+             "Folder with the data set's files (idx: MNIST-format, raw or .gz; cifar10: the binary batches); 'auto' = "
+             "./data if it holds IDX files, else /usr/share/datasets/fashion-mnist",
              kAll, C::None, {}, data.root),
-    P2P_TEXT("data.partition", "--partition",
-             "How the training set is split among honest nodes: strided (honest node h of H takes h, h+H, ...)",
-             kRun, C::None, (Choices{"strided"}), data.partition),
+    P2P_TEXT("data.partition", "--partition", "How the training set is split among the honest nodes", kAll,
+             C::Partition, {}, data.partition),
+    P2P_DOUBLE("data.alpha", "--alpha", "dirichlet partition: concentration (small: each node holds few classes)",
+               kAll, 0, 1e6, true, data.alpha),
+    P2P_INT("data.min_size", "--min-size",
+            "dirichlet partition: re-draw until every node holds this many samples (0: one batch)", kAll, 0,
+            1'000'000'000, data.min_size),
+    P2P_DOUBLE("data.gamma", "--gamma", "gamma partition: fraction of the samples split IID (the rest by label)",
+               kAll, 0, 1, false, data.gamma),
+    P2P_INT("data.classes_per_node", "--classes-per-node", "classes partition: classes each node holds", kAll, 1,
+            100000, data.classes_per_node),
+    P2P_INT("data.seed", "--data-seed", "Seed of the partition (-1: the run's --seed)", kAll, -1,
+            9'007'199'254'740'992.0, data.seed),
     P2P_TEXT("topology.type", "--topology", "Graph of the nodes (the config's topology section)", kRun,
              C::Topology, {}, topology.type),
     P2P_INT("topology.k", "--k", "ring: neighbours on each side", kRun, 1, 100000, topology.k),
@@ -253,10 +321,15 @@ std::string describe_check(const Field& f) {
     return {};
 }
 
-std::string check_field(const Field& f, FieldValue v) { return check_value(f, v); }
+std::string check_field(const Field& f, FieldValue v) {
+    std::string wrong = check_value(f, v);
+    if (wrong.empty() && f.check) wrong = f.check(v);
+    return wrong;
+}
 
 void set_field(Experiment& e, const Field& f, FieldValue v, const std::string& origin) {
-    const std::string wrong = check_value(f, v);
+    std::string wrong = check_value(f, v);
+    if (wrong.empty() && f.check) wrong = f.check(v);
     if (!wrong.empty()) throw ConfigError(fmt::format("{}: {}: {}", origin, f.key, wrong));
     f.set(e, v);
     e.origin[std::string(f.key)] = origin;

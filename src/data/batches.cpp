@@ -77,13 +77,16 @@ void BatchSampler::restore(const std::string& state) {
 
 void gather_batch(const Dataset& ds, std::span<const std::uint32_t> indices, std::vector<float>& out,
                   std::vector<std::uint8_t>& labels) {
-    const std::size_t img = ds.image_size();
-    if (out.size() < indices.size() * img) out.resize(indices.size() * img);
-    if (labels.size() < indices.size()) labels.resize(indices.size());
-    for (std::size_t b = 0; b < indices.size(); ++b) {
+    const std::size_t img = ds.image_size(), plane = ds.rows * ds.cols, batch = indices.size();
+    if (out.size() < batch * img) out.resize(batch * img);
+    if (labels.size() < batch) labels.resize(batch);
+    for (std::size_t b = 0; b < batch; ++b) {
         const std::uint8_t* src = ds.pixels.data() + std::size_t{indices[b]} * img;
-        float* dst = out.data() + b * img;
-        for (std::size_t k = 0; k < img; ++k) dst[k] = static_cast<float>(src[k]) / 255.0f;  // as torchvision's ToTensor
+        for (std::size_t c = 0; c < ds.channels; ++c) {  // {C, B, H, W}: channel c of image b
+            float* dst = out.data() + (c * batch + b) * plane;
+            const std::uint8_t* from = src + c * plane;
+            for (std::size_t k = 0; k < plane; ++k) dst[k] = static_cast<float>(from[k]) / 255.0f;  // as ToTensor
+        }
         labels[b] = ds.labels[indices[b]];
     }
 }

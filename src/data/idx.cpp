@@ -3,7 +3,9 @@
 #include "p2pnode/catalogue.hpp"
 
 #include <array>
+#include <algorithm>
 #include <filesystem>
+#include <fstream>
 #include <mutex>
 
 #include <fmt/format.h>
@@ -127,14 +129,14 @@ Dataset load_mnist(const std::string& root, Split split) {
     Dataset ds;
     ds.pixels = read_idx_images(images_path, ds.count, ds.rows, ds.cols);
     if (ds.rows != 28 || ds.cols != 28)
-        throw IoError(fmt::format("{}: images are {}x{}, the model needs 28x28", images_path, ds.rows, ds.cols));
+        throw IoError(fmt::format("{}: images are {}x{}; IDX sets (MNIST, Fashion-MNIST, EMNIST, KMNIST) are 28x28",
+                                  images_path, ds.rows, ds.cols));
     ds.labels = read_idx_labels(labels_path);
     if (ds.labels.size() != ds.count)
         throw IoError(fmt::format("{}: {} labels but {} has {} images", labels_path, ds.labels.size(), images_path,
                                   ds.count));
-    for (std::size_t i = 0; i < ds.labels.size(); ++i)
-        if (ds.labels[i] > 9)
-            throw IoError(fmt::format("{}: label {} at index {} is outside 0..9", labels_path, ds.labels[i], i));
+    ds.classes = 0;
+    for (auto l : ds.labels) ds.classes = std::max<std::size_t>(ds.classes, std::size_t{l} + 1);
     return ds;
 }
 
@@ -145,28 +147,89 @@ std::string default_data_root() {
     return "/usr/share/datasets/fashion-mnist";
 }
 
-std::shared_ptr<const MnistData> load_mnist_data(const std::string& root) {
-    // One copy per process and root: nodes run as threads of one process share it.
+namespace {
+
+// One copy per process, format and root: nodes run as threads of one process share it. Both
+// splits get the same class count (the larger).
+std::shared_ptr<const MnistData> load_shared(const std::string& format, const std::string& root,
+                                             Dataset (*load)(const std::string&, Split)) {
     static std::mutex mutex;
-    static std::vector<std::weak_ptr<const MnistData>> cache;
+    static std::vector<std::pair<std::string, std::weak_ptr<const MnistData>>> cache;
     std::lock_guard lock(mutex);
-    for (auto& weak : cache)
-        if (auto hit = weak.lock(); hit && hit->root == root) return hit;
+    for (auto& [f, weak] : cache)
+        if (auto hit = weak.lock(); hit && f == format && hit->root == root) return hit;
     auto data = std::make_shared<MnistData>();
     data->root = root;
-    data->train = load_mnist(root, Split::Train);
-    data->test = load_mnist(root, Split::Test);
-    std::erase_if(cache, [](const auto& w) { return w.expired(); });
-    cache.push_back(data);
+    data->train = load(root, Split::Train);
+    data->test = load(root, Split::Test);
+    data->train.classes = data->test.classes = std::max(data->train.classes, data->test.classes);
+    std::erase_if(cache, [](const auto& w) { return w.second.expired(); });
+    cache.emplace_back(format, data);
     return data;
+}
+
+constexpr std::size_t kCifarRecord = 1 + 3 * 32 * 32;
+
+// One CIFAR-10 binary file, appended to `ds`.
+void read_cifar_file(const std::string& path, Dataset& ds) {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    if (!fs::is_regular_file(path, ec)) throw IoError(fmt::format("{}: missing (CIFAR-10's binary version)", path));
+    const auto bytes = fs::file_size(path, ec);
+    if (ec || bytes == 0 || bytes % kCifarRecord != 0)
+        throw IoError(fmt::format("{}: {} bytes is not a whole number of {}-byte records (truncated or not "
+                                  "CIFAR-10's binary version)",
+                                  path, ec ? 0 : bytes, kCifarRecord));
+    if (bytes > kMaxBytes) throw IoError(fmt::format("{}: implausibly large ({} bytes)", path, bytes));
+    std::ifstream in(path, std::ios::binary);
+    std::vector<std::uint8_t> record(kCifarRecord);
+    const std::size_t records = bytes / kCifarRecord;
+    ds.pixels.reserve(ds.pixels.size() + records * (kCifarRecord - 1));
+    for (std::size_t r = 0; r < records; ++r) {
+        if (!in.read(reinterpret_cast<char*>(record.data()), static_cast<std::streamsize>(kCifarRecord)))
+            throw IoError(fmt::format("{}: cannot read record {}", path, r));
+        if (record[0] > 9)
+            throw IoError(fmt::format("{}: record {} has label {}, outside CIFAR-10's 0..9", path, r, record[0]));
+        ds.labels.push_back(record[0]);
+        ds.pixels.insert(ds.pixels.end(), record.begin() + 1, record.end());  // R, G, B planes: {C, H, W}
+    }
+    ds.count += records;
+}
+
+}  // namespace
+
+std::shared_ptr<const MnistData> load_mnist_data(const std::string& root) { return load_shared("idx", root, load_mnist); }
+
+Dataset load_cifar10(const std::string& root, Split split) {
+    namespace fs = std::filesystem;
+    std::string dir = root;
+    if (fs::is_directory(fs::path(root) / "cifar-10-batches-bin")) dir = (fs::path(root) / "cifar-10-batches-bin").string();
+    Dataset ds;
+    ds.channels = 3;
+    ds.rows = ds.cols = 32;
+    ds.classes = 10;
+    if (split == Split::Train)
+        for (int b = 1; b <= 5; ++b) read_cifar_file(fmt::format("{}/data_batch_{}.bin", dir, b), ds);
+    else
+        read_cifar_file(fmt::format("{}/test_batch.bin", dir), ds);
+    return ds;
+}
+
+std::shared_ptr<const MnistData> load_cifar10_data(const std::string& root) {
+    return load_shared("cifar10", root, load_cifar10);
 }
 
 namespace {
 
 const DatasetEntry kDatasets[] = {
-    {"mnist", "MNIST-format IDX files (train-/t10k-images-idx3-ubyte, -labels-idx1-ubyte, raw or .gz): MNIST, "
-              "Fashion-MNIST (the default root), ...; 1 x 28 x 28, 10 classes",
-     load_mnist_data},
+    {"idx",
+     "MNIST-format IDX files (train-/t10k-images-idx3-ubyte, -labels-idx1-ubyte, raw or .gz): MNIST, Fashion-MNIST "
+     "(the default root), EMNIST, KMNIST; 1 x 28 x 28, classes from the labels",
+     load_mnist_data, 1, 28, 28, 256},
+    {"mnist", "the same as idx (its name before there were other formats)", load_mnist_data, 1, 28, 28, 256},
+    {"cifar10",
+     "CIFAR-10's binary version (data_batch_1..5.bin, test_batch.bin, 3,073-byte records); 3 x 32 x 32, 10 classes",
+     load_cifar10_data, 3, 32, 32, 10},
 };
 
 }  // namespace

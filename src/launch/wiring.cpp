@@ -3,14 +3,22 @@
 #include <algorithm>
 
 #include "p2pnode/errors.hpp"
+#include "p2pnode/data/idx.hpp"
 #include "p2pnode/nn/model.hpp"
+#include "p2pnode/node/settings.hpp"
 
 namespace p2p::launch {
 
 transport::SocketLimits limits_for(const Experiment& e, std::size_t nodes) {
     const nn::ModelEntry* model = nn::find_model(e.model.name);
     if (!model) throw ConfigError("unknown model '" + e.model.name + "'");
-    const std::size_t dim = model->make(0).param_count();
+    const data::DatasetEntry* set = data::find_dataset(e.data.dataset);
+    if (!set) throw ConfigError("unknown data set '" + e.data.dataset + "'");
+    // The format's images and the most classes its labels can name: a bound for every set of it.
+    nn::ModelShape shape{set->channels, set->height, set->width, set->max_classes};
+    if (model->classes) shape.classes = model->classes;
+    std::size_t dim = 0;
+    if (model->misfit(shape).empty()) dim = model->param_count(shape, node::model_options_of(e));
     transport::SocketLimits l;
     l.max_message_bytes = static_cast<std::int64_t>(dim * sizeof(float) + (64u << 10));
     l.high_water_mark = 16;

@@ -1,5 +1,7 @@
 #include "p2pnode/nn/model.hpp"
 
+#include <fmt/format.h>
+
 #include "p2pnode/catalogue.hpp"
 
 #include <cmath>
@@ -121,7 +123,7 @@ EvalResult evaluate(Sequential& model, const data::Dataset& ds, std::size_t batc
         idx.resize(b);
         for (std::size_t i = 0; i < b; ++i) idx[i] = static_cast<std::uint32_t>(start + i);
         data::gather_batch(ds, idx, pixels, labels);
-        const std::vector<std::size_t> shape{1, b, ds.rows, ds.cols};
+        const std::vector<std::size_t> shape{ds.channels, b, ds.rows, ds.cols};
         if (input.shape() != xt::xarray<float>::shape_type(shape.begin(), shape.end())) input.resize(shape);
         std::copy_n(pixels.data(), b * ds.image_size(), input.data());
         const Tensor& logits = model.forward(input);
@@ -139,12 +141,102 @@ EvalResult evaluate(Sequential& model, const data::Dataset& ds, std::size_t batc
 
 namespace {
 
+using Layers = std::vector<std::unique_ptr<Layer>>;
+
+Sequential finish(Layers layers, std::uint64_t seed) {
+    Sequential model(std::move(layers));
+    model.init(seed);
+    return model;
+}
+
+// conv -> ReLU -> maxpool, computed as conv -> maxpool -> ReLU (see make_small_cnn).
+void conv_block(Layers& l, std::size_t in, std::size_t out, std::size_t kernel, std::size_t pad) {
+    l.push_back(std::make_unique<Conv2d>(in, out, kernel, pad));
+    l.push_back(std::make_unique<MaxPool2>());
+    l.push_back(std::make_unique<Relu>());
+}
+
+Sequential small_cnn_row(const ModelShape&, const ModelOptions&, std::uint64_t seed) { return make_small_cnn(seed); }
+Sequential logreg_row(const ModelShape& s, const ModelOptions&, std::uint64_t seed) { return make_logreg(s, seed); }
+Sequential mlp_row(const ModelShape& s, const ModelOptions& o, std::uint64_t seed) { return make_mlp(s, o.hidden, seed); }
+Sequential cnn_mnist_row(const ModelShape&, const ModelOptions&, std::uint64_t seed) { return make_cnn_mnist(seed); }
+Sequential cnn_cifar_row(const ModelShape&, const ModelOptions&, std::uint64_t seed) { return make_cnn_cifar(seed); }
+
 const ModelEntry kModels[] = {
     {"small-cnn", "the reference's CNN: conv 16, conv 32 (3x3, ReLU, maxpool 2), fc 128, fc 10; 206,922 parameters",
-     1, 28, 28, 10, make_small_cnn},
+     1, 28, 28, 10, small_cnn_row},
+    {"logreg", "linear softmax regression on the flattened image (any image size and class count)", 0, 0, 0, 0,
+     logreg_row},
+    {"mlp", "fully connected, ReLU between layers, hidden sizes --hidden (default 100: ByzFL's fc_mnist)", 0, 0, 0,
+     0, mlp_row},
+    {"cnn-mnist",
+     "ByzFL's cnn_mnist: conv 20, conv 50 (5x5, no padding, ReLU, maxpool 2), fc 500, fc 10; 431,080 parameters", 1,
+     28, 28, 10, cnn_mnist_row},
+    {"cnn-cifar",
+     "ByzFL's cnn_cifar: conv 20, 100, 200 (5x5, padding 2, ReLU, maxpool 2), fc 512, fc 256, fc 10; 2,324,630 "
+     "parameters",
+     3, 32, 32, 10, cnn_cifar_row},
 };
 
 }  // namespace
+
+Sequential make_logreg(const ModelShape& s, std::uint64_t seed) {
+    Layers l;
+    l.push_back(std::make_unique<Flatten>());
+    l.push_back(std::make_unique<Linear>(s.channels * s.height * s.width, s.classes));
+    return finish(std::move(l), seed);
+}
+
+Sequential make_mlp(const ModelShape& s, const std::vector<std::size_t>& hidden, std::uint64_t seed) {
+    Layers l;
+    l.push_back(std::make_unique<Flatten>());
+    std::size_t in = s.channels * s.height * s.width;
+    for (std::size_t h : hidden) {
+        l.push_back(std::make_unique<Linear>(in, h));
+        l.push_back(std::make_unique<Relu>());
+        in = h;
+    }
+    l.push_back(std::make_unique<Linear>(in, s.classes));
+    return finish(std::move(l), seed);
+}
+
+Sequential make_cnn_mnist(std::uint64_t seed) {
+    Layers l;
+    conv_block(l, 1, 20, 5, 0);   // 28 -> 24 -> 12
+    conv_block(l, 20, 50, 5, 0);  // 12 -> 8 -> 4
+    l.push_back(std::make_unique<Flatten>());
+    l.push_back(std::make_unique<Linear>(50 * 4 * 4, 500));
+    l.push_back(std::make_unique<Relu>());
+    l.push_back(std::make_unique<Linear>(500, 10));
+    return finish(std::move(l), seed);
+}
+
+Sequential make_cnn_cifar(std::uint64_t seed) {
+    Layers l;
+    conv_block(l, 3, 20, 5, 2);     // 32 -> 16
+    conv_block(l, 20, 100, 5, 2);   // 16 -> 8
+    conv_block(l, 100, 200, 5, 2);  // 8 -> 4
+    l.push_back(std::make_unique<Flatten>());
+    l.push_back(std::make_unique<Linear>(200 * 4 * 4, 512));
+    l.push_back(std::make_unique<Relu>());
+    l.push_back(std::make_unique<Linear>(512, 256));
+    l.push_back(std::make_unique<Relu>());
+    l.push_back(std::make_unique<Linear>(256, 10));
+    return finish(std::move(l), seed);
+}
+
+std::string ModelEntry::misfit(const ModelShape& s) const {
+    auto any = [](std::size_t v) { return v == 0 ? std::string("any") : std::to_string(v); };
+    if ((channels && channels != s.channels) || (height && height != s.height) || (width && width != s.width))
+        return fmt::format("takes {}x{}x{} images", any(channels), any(height), any(width));
+    if (classes && classes < s.classes) return fmt::format("has {} classes", classes);
+    if (s.classes < 2) return "needs at least 2 classes";
+    return {};
+}
+
+std::size_t ModelEntry::param_count(const ModelShape& s, const ModelOptions& o) const {
+    return make(s, o, 0).param_count();
+}
 
 std::span<const ModelEntry> models() { return kModels; }
 

@@ -24,13 +24,14 @@ double seconds_since(Clock::time_point t0) { return std::chrono::duration<double
 LocalTrainResult train_locally(const LocalTrainSettings& s, const data::MnistData& data) {
     const TrainingOptions& t = s.training;
     MetricsWriter metrics = s.metrics_path.empty() ? MetricsWriter() : MetricsWriter(s.metrics_path);
-    Trainer trainer(t, s.model, s.shard, s.shards, data, s.momentum, s.weight_decay);
+    Trainer trainer(t, s.model, s.shard, s.shards, data, s.momentum, s.weight_decay, s.partition, s.model_options);
 
     LocalTrainResult result;
     double compute_total = 0;
     const auto run_start = Clock::now();
     for (int round = 1; round <= t.rounds; ++round) {
         const auto t0 = Clock::now();
+        trainer.schedule(round);
         trainer.next_batch();
         const double train_loss = trainer.gradient();
         trainer.step(trainer.grads());

@@ -257,12 +257,13 @@ public:
           aggregate_(trainer.dim()), half_(model_exchange_ ? trainer.dim() : 0) {}
 
     double before_gather(std::uint64_t r) override {
+        lr_ = trainer_.schedule(static_cast<int>(r));
         trainer_.next_batch();
         const double loss = trainer_.gradient();
+        vector_ = trainer_.worker_vector();  // the gradient, or the worker momentum
         if (model_exchange_) {  // the half step theta - lr * g
             const auto params = trainer_.params();
-            const auto grads = trainer_.grads();
-            for (std::size_t k = 0; k < half_.size(); ++k) half_[k] = params[k] - lr_ * grads[k];
+            for (std::size_t k = 0; k < half_.size(); ++k) half_[k] = params[k] - lr_ * vector_[k];
         }
         send_grad(t_, s_, r, own_vector());
         return loss;
@@ -296,7 +297,7 @@ public:
             if (model_exchange_)
                 std::copy(half_.begin(), half_.end(), trainer_.params().begin());
             else
-                trainer_.step(trainer_.grads());
+                trainer_.step(vector_);
             aggregated = 1;
         }
         return fmt::format("[Node {}] Round {}/{} (aggregated {} {})", s_.id, round, s_.training.rounds, aggregated,
@@ -309,7 +310,7 @@ private:
     // What an honest node sends and aggregates as its own: its gradient or its half step.
     std::span<const float> own_vector() const {
         if (model_exchange_) return half_;
-        return trainer_.grads();
+        return vector_;
     }
 
     const NodeSettings& s_;
@@ -319,6 +320,7 @@ private:
     robust::Pipeline<float> pipeline_;
     bool model_exchange_;
     float lr_;
+    std::span<const float> vector_;  // this round's gradient or worker momentum (the trainer's)
     std::vector<float> aggregate_, half_;
     bool warned_bound_ = false;
 };
@@ -337,7 +339,10 @@ public:
           model_exchange_(s.training.exchange == "model"), lr_(static_cast<float>(s.training.learning_rate)),
           forged_(trainer.dim()) {}
 
-    double before_gather(std::uint64_t) override { return NAN; }
+    double before_gather(std::uint64_t r) override {
+        lr_ = trainer_.schedule(static_cast<int>(r));  // the honest nodes' rate this round
+        return NAN;
+    }
 
     const std::vector<std::uint32_t>& sources() const override { return s_.honest_neighbours; }
 
@@ -400,8 +405,8 @@ private:
 
 NodeResult run_node(const NodeSettings& s, transport::Transport& t, const data::MnistData& data) {
     const TrainingOptions& tr = s.training;
-    check_shard(s, data.train.count);
-    Trainer trainer(tr, s.model, s.shard, s.shards, data);
+    check_shard(s, data.train);
+    Trainer trainer(tr, s.model, s.shard, s.shards, data, 0.0f, 0.0f, s.partition, s.model_options);
     const std::size_t dim = trainer.dim();
     NodeResult result;
     std::unique_ptr<Role> role;
@@ -434,7 +439,7 @@ NodeResult run_node(const NodeSettings& s, transport::Transport& t, const data::
             if (!finite(c.params) || !finite(c.velocity))
                 throw IoError(fmt::format("{}: the checkpoint's model holds values that are not finite", ckpt));
             std::copy(c.params.begin(), c.params.end(), trainer.params().begin());
-            trainer.sgd().velocity() = c.velocity;
+            trainer.worker_momentum() = c.velocity;  // a node's optimizer state: its worker momentum
             try {
                 trainer.sampler().restore(c.sampler_state);
             } catch (const std::invalid_argument& e) {
@@ -465,7 +470,7 @@ NodeResult run_node(const NodeSettings& s, transport::Transport& t, const data::
         c.node = s.id;
         c.round = static_cast<std::uint64_t>(round);
         c.params.assign(trainer.params().begin(), trainer.params().end());
-        c.velocity = trainer.sgd().velocity();
+        c.velocity = trainer.worker_momentum();
         c.sampler_state = trainer.sampler().save();
         save_checkpoint(ckpt, c);
     };

@@ -7,6 +7,7 @@
 
 #include "p2pnode/catalogue.hpp"
 #include "p2pnode/data/idx.hpp"
+#include "p2pnode/data/partition.hpp"
 #include "p2pnode/errors.hpp"
 #include "p2pnode/nn/model.hpp"
 #include "p2pnode/robust/catalogue.hpp"
@@ -37,17 +38,67 @@ void check_names(const Experiment& e) {
     require_row(e, "robust.attack", e.attack.name, robust::attacks(), "attack");
     require_row(e, "model.name", e.model.name, nn::models(), "model");
     require_row(e, "data.dataset", e.data.dataset, data::datasets(), "data set");
+    require_row(e, "data.partition", e.data.partition, data::partitions(), "partition");
     require_row(e, "topology.type", e.topology.type, topologies(), "topology");
 }
 
-void check_shard(const NodeSettings& s, std::size_t train_count) {
-    const std::size_t h = s.shard, n = s.shards;
-    const std::size_t size = n == 0 || h >= train_count ? 0 : (train_count - h + n - 1) / n;
-    const auto batch = static_cast<std::size_t>(s.training.batch_size);
-    if (size < batch)
-        throw ConfigError(fmt::format("node {}: its shard (samples {}, {}+{}, ... of the {} training samples) holds {} "
-                                      "samples, fewer than one batch of {}: use fewer nodes or a smaller --batch-size",
-                                      s.id, h, h, n, train_count, size, batch));
+nn::ModelOptions model_options_of(const Experiment& e) {
+    nn::ModelOptions o;
+    o.hidden.assign(e.model.hidden.begin(), e.model.hidden.end());
+    return o;
+}
+
+data::PartitionSpec partition_of(const Experiment& e) {
+    data::PartitionSpec p;
+    p.name = e.data.partition;
+    p.alpha = e.data.alpha;
+    p.min_size = static_cast<std::size_t>(e.data.min_size);
+    p.gamma = e.data.gamma;
+    p.classes_per_node = static_cast<std::size_t>(e.data.classes_per_node);
+    p.seed = e.data.seed >= 0 ? static_cast<std::uint64_t>(e.data.seed) : e.training.seed;
+    p.batch = static_cast<std::size_t>(e.training.batch_size);
+    return p;
+}
+
+namespace {
+
+bool same_split(const NodeSettings& a, const NodeSettings& b) {
+    const auto &p = a.partition, &q = b.partition;
+    return a.shards == b.shards && p.name == q.name && p.alpha == q.alpha && p.min_size == q.min_size &&
+           p.gamma == q.gamma && p.classes_per_node == q.classes_per_node && p.seed == q.seed && p.batch == q.batch;
+}
+
+}  // namespace
+
+void check_shards(std::span<const NodeSettings> nodes, const data::Dataset& train) {
+    const NodeSettings* made = nullptr;
+    data::Shards shards;
+    for (const NodeSettings& s : nodes) {
+        if (!made || !same_split(*made, s)) {
+            try {
+                shards = data::partition(train.labels, train.classes, s.shards, s.partition);
+            } catch (const std::invalid_argument& ex) {
+                throw ConfigError(fmt::format("data.partition {}: {} honest nodes over the {} training samples: {}",
+                                              s.partition.name, s.shards, train.count, ex.what()));
+            }
+            made = &s;
+        }
+        const std::size_t h = s.shard, n = s.shards;
+        const std::size_t size = h < shards.size() ? shards[h].size() : 0;
+        const auto batch = static_cast<std::size_t>(s.training.batch_size);
+        if (size >= batch) continue;
+        const std::string which =
+            s.partition.name == "strided"
+                ? fmt::format("samples {}, {}+{}, ... of the {} training samples", h, h, n, train.count)
+                : fmt::format("shard {} of {} under the {} partition of the {} training samples", h, n,
+                              s.partition.name, train.count);
+        std::size_t lo = train.count, hi = 0;
+        for (const auto& sh : shards) lo = std::min(lo, sh.size()), hi = std::max(hi, sh.size());
+        throw ConfigError(fmt::format("node {}: its shard ({}) holds {} samples, fewer than one batch of {} (shards "
+                                      "hold {}..{}): use fewer nodes, a smaller --batch-size{}",
+                                      s.id, which, size, batch, lo, hi,
+                                      s.partition.name == "strided" ? "" : " or another partition"));
+    }
 }
 
 Topology topology_of(const NodesConfig& cfg, const Experiment& e) {
@@ -81,7 +132,8 @@ NodeSettings settings_for(const NodesConfig& cfg, std::uint32_t id, const Experi
         if (cfg.require(static_cast<int>(n)).type == NodeType::Honest) s.honest_neighbours.push_back(n);
     s.training = e.training;
     s.model = e.model.name;
-    // Honest node h of H trains on indices h, h+H, ...; a Byzantine node that needs its own
+    s.model_options = model_options_of(e);
+    // Honest node h of H trains on shard h of the partition; a Byzantine node that needs its own
     // gradient (sign-flip, label-flip) borrows shard id mod H.
     std::vector<int> honest;
     for (const auto& n : cfg.nodes)
@@ -91,10 +143,26 @@ NodeSettings settings_for(const NodesConfig& cfg, std::uint32_t id, const Experi
     auto pos = std::find(honest.begin(), honest.end(), static_cast<int>(id));
     s.shard = pos != honest.end() ? static_cast<std::size_t>(pos - honest.begin()) : id % s.shards;
     if (o.shard) s.shard = *o.shard;
+    s.partition = partition_of(e);
 
     s.aggregator = e.robust.aggregator;
     s.pre_aggregators = e.robust.pre_aggregators;
-    s.robust.f = e.robust.f >= 0 ? static_cast<std::size_t>(e.robust.f) : cfg.nodes.size() - honest.size();
+    if (e.robust.f >= 0) {
+        s.robust.f = static_cast<std::size_t>(e.robust.f);
+        s.f_reason = where(e, "robust.f");
+    } else {
+        // The most Byzantine neighbours any honest node has: what a node must tolerate in the
+        // worst place of the graph (on a sparse graph far fewer than the Byzantine nodes).
+        std::size_t most = 0;
+        for (int h : honest) {
+            std::size_t byz = 0;
+            for (auto n : topo.neighbours(static_cast<std::uint32_t>(h)))
+                byz += cfg.require(static_cast<int>(n)).type == NodeType::Byzantine;
+            most = std::max(most, byz);
+        }
+        s.robust.f = most;
+        s.f_reason = "the most Byzantine neighbours of any honest node";
+    }
     if (e.robust.q > 0) s.robust.q = static_cast<std::size_t>(e.robust.q);
     s.robust.tau = e.robust.tau;
     s.robust.iterations = static_cast<std::size_t>(e.robust.iterations);
@@ -133,7 +201,14 @@ NodeSettings settings_for(const NodesConfig& cfg, std::uint32_t id, const Experi
     if (!e.outputs.metrics_dir.empty()) s.metrics_path = fmt::format("{}/node-{}.jsonl", e.outputs.metrics_dir, id);
     if (s.type == NodeType::Honest) {
         // Fails now, with the rule's bound, rather than at the first round.
-        robust::Pipeline<float>(s.pre_aggregators, s.aggregator, s.robust).check(deg + 1);
+        try {
+            robust::Pipeline<float>(s.pre_aggregators, s.aggregator, s.robust).check(deg + 1);
+        } catch (const robust::RobustError& ex) {
+            throw robust::RobustError(fmt::format("node {}: n = {} inputs (itself and {} neighbours, {} Byzantine), "
+                                                  "f = {} ({}): {}",
+                                                  id, deg + 1, deg, deg - s.honest_neighbours.size(), s.robust.f,
+                                                  s.f_reason, ex.what()));
+        }
     }
     return s;
 }

@@ -1,5 +1,6 @@
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <numeric>
 
 #include "common.hpp"
@@ -486,9 +487,11 @@ private:
 };
 
 // Covariance-bound agnostic filter: weights start at 1; while they sum to more than n - 2f,
-// the weighted covariance's top direction v is found and each weight is scaled by
-// 1 - tau_i / max tau, with tau_i = (v . (x_i - mu))^2. Returns the final weighted mean.
-// Works on the n x n Gram matrix; a non-finite vector starts with weight 0.
+// the weighted mean mu and the weighted covariance's top eigenpair (lambda, v) are found, and
+// each weight is scaled by 1 - tau_i / max tau, with tau_i = (v . (x_i - mu))^2. Returns the
+// weighted mean of the iteration whose lambda was smallest (the filter's definition; the mean
+// of all inputs when no iteration runs, f = 0). The eigenpair is exact (Jacobi on the n x n
+// Gram form) where the reference takes 3 power steps. A non-finite vector starts with weight 0.
 template <class T>
 class Caf final : public Majority<T> {
 public:
@@ -502,6 +505,8 @@ protected:
         for (std::size_t i = 0; i < n; ++i)
             if (!std::isfinite(g[i * n + i])) c[i] = 0.0;
         std::vector<double> a(n), m(n * n), u, proj(n);
+        std::vector<double> best = c;  // the weights of the smallest top eigenvalue so far
+        double best_lambda = std::numeric_limits<double>::infinity();
         for (std::size_t round = 0; round < 4 * n; ++round) {
             const double total = std::accumulate(c.begin(), c.end(), 0.0);
             if (total <= static_cast<double>(n - 2 * f) || total <= 0) break;
@@ -520,7 +525,14 @@ protected:
                 for (std::size_t j = 0; j < n; ++j)
                     m[i * n + j] = (c[i] > 0 && c[j] > 0) ? std::sqrt(c[i] * c[j]) * centred(i, j) / total : 0.0;
             const double lambda = detail::max_eigen(m, n, &u);
-            if (!(lambda > 0)) break;  // all weighted vectors coincide
+            if (!(lambda > 0)) {  // all weighted vectors coincide: no eigenvalue is smaller
+                best = c;
+                break;
+            }
+            if (lambda < best_lambda) {
+                best_lambda = lambda;
+                best = c;
+            }
             double tmax = 0;
             for (std::size_t i = 0; i < n; ++i) {
                 if (c[i] <= 0) continue;
@@ -534,6 +546,7 @@ protected:
             for (std::size_t i = 0; i < n; ++i)
                 if (c[i] > 0) c[i] = std::max(0.0, c[i] * (1.0 - proj[i] / tmax));
         }
+        c = best;
         const double total = std::accumulate(c.begin(), c.end(), 0.0);
         std::vector<double> acc(d, 0.0);
         for (std::size_t i = 0; i < n; ++i)

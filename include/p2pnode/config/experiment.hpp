@@ -42,8 +42,13 @@ struct TrainingOptions {
     // models apart along the loss's curved directions; weighing one's own gradient by 1/2 makes
     // every eigenvalue non-negative (see README, "Round protocol").
     double self_weight = 0.5;
-    double momentum = 0.0;      // `train` only: SGD momentum (0: plain SGD, like the reference)
-    double weight_decay = 0.0;  // `train` only: L2
+    // Nodes: worker momentum, m <- beta m + (1 - beta) g, and m is what a node sends (ByzFL,
+    // Karimireddy et al.); `train`: PyTorch's SGD momentum (v <- beta v + g). 0: plain SGD.
+    double momentum = 0.0;
+    double weight_decay = 0.0;  // L2: g <- g + wd * theta (before the momentum)
+    // The learning rate is multiplied by lr_gamma after each milestone round (PyTorch's MultiStepLR).
+    std::vector<int> lr_milestones;
+    double lr_gamma = 0.1;
 };
 
 struct Experiment {
@@ -51,7 +56,7 @@ struct Experiment {
     struct Robust {
         std::string aggregator = "median";
         std::vector<std::string> pre_aggregators;  // applied in order
-        int f = -1;                                // tolerated Byzantine inputs; -1: the number of Byzantine nodes
+        int f = -1;                                // tolerated Byzantine inputs; -1: the most Byzantine neighbours of an honest node
         int q = 0;                                 // multi-krum: vectors averaged (0: n - f)
         double tau = 10.0;                         // centered-clipping radius; clipping threshold
         int iterations = 0;                        // geometric-median / centered-clipping (0: the rule's default)
@@ -69,11 +74,17 @@ struct Experiment {
     } attack;
     struct Model {
         std::string name = "small-cnn";
+        std::vector<int> hidden{100};  // mlp: hidden layer sizes
     } model;
     struct Data {
-        std::string dataset = "mnist";
+        std::string dataset = "idx";
         std::string root = "auto";  // auto: ./data if it holds the files, else Debian's fashion-mnist
-        std::string partition = "strided";
+        std::string partition = "strided";  // a row of data::partitions()
+        double alpha = 0.5;                 // dirichlet concentration
+        int min_size = 0;                   // dirichlet: samples every node gets at least (0: one batch)
+        double gamma = 0.5;                 // gamma: the fraction split IID
+        int classes_per_node = 2;           // classes: K classes a node
+        long long seed = -1;                // the partition's seed (-1: training.seed)
     } data;
     struct Topology {
         std::string type = "ring";
@@ -107,10 +118,11 @@ enum Scope : unsigned {
     kLaunchFlag = 2,  // launch
     kTrainFlag = 4,   // train
     kFileOnly = 0,    // config and experiment files only
+    kAllScopes = 7,   // every command that takes flags
 };
 
 // What a field's value names, for the checks and the CLI choices of the layers above.
-enum class Catalogue { None, Aggregator, PreAggregator, Attack, Model, Dataset, Topology };
+enum class Catalogue { None, Aggregator, PreAggregator, Attack, Model, Dataset, Partition, Topology };
 
 enum class FieldKind { Int, Double, Text, List, Pairs };
 
@@ -137,6 +149,8 @@ struct Field {
     void (*set)(Experiment&, const FieldValue& v);
     // The value as text (a list comma-separated, pairs as [[a, b], ...]).
     std::string (*get)(const Experiment&);
+    // A check beyond the kind's ("" or what is wrong), run before `set`.
+    std::string (*check)(const FieldValue& v) = nullptr;
 };
 
 // The table, in the order of `--help` and of the written experiment file.

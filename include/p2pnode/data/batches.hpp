@@ -39,8 +39,9 @@ private:
     std::mt19937_64 rng_;
 };
 
-// Copies the images at `indices` into `out` (indices.size() * image_size floats, x/255) and
-// their labels into `labels`. Neither output is reallocated when it is already large enough.
+// Copies the images at `indices` into `out` (indices.size() * image_size floats, x/255, in the
+// layers' {C, B, H, W} order: channel by channel, the batch inside each) and their labels into
+// `labels`. Neither output is reallocated when it is already large enough.
 void gather_batch(const Dataset& ds, std::span<const std::uint32_t> indices, std::vector<float>& out,
                   std::vector<std::uint8_t>& labels);
 

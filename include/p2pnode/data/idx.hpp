@@ -33,8 +33,15 @@ std::vector<std::uint8_t> read_idx_labels(const std::string& path);
 enum class Split { Train, Test };
 
 // Loads `train-*` or `t10k-*` images and labels from `root`, each file raw or `.gz`. Checks that
-// the counts agree, that images are 28x28 and that every label is 0..9.
+// the counts agree and that images are 28x28; the class count is the largest label + 1 (of
+// this split; load_mnist_data takes the larger of both).
 Dataset load_mnist(const std::string& root, Split split);
+
+// CIFAR-10's binary version: data_batch_1.bin ... data_batch_5.bin (train) and test_batch.bin
+// in `root` (or in root/cifar-10-batches-bin), records of 1 label byte (0..9) and 3,072 pixel
+// bytes (1,024 red, green, blue, row by row: 3 x 32 x 32). IoError names the file and what is
+// wrong (missing, not whole records, a label outside 0..9).
+Dataset load_cifar10(const std::string& root, Split split);
 
 // The default data root: ./data when it holds MNIST-format training files, else Debian's
 // /usr/share/datasets/fashion-mnist (package dataset-fashion-mnist).
@@ -47,6 +54,7 @@ struct MnistData {
     Dataset test;
 };
 std::shared_ptr<const MnistData> load_mnist_data(const std::string& root);
+std::shared_ptr<const MnistData> load_cifar10_data(const std::string& root);
 
 // The data-set catalogue: one row per format a root can hold (`data.dataset` / `--dataset`,
 // `p2pnode list datasets`). Each loads both splits from a folder.
@@ -54,6 +62,8 @@ struct DatasetEntry {
     std::string_view name;
     std::string_view description;
     std::shared_ptr<const MnistData> (*load)(const std::string& root);
+    std::size_t channels, height, width;  // the images every set of this format holds
+    std::size_t max_classes;              // the most classes its labels can name (message bounds)
 };
 std::span<const DatasetEntry> datasets();
 const DatasetEntry* find_dataset(std::string_view name);

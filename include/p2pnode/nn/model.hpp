@@ -1,12 +1,15 @@
-// SmallCnn (the reference's model) with its parameters and gradients as flat float32 vectors
-// in the order conv1 w, b, conv2 w, b, fc1 w, b, fc2 w, b:
+// The models, each a Sequential over flat float32 parameter and gradient vectors (layer by
+// layer, weights then bias), trained with softmax cross-entropy (mean over the batch).
+// SmallCnn is the reference's model:
 //   conv 1->16 3x3 pad 1, ReLU, maxpool 2; conv 16->32 3x3 pad 1, ReLU, maxpool 2;
-//   linear 1568->128, ReLU; linear 128->10; softmax cross-entropy (mean over the batch).
+//   linear 1568->128, ReLU; linear 128->10.
+// The catalogue (models()) adds ByzFL's: logreg, mlp, cnn-mnist, cnn-cifar.
 #pragma once
 
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -52,18 +55,41 @@ inline constexpr std::size_t kSmallCnnParams = 206'922;
 // The reference's SmallCnn, initialised from `seed`.
 Sequential make_small_cnn(std::uint64_t seed);
 
-// The model catalogue: one row per model, with the input it takes (C x H x W images), its
-// class count and its factory (same seed, same parameters). `model:` / `--model`, `p2pnode
-// list models` and the errors read it.
+// What a model is built for: images of channels x height x width, and the class count. The
+// data set gives them (nn knows no files: the caller passes the shape).
+struct ModelShape {
+    std::size_t channels = 1, height = 28, width = 28;
+    std::size_t classes = 10;
+};
+
+// A model's own choices beyond the data's shape (mlp: hidden sizes).
+struct ModelOptions {
+    std::vector<std::size_t> hidden{100};
+};
+
+// The model catalogue: one row per model, with the input it takes (0: any size; its layers
+// follow the data) and its factory (same shape, options and seed: same parameters on every
+// machine). `model:` / `--model`, `p2pnode list models` and the errors read it.
 struct ModelEntry {
     std::string_view name;
     std::string_view description;
-    std::size_t channels, height, width;
-    std::size_t classes;
-    Sequential (*make)(std::uint64_t seed);
+    std::size_t channels, height, width;  // 0: any
+    std::size_t classes;                  // 0: any (the data set's)
+    Sequential (*make)(const ModelShape& shape, const ModelOptions& options, std::uint64_t seed);
+
+    // "" or why the model cannot take data of that shape ("takes 3x32x32 images").
+    std::string misfit(const ModelShape& shape) const;
+    // Its parameter count for that shape (builds it once).
+    std::size_t param_count(const ModelShape& shape, const ModelOptions& options) const;
 };
 std::span<const ModelEntry> models();
 const ModelEntry* find_model(std::string_view name);
+
+// The other rows' factories, for tests and benchmarks.
+Sequential make_logreg(const ModelShape& shape, std::uint64_t seed);
+Sequential make_mlp(const ModelShape& shape, const std::vector<std::size_t>& hidden, std::uint64_t seed);
+Sequential make_cnn_mnist(std::uint64_t seed);
+Sequential make_cnn_cifar(std::uint64_t seed);
 
 // theta <- theta - lr * g, with optional momentum and weight decay (PyTorch's SGD semantics;
 // off by default, like the reference). The momentum buffer is allocated once.
@@ -72,6 +98,7 @@ public:
     explicit Sgd(float lr, float momentum = 0.0f, float weight_decay = 0.0f);
     void step(std::span<float> params, std::span<const float> grads);
     float lr() const { return lr_; }
+    void set_lr(float lr) { lr_ = lr; }
     // The momentum buffer (empty until the first step with momentum), for checkpoints.
     std::vector<float>& velocity() { return velocity_; }
 

@@ -9,6 +9,7 @@
 
 #include "p2pnode/config/experiment.hpp"
 #include "p2pnode/data/idx.hpp"
+#include "p2pnode/data/partition.hpp"
 #include "p2pnode/nn/model.hpp"
 
 namespace p2p::node {
@@ -17,7 +18,9 @@ struct LocalTrainSettings {
     TrainingOptions training;       // rounds, batch size, lr, seed, eval_every
     std::size_t shard = 0;          // train on honest shard `shard` of `shards`
     std::size_t shards = 1;
+    data::PartitionSpec partition;  // how the training set is cut into `shards` (strided: h, h+H, ...)
     std::string model = "small-cnn";  // a row of nn::models()
+    nn::ModelOptions model_options;   // mlp: hidden sizes
     float momentum = 0.0f;
     float weight_decay = 0.0f;
     int node_id = 0;                // the id printed in "[Node N]" lines

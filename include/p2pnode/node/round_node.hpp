@@ -22,6 +22,7 @@
 
 #include "p2pnode/config/nodes_config.hpp"
 #include "p2pnode/data/idx.hpp"
+#include "p2pnode/data/partition.hpp"
 #include "p2pnode/nn/model.hpp"
 #include "p2pnode/robust/robust.hpp"
 #include "p2pnode/transport/transport.hpp"
@@ -34,12 +35,15 @@ struct NodeSettings {
     std::vector<std::uint32_t> neighbours;         // sorted
     std::vector<std::uint32_t> honest_neighbours;  // the ones a Byzantine node forges from
     TrainingOptions training;                      // rounds, batch, lr, seed, eval_every, exchange, self weight
-    std::size_t shard = 0, shards = 1;             // honest index h of H: indices h, h+H, ...
+    std::size_t shard = 0, shards = 1;             // honest index h of H: shard h of the partition
+    data::PartitionSpec partition;                 // how the training set is split (strided: h, h+H, ...)
     std::string model = "small-cnn";               // a row of nn::models()
+    nn::ModelOptions model_options;                // mlp: hidden sizes
 
     std::string aggregator = "median";
     std::vector<std::string> pre_aggregators;
     robust::Params robust;                  // f, tau, iterations, ...
+    std::string f_reason;                   // where f came from ("--f", or the topology's worst honest node)
     std::string attack = "empire";
     robust::AttackParams attack_params;     // scale, n, f, ...
 

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <optional>
+#include <span>
 #include <string>
 
 #include "p2pnode/config/experiment.hpp"
@@ -25,10 +26,17 @@ struct NodeOverrides {
 // settings that do not fit together (--resume without a checkpoint folder is the caller's).
 void check_names(const Experiment& e);
 
-// ConfigError naming the node and the numbers when its shard of a training set of
-// `train_count` samples holds fewer than one batch (honest nodes; Byzantine ones train nothing
-// of their own unless their attack needs it, and then they use shard 0's size).
-void check_shard(const NodeSettings& s, std::size_t train_count);
+// The model's own options in an experiment (mlp: hidden sizes).
+nn::ModelOptions model_options_of(const Experiment& e);
+
+// The partition's settings in an experiment (its seed: data.seed, or the run's seed when -1).
+data::PartitionSpec partition_of(const Experiment& e);
+
+// ConfigError naming the node and the numbers when its shard of `train` holds fewer than one
+// batch, or when the partition cannot be made (a dirichlet min size never reached, K above the
+// classes). The partition is computed once for nodes that share it.
+void check_shards(std::span<const NodeSettings> nodes, const data::Dataset& train);
+inline void check_shard(const NodeSettings& s, const data::Dataset& train) { check_shards({&s, 1}, train); }
 
 Topology topology_of(const NodesConfig& cfg, const Experiment& e);
 

@@ -41,10 +41,12 @@ TEST_CASE("--version and --help exit 0 and tell the truth") {
 TEST_CASE("list prints every catalogue row, one line each, from the tables") {
     auto all = run_p2pnode({"list"});
     CHECK(all.status == 0);
-    for (const char* title : {"aggregators:", "pre-aggregators:", "attacks:", "models:", "datasets:", "topologies:"})
+    for (const char* title :
+         {"aggregators:", "pre-aggregators:", "attacks:", "models:", "datasets:", "partitions:", "topologies:"})
         CHECK(contains(all.out, title));
     for (const char* row : {"  krum ", "bound: n > 2f + 2", "  bucketing ", "  label-flip ", "flipped labels",
-                            "  small-cnn ", "  mnist ", "  ring "})
+                            "  small-cnn ", "  cnn-cifar ", "(input any size, the data's classes)", "  mnist ",
+                            "  idx ", "  cifar10 ", "  dirichlet ", "params: alpha, min-size, data-seed", "  ring "})
         CHECK(contains(all.out, row));
     auto attacks = run_p2pnode({"list", "attacks"});
     CHECK(attacks.status == 0);
@@ -94,7 +96,7 @@ TEST_CASE("bad usage exits 2 with a one-line reason and the usage") {
     const std::string cfg = example("nodes_example.yaml");
     const Case cases[] = {
         {{}, "A subcommand is required"},
-        {{"frobnicate"}, "unknown subcommand 'frobnicate' (expected one of: broker, keygen, hub-client, mesh, launch, train, aggregate, partition, list)"},
+        {{"frobnicate"}, "unknown subcommand 'frobnicate' (expected one of: broker, keygen, hub-client, mesh, launch, train, aggregate, sweep, plot, partition, list)"},
         {{"mesh", "--config", cfg, "--node-id", "0", "--bogus"}, "--bogus"},
         {{"mesh", "--node-id", "0"}, "--config is required"},
         {{"hub-client", "--server-host", "h", "--total-nodes", "3", "--honest-nodes", "2"}, "--node-id is required"},
@@ -239,7 +241,7 @@ TEST_CASE("train runs on a data folder, prints Round/Eval/Final lines and writes
     CHECK(contains(r.out, "[Node 1] train: shard 1/2 of the strided partition (32 of 64 training images)"));
     CHECK(contains(r.out, "[Node 1] Round 1/5 (train loss "));
     CHECK(contains(r.out, "[Node 1] Round 5/5"));
-    CHECK(contains(r.out, "[Node 1] Eval: loss="));
+    CHECK(contains(r.out, "[Node 1] Eval: round 2, loss="));
     CHECK(contains(r.out, "[Node 1] Final: loss="));
     const std::string rows = p2p::test::slurp(metrics);
     CHECK(std::count(rows.begin(), rows.end(), '\n') == 5);
@@ -481,4 +483,45 @@ TEST_CASE("train learns a CIFAR-format synthetic set with logreg, mlp and cnn-ci
     CHECK(wrong.status == 2);
     CHECK(contains(wrong.err, "model small-cnn takes 1x28x28 images; the data in " + root +
                                   " are 3x32x32 images of 10 classes"));
+}
+
+// Issue 16: a run records itself (run.json) and its rows load as one table: the same columns in
+// every row of every node, the node's type in each.
+TEST_CASE("a run's metrics folder holds run.json, and every row has the same columns and its node's type") {
+    p2p::test::TempDir dir;
+    p2p::test::write_set(dir, 256, false);
+    const std::string m = (dir.path() / "m").string();
+    auto r = run_p2pnode({"launch", "--config", example("nodes_example.yaml"), "--endpoint", "inproc", "--data-root",
+                          dir.path().string(), "--rounds", "4", "--batch-size", "16", "--eval-every", "2",
+                          "--metrics-dir", m, "--seed", "7"});
+    REQUIRE_MESSAGE(r.status == 0, r.err);
+    CHECK(contains(r.out, "[Node 0] Eval: round 2, loss="));
+    const std::string run = p2p::test::slurp(std::filesystem::path(m) / "run.json");
+    for (const char* part : {"\"command\": \"launch\"", "\"p2pnode\": \"", "\"started\": \"20", "\"pattern\": \"mesh\"",
+                             "\"endpoint\": \"inproc\"", "\"seed\": 7", "{\"id\": 4, \"type\": \"byzantine\"}",
+                             "\"experiment\": {\"training\": {\"rounds\": 4, ", "\"pre_aggregators\": []"})
+        CHECK(contains(run, part));
+    std::string header;
+    for (int id = 0; id < 5; ++id) {
+        std::istringstream lines(p2p::test::slurp(std::filesystem::path(m) / fmt::format("node-{}.jsonl", id)));
+        std::size_t count = 0;
+        for (std::string line; std::getline(lines, line); ++count) {
+            std::string keys;  // the row's keys in order
+            for (std::size_t at = line.find('"'); at != std::string::npos;) {
+                const std::size_t end = line.find('"', at + 1);
+                if (line.compare(end + 1, 1, ":") == 0) keys += line.substr(at + 1, end - at - 1) + ",";
+                at = line.find('"', line.find_first_of(",}", end + 1));
+            }
+            if (header.empty()) header = keys;
+            CHECK(keys == header);
+            CHECK(contains(line, id == 4 ? "\"type\": \"byzantine\"" : "\"type\": \"honest\""));
+        }
+        CHECK(count == 4);
+    }
+    CHECK(contains(header, "rejected_stale,"));
+    CHECK(contains(header, "transport_early,"));
+    auto t = run_p2pnode({"train", "--data-root", dir.path().string(), "--rounds", "2", "--batch-size", "8",
+                          "--metrics", (dir.path() / "t" / "alone.jsonl").string()});
+    CHECK(t.status == 0);
+    CHECK(contains(p2p::test::slurp(dir.path() / "t" / "alone.run.json"), "\"command\": \"train\""));
 }

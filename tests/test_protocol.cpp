@@ -321,6 +321,32 @@ TEST_CASE("worker momentum: a node alone steps as SGD with momentum (dampened), 
     }
 }
 
+TEST_CASE("a node's worker momentum is in its checkpoint: stopped and resumed equals one run") {
+    QuietLogs quiet;
+    p2p::test::TempDir dir;
+    p2p::test::write_set(dir, 256, false);
+    auto data = data::load_mnist_data(dir.path().string());
+    const auto cfg = five_nodes();
+    auto c = quick(8);
+    c.training.momentum = 0.9;
+    c.training.weight_decay = 0.001;
+    c.data.partition = "iid";
+    const auto whole = launch::run_threads(cfg, c, inproc(), *data);
+    c.outputs.checkpoint_dir = (dir.path() / "ck").string();
+    c.outputs.checkpoint_every = 100;  // only at exit
+    auto first = c;
+    first.training.rounds = 4;  // a run stopped after round 4 of 8: the checkpoints say round 4
+    launch::run_threads(cfg, first, inproc(), *data);
+    auto o = inproc();
+    o.resume = true;
+    const auto resumed = launch::run_threads(cfg, c, o, *data);
+    for (std::uint32_t id = 0; id < 4; ++id) {
+        CAPTURE(id);
+        CHECK(resumed.at(id).rounds_done == 8);
+        CHECK(resumed.at(id).params == whole.at(id).params);  // bit-identical: momentum and sampler restored
+    }
+}
+
 TEST_CASE("the mesh example, 50 rounds: the honest nodes match single-node training") {
     // The issue's accuracy goal: 4 honest nodes, 1 Empire attacker, median, ring k = 1,
     // batch 64, lr 0.05, against each honest shard trained alone for 50 steps; with the

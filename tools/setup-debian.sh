@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(
-  g++ meson ninja-build pkg-config python3 python3-numpy cmake curl patch
+  g++ meson ninja-build pkg-config python3 python3-numpy python3-matplotlib cmake curl patch
   libzmq3-dev cppzmq-dev libmsgpack-cxx-dev libyaml-cpp-dev
   libxtensor-dev xtl-dev libxtensor-blas-dev libopenblas-dev
   doctest-dev libcli11-dev libspdlog-dev libfmt-dev zlib1g-dev libsodium-dev

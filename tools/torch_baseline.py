@@ -8,6 +8,7 @@ the same format as bench-step. Optional: needs Debian's python3-torch (run with
 
 Usage: tools/torch_baseline.py [STEPS] [EVALS] [DATA_ROOT]
        tools/torch_baseline.py train ROUNDS [DATA_ROOT]   # accuracy of `p2pnode train --rounds ROUNDS`'s run
+       tools/torch_baseline.py fidelity MODEL SEED STEPS C1,C2 idx|cifar10 ROOT   # tools/model-fidelity.sh
 """
 import gzip
 import os
@@ -34,6 +35,110 @@ class SmallCnn(nn.Module):
         x = F.max_pool2d(F.relu(self.conv2(x)), 2)
         x = torch.flatten(x, 1)
         return self.fc2(F.relu(self.fc1(x)))
+
+
+class LogReg(nn.Module):
+    def __init__(self, inputs, classes):
+        super().__init__()
+        self.fc = nn.Linear(inputs, classes)
+
+    def forward(self, x):
+        return self.fc(torch.flatten(x, 1))
+
+
+class Mlp(nn.Module):  # ByzFL's fc_mnist with --hidden 100
+    def __init__(self, inputs, classes, hidden=100):
+        super().__init__()
+        self.fc1 = nn.Linear(inputs, hidden)
+        self.fc2 = nn.Linear(hidden, classes)
+
+    def forward(self, x):
+        return self.fc2(F.relu(self.fc1(torch.flatten(x, 1))))
+
+
+class CnnMnist(nn.Module):  # ByzFL's cnn_mnist (log_softmax + NLL is cross-entropy on logits)
+    def __init__(self):
+        super().__init__()
+        self.c1 = nn.Conv2d(1, 20, 5, 1)
+        self.c2 = nn.Conv2d(20, 50, 5, 1)
+        self.f1 = nn.Linear(800, 500)
+        self.f2 = nn.Linear(500, 10)
+
+    def forward(self, x):
+        x = F.max_pool2d(F.relu(self.c1(x)), 2, 2)
+        x = F.max_pool2d(F.relu(self.c2(x)), 2, 2)
+        return self.f2(F.relu(self.f1(torch.flatten(x, 1))))
+
+
+class CnnCifar(nn.Module):  # ByzFL's cnn_cifar
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 20, 5, padding=2)
+        self.conv2 = nn.Conv2d(20, 100, 5, padding=2)
+        self.conv3 = nn.Conv2d(100, 200, 5, padding=2)
+        self.fc1 = nn.Linear(200 * 4 * 4, 512)
+        self.fc2 = nn.Linear(512, 256)
+        self.fc3 = nn.Linear(256, 10)
+
+    def forward(self, x):
+        x = F.max_pool2d(F.relu(self.conv1(x)), 2, 2)
+        x = F.max_pool2d(F.relu(self.conv2(x)), 2, 2)
+        x = F.max_pool2d(F.relu(self.conv3(x)), 2, 2)
+        x = F.relu(self.fc1(torch.flatten(x, 1)))
+        return self.fc3(F.relu(self.fc2(x)))
+
+
+def make_model(name, shape, classes):
+    inputs = shape[0] * shape[1] * shape[2]
+    return {"small-cnn": lambda: SmallCnn(), "logreg": lambda: LogReg(inputs, classes),
+            "mlp": lambda: Mlp(inputs, classes), "cnn-mnist": lambda: CnnMnist(), "cnn-cifar": lambda: CnnCifar()}[name]()
+
+
+def read_cifar(root, names):
+    data = b"".join(open(os.path.join(root, n), "rb").read() for n in names)
+    records = np.frombuffer(data, dtype=np.uint8).reshape(-1, 3073)
+    return records[:, 1:].reshape(-1, 3, 32, 32), records[:, 0]
+
+
+def fidelity(model_name, seed, steps, checkpoints, dataset, root, batch=64, lr=0.05):
+    """One model trained alone: batch 64, lr 0.05, plain SGD, reshuffled epochs (p2pnode train's run);
+    test accuracy at each checkpoint step and the median time of a step (forward, backward, update)."""
+    torch.set_num_threads(1)
+    torch.manual_seed(seed)
+    if dataset == "cifar10":
+        tx, ty = read_cifar(root, [f"data_batch_{b}.bin" for b in range(1, 6)])
+        vx, vy = read_cifar(root, ["test_batch.bin"])
+    else:
+        tx = read_idx(root, "train-images-idx3-ubyte")[:, None]
+        ty = read_idx(root, "train-labels-idx1-ubyte")
+        vx = read_idx(root, "t10k-images-idx3-ubyte")[:, None]
+        vy = read_idx(root, "t10k-labels-idx1-ubyte")
+    train_x = torch.from_numpy(tx.astype(np.float32) / 255.0)
+    train_y = torch.from_numpy(ty.astype(np.int64))
+    test_x = torch.from_numpy(vx.astype(np.float32) / 255.0)
+    test_y = torch.from_numpy(vy.astype(np.int64))
+    classes = int(max(train_y.max(), test_y.max())) + 1
+    model = make_model(model_name, tuple(train_x.shape[1:]), max(classes, 10))
+    opt = torch.optim.SGD(model.parameters(), lr=lr)
+    order, pos, step_ms, accs = torch.randperm(len(train_x)), 0, [], {}
+    for step in range(1, steps + 1):
+        if pos + batch > len(order):
+            order, pos = torch.randperm(len(train_x)), 0
+        idx = order[pos:pos + batch]
+        pos += batch
+        x, y = train_x[idx], train_y[idx]
+        t0 = time.perf_counter()
+        opt.zero_grad()
+        F.cross_entropy(model(x), y).backward()
+        opt.step()
+        step_ms.append((time.perf_counter() - t0) * 1e3)
+        if step in checkpoints:
+            with torch.no_grad():
+                correct = sum((model(test_x[s:s + 100]).argmax(1) == test_y[s:s + 100]).sum().item()
+                              for s in range(0, len(test_x), 100))
+            accs[step] = correct / len(test_x)
+    print(f"torch {model_name} seed {seed}: " + " ".join(f"acc@{k} {v:.4f}" for k, v in sorted(accs.items())) +
+          f" step_ms {statistics.median(step_ms[10:]):.3f}")
 
 
 def read_idx(root, name):
@@ -81,6 +186,10 @@ def default_root():
 
 
 def main():
+    if len(sys.argv) > 1 and sys.argv[1] == "fidelity":  # fidelity MODEL SEED STEPS C1,C2 DATASET ROOT
+        fidelity(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), {int(c) for c in sys.argv[5].split(",")},
+                 sys.argv[6], sys.argv[7])
+        return
     if len(sys.argv) > 1 and sys.argv[1] == "train":
         train_run(int(sys.argv[2]) if len(sys.argv) > 2 else 300, sys.argv[3] if len(sys.argv) > 3 else default_root())
         return

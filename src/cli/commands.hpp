@@ -51,6 +51,20 @@ struct PartitionFlags {
 void add_partition_command(CLI::App& app, PartitionFlags& f);
 int run_partition(const PartitionFlags& f);
 
+// p2pnode sweep FILE and p2pnode plot DIR.
+struct SweepFlags {
+    std::string file, out;
+    int jobs = 0;
+    bool dry_run = false, force = false, no_plot = false;
+};
+struct PlotFlags {
+    std::string dir;
+    std::string format = "png";
+};
+void add_sweep_commands(CLI::App& app, SweepFlags& sweep, PlotFlags& plot);
+int run_sweep_command(const SweepFlags& f);
+int run_plot(const PlotFlags& f);
+
 // p2pnode list [KIND]
 const std::vector<std::string>& list_kinds();
 CLI::App* add_list_command(CLI::App& app, std::string& kind);

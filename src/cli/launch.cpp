@@ -1,5 +1,6 @@
 // p2pnode launch: every node of a config on this machine (launch/ runs them).
 #include "node_commands.hpp"
+#include "p2pnode_version.h"
 
 #include <csignal>
 #include <fcntl.h>
@@ -86,6 +87,8 @@ int run_launch(const LaunchFlags& l, const NodeFlags& f, const std::string& self
     e.outputs.metrics_dir = summary_dir;
     const std::string experiment_file = summary_dir + "/experiment.yaml";
     write_whole(experiment_file, experiment_yaml(e));
+    launch::write_run_record(summary_dir, "launch", P2PNODE_VERSION, cfg, e);
+    ::setenv("P2PNODE_LAUNCHED", "1", 1);  // its node processes do not record the run again
     install_stop_handlers();
     const launch::Pattern pattern = e.transport.pattern == "hub" ? launch::Pattern::Hub : launch::Pattern::Mesh;
     const std::string& endpoint = e.transport.endpoint;

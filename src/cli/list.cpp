@@ -89,10 +89,11 @@ int run_list(const std::string& kind) {
                 }));
     if (want("models"))
         section("models", rows_of(nn::models(), [](const auto& e) {
-                    auto any = [](std::size_t v) { return v ? std::to_string(v) : std::string("any"); };
+                    const std::string input =
+                        e.channels ? fmt::format("{}x{}x{}", e.channels, e.height, e.width) : "any size";
+                    const std::string classes = e.classes ? fmt::format("{} classes", e.classes) : "the data's classes";
                     return Row{std::string(e.name), "", e.name == "mlp" ? "hidden" : "",
-                               fmt::format("{} (input {}x{}x{}, {} classes)", e.description, any(e.channels),
-                                           any(e.height), any(e.width), e.classes ? any(e.classes) : "the data's")};
+                               fmt::format("{} (input {}, {})", e.description, input, classes)};
                 }));
     if (want("datasets"))
         section("datasets", rows_of(data::datasets(), [](const auto& e) {

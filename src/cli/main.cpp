@@ -140,6 +140,9 @@ int main(int argc, char** argv) {
     p2p::cli::add_train_command(app, train_flags);
     p2p::cli::AggregateFlags aggregate_flags;
     CLI::App* aggregate = p2p::cli::add_aggregate_command(app, aggregate_flags);
+    p2p::cli::SweepFlags sweep_flags;
+    p2p::cli::PlotFlags plot_flags;
+    p2p::cli::add_sweep_commands(app, sweep_flags, plot_flags);
     p2p::cli::PartitionFlags partition_flags;
     p2p::cli::add_partition_command(app, partition_flags);
     std::string list_kind;
@@ -168,6 +171,8 @@ int main(int argc, char** argv) {
         if (*aggregate) return p2p::cli::run_aggregate(aggregate_flags);
         if (*list) return p2p::cli::run_list(list_kind);
         if (*app.get_subcommand("partition")) return p2p::cli::run_partition(partition_flags);
+        if (*app.get_subcommand("sweep")) return p2p::cli::run_sweep_command(sweep_flags);
+        if (*app.get_subcommand("plot")) return p2p::cli::run_plot(plot_flags);
     } catch (const p2p::ConfigError& e) {
         std::fprintf(stderr, "error: %s\n", e.what());
         return kExitUsage;

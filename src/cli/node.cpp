@@ -1,5 +1,6 @@
 // p2pnode mesh and p2pnode hub-client: one training node.
 #include "node_commands.hpp"
+#include "p2pnode_version.h"
 
 #include <csignal>
 #include <fcntl.h>
@@ -70,7 +71,7 @@ std::string describe(const node::NodeSettings& s) {
                        s.f_reason, s.attack, s.attack_params.scale, s.training.exchange, weight);
 }
 
-int run_one(const NodesConfig& cfg, const NodeFlags& f, std::uint32_t id,
+int run_one(const NodesConfig& cfg, const NodeFlags& f, std::uint32_t id, const char* command,
             const std::function<std::unique_ptr<transport::Transport>(zmq::context_t&, const node::NodeSettings&,
                                                                       const Experiment&)>& make) {
     for (const auto& w : cfg.warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
@@ -89,6 +90,9 @@ int run_one(const NodesConfig& cfg, const NodeFlags& f, std::uint32_t id,
     install_stop_handlers();
     nn::set_blas_threads(1);
     auto data = load_data(e);
+    // The run records itself, unless `launch` started this node (it writes the record once).
+    if (!std::getenv("P2PNODE_LAUNCHED"))
+        launch::write_run_record(e.outputs.metrics_dir, command, P2PNODE_VERSION, cfg, e);
     spdlog::info("[Node {}] {} node, rounds {}, batch {}, lr {}, seed {}, data {}, {}", id, to_string(s.type),
                  s.training.rounds, s.training.batch_size, s.training.learning_rate, s.training.seed, data->root,
                  describe(s));
@@ -103,7 +107,7 @@ int run_one(const NodesConfig& cfg, const NodeFlags& f, std::uint32_t id,
 
 int run_mesh(const std::string& config_path, const NodeFlags& f) {
     const NodesConfig cfg = load_nodes_config(config_path);
-    return run_one(cfg, f, static_cast<std::uint32_t>(f.node_id), [&](zmq::context_t& ctx, const node::NodeSettings& s,
+    return run_one(cfg, f, static_cast<std::uint32_t>(f.node_id), "mesh", [&](zmq::context_t& ctx, const node::NodeSettings& s,
                                                                       const Experiment& e) {
         const auto scheme = *transport::parse_scheme(e.transport.endpoint);
         const std::string& ipc_dir = e.transport.ipc_dir;
@@ -134,7 +138,7 @@ int run_hub_client(const HubFlags& h, const NodeFlags& f) {
             cfg.nodes.push_back(n);
         }
     }
-    return run_one(cfg, f, static_cast<std::uint32_t>(f.node_id), [&](zmq::context_t& ctx, const node::NodeSettings& s,
+    return run_one(cfg, f, static_cast<std::uint32_t>(f.node_id), "hub-client", [&](zmq::context_t& ctx, const node::NodeSettings& s,
                                                                       const Experiment& e) {
         const auto scheme = *transport::parse_scheme(e.transport.endpoint);
         transport::HubSpec hs;

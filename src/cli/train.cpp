@@ -1,5 +1,6 @@
 // p2pnode train: one node alone, the non-distributed baseline.
 #include <cstdio>
+#include <filesystem>
 #include <string>
 
 #include <CLI/CLI.hpp>
@@ -8,6 +9,8 @@
 
 #include "commands.hpp"
 #include "node_commands.hpp"
+#include "p2pnode/launch/processes.hpp"
+#include "p2pnode_version.h"
 #include "p2pnode/data/partition.hpp"
 #include "p2pnode/errors.hpp"
 #include "p2pnode/nn/layers.hpp"
@@ -82,6 +85,16 @@ int run_train(const TrainFlags& f) {
                  s.node_id, f.shard, s.partition.name, size, data->train.count,
                  data->test.count, data->root, s.training.rounds, s.training.batch_size, s.training.learning_rate,
                  s.training.seed);
+    if (!f.metrics.empty()) {  // beside the metrics: <name>.run.json
+        NodesConfig one;
+        one.source = "(train)";
+        NodeSpec n;
+        n.id = s.node_id;
+        one.nodes.push_back(n);
+        std::filesystem::path p(f.metrics);
+        const std::string dir = p.parent_path().empty() ? "." : p.parent_path().string();
+        launch::write_run_record(dir, "train", P2PNODE_VERSION, one, e, p.stem().string() + ".run.json");
+    }
     install_stop_handlers();
     auto result = node::train_locally(s, *data);
     spdlog::info("[Node {}] {} rounds, {:.2f} ms per round (compute){}", s.node_id, result.rounds_done,

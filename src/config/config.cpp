@@ -1,4 +1,9 @@
 #include "p2pnode/config/nodes_config.hpp"
+#include "p2pnode/config/sweep.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <optional>
 
 #include <charconv>
 #include <cmath>
@@ -368,6 +373,218 @@ void apply_experiment_file(Experiment& e, const std::string& path, std::vector<s
         else
             r.warn_unknown(entry, entry.key, warnings);
     }
+}
+
+}  // namespace p2p
+
+namespace p2p {
+
+namespace {
+
+bool is_axis(const Field& f, const YAML::Node& node) {
+    if (!node.IsSequence()) return false;
+    if (f.kind == FieldKind::Pairs) return false;  // edges are a list already; not an axis
+    if (f.kind == FieldKind::List) return node.size() > 0 && node[0].IsSequence();
+    return true;
+}
+
+// A checked value's text as the table writes it ("0.1", "nnm+clipping", "none").
+std::string label_of(const Field& f, const FieldValue& v, const std::string& origin) {
+    Experiment scratch;
+    set_field(scratch, f, v, origin);  // checks it
+    if (f.kind == FieldKind::List) {
+        std::string out;
+        for (const auto& item : v.list) out += (out.empty() ? "" : "+") + item;
+        return out.empty() ? "none" : out;
+    }
+    return f.get(scratch);
+}
+
+std::string known_fields(const std::string& section) {
+    std::string keys;
+    for (const auto& f : experiment_fields())
+        if (f.key.substr(0, f.key.find('.')) == section)
+            keys += fmt::format("{}{}", keys.empty() ? "" : ", ", f.key.substr(f.key.find('.') + 1));
+    return keys;
+}
+
+}  // namespace
+
+SweepSpec parse_sweep(const std::string& text, const std::string& source) {
+    Reader r(source);
+    YAML::Node root;
+    try {
+        root = YAML::Load(text);
+    } catch (const YAML::Exception& ex) {
+        throw ConfigError(fmt::format("{}:{}: not valid YAML/JSON: {}", source, ex.mark.line + 1, ex.msg));
+    }
+    if (!root || root.IsNull()) throw ConfigError(fmt::format("{}: the file is empty (expected a sweep)", source));
+    if (!root.IsMap()) r.fail(root, "(top level)", "must be a mapping (config or nodes, seeds, exclude, sections)");
+    SweepSpec s;
+    s.source = source;
+    std::optional<Reader::Entry> config, seeds, exclude;
+    std::vector<Reader::Entry> sections;
+    bool inline_nodes = false;
+    for (const auto& e : r.entries(root, "")) {
+        if (e.key == "nodes") {
+            s.nodes.source = source;
+            read_nodes(r, e, s.nodes);
+            inline_nodes = true;
+        } else if (e.key == "config") {
+            config = e;
+        } else if (e.key == "seeds") {
+            seeds = e;
+        } else if (e.key == "exclude") {
+            exclude = e;
+        } else if (is_section(e.key)) {
+            sections.push_back(e);
+        } else {
+            std::string known;
+            for (const auto& sec : experiment_sections()) known += ", " + sec;
+            r.fail(e.line, e.key, fmt::format("unknown key (a sweep holds config or nodes, seeds, exclude{})", known));
+        }
+    }
+    if (config && inline_nodes) r.fail(config->line, "config", "give either config: FILE or a nodes: list, not both");
+    if (config) {
+        std::filesystem::path p = r.text(*config, "config");
+        if (p.is_relative()) p = std::filesystem::path(source).parent_path() / p;
+        s.nodes = load_nodes_config(p.string());
+    } else if (!inline_nodes) {
+        throw ConfigError(fmt::format("{}: config: missing (a sweep names its nodes config, or lists nodes:)", source));
+    }
+    s.base = s.nodes.experiment;
+    for (const auto& section : sections) {
+        if (!section.value.IsMap())
+            r.fail(section.line, section.key, fmt::format("must be a mapping {{{}}}", known_fields(section.key)));
+        for (const auto& entry : r.entries(section.value, section.key)) {
+            const std::string key = section.key + "." + entry.key;
+            const Field* f = find_field(key);
+            if (!f)
+                r.fail(entry.line, key,
+                       fmt::format("unknown field (known in {}: {})", section.key, known_fields(section.key)));
+            const std::string origin = fmt::format("{}:{}", source, entry.line);
+            if (!is_axis(*f, entry.value)) {
+                set_field(s.base, *f, value_of(r, *f, entry, key), origin);
+                continue;
+            }
+            SweepAxis axis;
+            axis.key = key;
+            axis.origin = origin;
+            for (std::size_t i = 0; i < entry.value.size(); ++i) {
+                const int line = Reader::line_of(entry.value[i]);
+                Reader::Entry item{entry.key, entry.value[i], line ? line : entry.line};
+                FieldValue v = value_of(r, *f, item, fmt::format("{}[{}]", key, i));
+                const std::string label = label_of(*f, v, fmt::format("{}:{}: {}[{}]", source, item.line, key, i));
+                if (std::find(axis.labels.begin(), axis.labels.end(), label) != axis.labels.end())
+                    r.fail(item.line, fmt::format("{}[{}]", key, i), fmt::format("'{}' is already on this axis", label));
+                axis.values.push_back(std::move(v));
+                axis.labels.push_back(label);
+            }
+            if (axis.values.empty()) r.fail(entry.line, key, "an axis needs at least one value");
+            s.axes.push_back(std::move(axis));
+        }
+    }
+    if (seeds) {
+        if (seeds->value.IsSequence()) {
+            for (std::size_t i = 0; i < seeds->value.size(); ++i) {
+                Reader::Entry item{"seeds", seeds->value[i], seeds->line};
+                s.seeds.push_back(static_cast<std::uint64_t>(
+                    r.integer(item, fmt::format("seeds[{}]", i), 0, 9'007'199'254'740'992LL)));
+            }
+            if (s.seeds.empty()) r.fail(seeds->line, "seeds", "must name at least one seed");
+        } else {
+            const auto n = r.integer(*seeds, "seeds", 1, 10000);
+            for (long long i = 0; i < n; ++i) s.seeds.push_back(s.base.training.seed + static_cast<std::uint64_t>(i));
+        }
+    } else {
+        s.seeds.push_back(s.base.training.seed);
+    }
+    if (exclude) {
+        if (!exclude->value.IsSequence()) r.fail(exclude->line, "exclude", "must be a list of {key: value} mappings");
+        for (std::size_t i = 0; i < exclude->value.size(); ++i) {
+            const YAML::Node rule = exclude->value[i];
+            const std::string where = fmt::format("exclude[{}]", i);
+            if (!rule.IsMap()) r.fail(Reader::line_of(rule) ? Reader::line_of(rule) : exclude->line, where,
+                                      "must be a mapping {section.key: value, ...}");
+            std::vector<std::pair<std::string, std::string>> parts;
+            for (const auto& entry : r.entries(rule, where)) {
+                const Field* f = find_field(entry.key);
+                if (!f) r.fail(entry.line, where + "." + entry.key, "unknown field (exclusions name fields as section.key)");
+                const FieldValue v = value_of(r, *f, entry, where + "." + entry.key);
+                parts.emplace_back(entry.key, label_of(*f, v, fmt::format("{}:{}: {}", source, entry.line, where)));
+            }
+            s.exclude.push_back(std::move(parts));
+        }
+    }
+    return s;
+}
+
+SweepSpec load_sweep(const std::string& path) { return parse_sweep(read_config_file(path), path); }
+
+std::string axis_label(const SweepSpec& spec, const std::string& key) {
+    const std::string name = key.substr(key.find('.') + 1);
+    int same = 0;
+    for (const auto& a : spec.axes) same += a.key.substr(a.key.find('.') + 1) == name;
+    return same > 1 ? key : name;
+}
+
+std::vector<SweepPoint> expand_sweep(const SweepSpec& spec) {
+    std::vector<SweepPoint> out;
+    std::vector<std::size_t> at(spec.axes.size(), 0);
+    auto folder_safe = [](std::string t) {
+        for (char& c : t)
+            if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '+')) c = '-';
+        return t;
+    };
+    std::size_t skipped = 0;
+    for (;;) {
+        SweepPoint p;
+        p.experiment = spec.base;
+        for (std::size_t a = 0; a < spec.axes.size(); ++a) {
+            const auto& axis = spec.axes[a];
+            set_field(p.experiment, *find_field(axis.key), axis.values[at[a]], axis.origin);
+            p.at.emplace_back(axis.key, axis.labels[at[a]]);
+        }
+        bool excluded = false;
+        for (const auto& rule : spec.exclude) {
+            bool all = true;
+            for (const auto& [key, text] : rule) {
+                const Field* f = find_field(key);
+                std::string have = f->get(p.experiment);
+                if (f->kind == FieldKind::List) {
+                    for (char& c : have)
+                        if (c == ',') c = '+';
+                    if (have.empty()) have = "none";
+                }
+                all = all && have == text;
+            }
+            excluded = excluded || all;
+        }
+        if (excluded) {
+            ++skipped;
+        } else {
+            std::string group;
+            for (const auto& [key, label] : p.at)
+                group += (group.empty() ? "" : "_") + folder_safe(axis_label(spec, key) + "-" + label);
+            for (auto seed : spec.seeds) {
+                SweepPoint q = p;
+                FieldValue v;
+                v.text = std::to_string(seed);
+                set_field(q.experiment, *find_field("training.seed"), v, spec.source + ": seeds");
+                q.seed = seed;
+                q.group = group.empty() ? "run" : group;
+                q.name = q.group + "_seed-" + std::to_string(seed);
+                out.push_back(std::move(q));
+            }
+        }
+        std::size_t a = spec.axes.size();  // the last axis varies fastest
+        while (a > 0 && ++at[a - 1] == spec.axes[a - 1].values.size()) at[--a] = 0;
+        if (a == 0) break;
+    }
+    if (out.empty())
+        throw ConfigError(fmt::format("{}: the grid is empty: every one of its {} combinations is excluded", spec.source,
+                                      skipped));
+    return out;
 }
 
 }  // namespace p2p

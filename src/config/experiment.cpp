@@ -335,6 +335,30 @@ void set_field(Experiment& e, const Field& f, FieldValue v, const std::string& o
     e.origin[std::string(f.key)] = origin;
 }
 
+namespace {
+
+// "a,b" -> ["a", "b"] (valid YAML and JSON).
+std::string list_text(const std::string& items) {
+    std::string value;
+    for (std::size_t b = 0; b < items.size();) {
+        const std::size_t c = std::min(items.find(',', b), items.size());
+        value += (value.empty() ? "" : ", ") + quoted(items.substr(b, c - b));
+        b = c + 1;
+    }
+    return "[" + value + "]";
+}
+
+// A field's value as YAML and JSON both write it: numbers bare, texts quoted, lists in brackets.
+std::string value_text(const Field& f, const Experiment& e) {
+    switch (f.kind) {
+        case FieldKind::Text: return quoted(f.get(e));
+        case FieldKind::List: return list_text(f.get(e));
+        default: return f.get(e);
+    }
+}
+
+}  // namespace
+
 std::string experiment_yaml(const Experiment& e) {
     std::string out = "# The resolved experiment: every setting of the run (p2pnode; --experiment reads it).\n";
     std::string_view section;
@@ -345,26 +369,28 @@ std::string experiment_yaml(const Experiment& e) {
             out += fmt::format("{}:\n", sec);
             section = sec;
         }
-        std::string value;
-        switch (f.kind) {
-            case FieldKind::Int:
-            case FieldKind::Double:
-            case FieldKind::Pairs: value = f.get(e); break;
-            case FieldKind::Text: value = quoted(f.get(e)); break;
-            case FieldKind::List: {
-                const std::string items = f.get(e);
-                for (std::size_t b = 0; b < items.size();) {
-                    const std::size_t c = std::min(items.find(',', b), items.size());
-                    value += (value.empty() ? "" : ", ") + quoted(items.substr(b, c - b));
-                    b = c + 1;
-                }
-                value = "[" + value + "]";
-                break;
-            }
-        }
+        const std::string value = value_text(f, e);
         out += fmt::format("  {}: {}\n", name, value);
     }
     return out;
+}
+
+std::string experiment_json(const Experiment& e) {
+    std::string out = "{";
+    std::string_view section;
+    for (const auto& f : kFields) {
+        const std::size_t dot = f.key.find('.');
+        const std::string_view sec = f.key.substr(0, dot), name = f.key.substr(dot + 1);
+        if (sec != section) {
+            out += fmt::format("{}\"{}\": {{", section.empty() ? "" : "}, ", sec);
+            section = sec;
+        } else {
+            out += ", ";
+        }
+        const std::string value = value_text(f, e);
+        out += fmt::format("\"{}\": {}", name, value);
+    }
+    return out + "}}";
 }
 
 }  // namespace p2p

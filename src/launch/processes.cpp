@@ -1,6 +1,8 @@
 #include "p2pnode/launch/processes.hpp"
 
 #include <csignal>
+#include <ctime>
+#include <unistd.h>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -78,6 +80,47 @@ void write_summary(const std::string& dir, const node::NodeSettings& s, const no
         s.type == NodeType::Honest && std::isfinite(r.final_eval.loss) ? fmt::format("{}", r.final_eval.loss) : "null",
         s.type == NodeType::Honest ? fmt::format("{}", r.final_eval.accuracy) : "null", r.seconds_per_round, round_ms,
         r.seconds_eval);
+}
+
+namespace {
+
+std::string json_escaped(const std::string& s) {
+    std::string out;
+    for (char c : s) {
+        if (c == '"' || c == '\\') out += '\\';
+        out += c;
+    }
+    return out;
+}
+
+}  // namespace
+
+void write_run_record(const std::string& dir, const std::string& command, const std::string& version,
+                      const NodesConfig& cfg, const Experiment& e, const std::string& name) {
+    if (dir.empty()) return;
+    std::filesystem::create_directories(dir);
+    const std::time_t now = std::time(nullptr);
+    std::tm utc{};
+    gmtime_r(&now, &utc);
+    char started[32];
+    std::strftime(started, sizeof started, "%Y-%m-%dT%H:%M:%SZ", &utc);
+    std::string nodes;
+    for (const auto& n : cfg.nodes)
+        nodes += fmt::format("{}{{\"id\": {}, \"type\": \"{}\"}}", nodes.empty() ? "" : ", ", n.id, to_string(n.type));
+    const std::string text = fmt::format(
+        "{{\"command\": \"{}\", \"p2pnode\": \"{}\", \"started\": \"{}\", \"pattern\": \"{}\", \"endpoint\": \"{}\", "
+        "\"seed\": {}, \"config\": \"{}\", \"nodes\": [{}], \"experiment\": {}}}\n",
+        command, version, started, e.transport.pattern, e.transport.endpoint, e.training.seed, json_escaped(cfg.source), nodes,
+        experiment_json(e));
+    // A temporary file per writer, renamed: nodes started by hand may write the same record.
+    const std::string path = dir + "/" + name;
+    const std::string tmp = fmt::format("{}.{}.tmp", path, ::getpid());
+    {
+        std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+        out << text;
+        if (!out.flush()) throw IoError(fmt::format("{}: cannot write", tmp));
+    }
+    std::filesystem::rename(tmp, path);
 }
 
 void print_table(const NodesConfig& cfg, const std::string& dir) {

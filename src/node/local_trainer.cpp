@@ -49,7 +49,7 @@ LocalTrainResult train_locally(const LocalTrainSettings& s, const data::MnistDat
             result.final_eval = trainer.evaluate();
             row.add("loss", result.final_eval.loss).add("acc", result.final_eval.accuracy);
             row.add("seconds_eval", seconds_since(e0));
-            spdlog::info("[Node {}] Eval: loss={:.4f}, acc={:.4f}", s.node_id, result.final_eval.loss,
+            spdlog::info("[Node {}] Eval: round {}, loss={:.4f}, acc={:.4f}", s.node_id, round, result.final_eval.loss,
                          result.final_eval.accuracy);
         } else {
             row.add_null("loss").add_null("acc");

@@ -224,6 +224,11 @@ private:
     std::uint64_t stop_heard_ = 0;
 };
 
+// Every reason a message or a round is counted for, in the order of the metrics columns.
+constexpr const char* kRejectReasons[] = {"malformed",     "wrong_dim",    "non_finite",     "stale",
+                                          "too_far_ahead", "beyond_run",   "duplicate",      "from_mismatch",
+                                          "not_neighbour", "rounds_skipped", "rounds_without_aggregation"};
+
 void send_grad(transport::Transport& t, const NodeSettings& s, std::uint64_t round, std::span<const float> g,
                wire::Kind kind = wire::Kind::Grad) {
     wire::Header h;
@@ -479,7 +484,8 @@ NodeResult run_node(const NodeSettings& s, transport::Transport& t, const data::
         spdlog::warn("[Node {}] starting without {} neighbour(s) that did not answer: {}", s.id, missing.size(),
                      fmt::join(missing, ", "));
     spdlog::info("[Node {}] {} node, neighbours {}, {}", s.id, to_string(s.type), fmt::join(s.neighbours, ", "),
-                 honest ? fmt::format("aggregator {}", s.aggregator) : fmt::format("attack {}", s.attack));
+                 honest ? fmt::format("aggregator {} with f = {} ({})", s.aggregator, s.robust.f, s.f_reason)
+                        : fmt::format("attack {}", s.attack));
 
     Gather gather(s, dim);
     gather.start_absent(missing);
@@ -528,8 +534,12 @@ NodeResult run_node(const NodeSettings& s, transport::Transport& t, const data::
         const bool stopping = stop_after && r >= *stop_after;
         const bool last_round = round == tr.rounds || stopping;
 
+        // The same columns in every row of every node and run (a count that stayed 0 is 0), so
+        // that rows load as one table.
         MetricsRow row;
-        row.add("round", static_cast<long long>(round)).add("node", static_cast<long long>(s.id));
+        row.add("round", static_cast<long long>(round))
+            .add("node", static_cast<long long>(s.id))
+            .add("type", std::string(to_string(s.type)));
         spdlog::info("{}", line);
         if (honest) {
             row.add("train_loss", train_loss);
@@ -537,12 +547,14 @@ NodeResult run_node(const NodeSettings& s, transport::Transport& t, const data::
                 const auto e0 = Clock::now();
                 result.final_eval = trainer.evaluate();
                 result.seconds_eval += seconds(Clock::now() - e0);
-                spdlog::info("[Node {}] Eval: loss={:.4f}, acc={:.4f}", s.id, result.final_eval.loss,
+                spdlog::info("[Node {}] Eval: round {}, loss={:.4f}, acc={:.4f}", s.id, round, result.final_eval.loss,
                              result.final_eval.accuracy);
                 row.add("loss", result.final_eval.loss).add("acc", result.final_eval.accuracy);
             } else {
                 row.add_null("loss").add_null("acc");
             }
+        } else {
+            row.add_null("train_loss").add_null("loss").add_null("acc");
         }
         const auto& c = t.counters();
         row.add("seconds_compute", seconds(t1 - t0))
@@ -551,7 +563,10 @@ NodeResult run_node(const NodeSettings& s, transport::Transport& t, const data::
             .add("bytes_in", static_cast<long long>(c.bytes_in - last.bytes_in))
             .add("bytes_out", static_cast<long long>(c.bytes_out - last.bytes_out))
             .add("peers_heard", static_cast<long long>(got.size()));
-        for (const auto& [reason, count] : result.rejected) row.add("rejected_" + reason, static_cast<long long>(count));
+        for (const char* reason : kRejectReasons) {
+            const auto it = result.rejected.find(reason);
+            row.add(fmt::format("rejected_{}", reason), static_cast<long long>(it == result.rejected.end() ? 0 : it->second));
+        }
         // What the transport dropped before the round saw it, by reason (totals so far).
         for (const auto& [reason, count] : {std::pair{"unknown_peer", c.dropped_unknown_peer},
                                             {"malformed", c.dropped_malformed},
@@ -559,7 +574,7 @@ NodeResult run_node(const NodeSettings& s, transport::Transport& t, const data::
                                             {"early", c.dropped_early},
                                             {"conflicting_claims", c.claims_conflicting},
                                             {"send_failures", c.send_failures}})
-            if (count) row.add(fmt::format("transport_{}", reason), static_cast<long long>(count));
+            row.add(fmt::format("transport_{}", reason), static_cast<long long>(count));
         metrics.write(row);
         last = c;
         if (last_round || (s.checkpoint_every > 0 && round % s.checkpoint_every == 0)) save(round);

@@ -170,6 +170,9 @@ std::string describe_check(const Field& field);
 // writes once and hands to every node (`--experiment FILE`).
 std::string experiment_yaml(const Experiment& e);
 
+// The same as JSON: {"training": {"rounds": 50, ...}, ...}, numbers as numbers.
+std::string experiment_json(const Experiment& e);
+
 // The sections of the table ("training", "robust", ...), in order.
 const std::vector<std::string>& experiment_sections();
 

@@ -21,6 +21,12 @@ int run_processes(const std::string& exe, const std::vector<std::string>& broker
 // node-<id>.summary.json in `dir` (created): what the table prints for one node.
 void write_summary(const std::string& dir, const node::NodeSettings& s, const node::NodeResult& r);
 
+// run.json in `dir` (created; written whole): what the run was, for whoever reads its metrics
+// later: the command, p2pnode's version, the start time (UTC), the pattern and endpoint, the
+// seed, every node's id and type, and the resolved experiment (experiment_json).
+void write_run_record(const std::string& dir, const std::string& command, const std::string& version,
+                      const NodesConfig& cfg, const Experiment& e, const std::string& name = "run.json");
+
 // The table of every node of `cfg` from the summaries in `dir`; a node without one is listed as
 // not finished.
 void print_table(const NodesConfig& cfg, const std::string& dir);

@@ -1,0 +1,204 @@
+// p2pnode sweep: the grid a sweep file describes, its runs, its results and its figures.
+#include <doctest/doctest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include <fmt/format.h>
+
+#include "p2pnode/config/sweep.hpp"
+#include "p2pnode/errors.hpp"
+#include "p2pnode/launch/sweep.hpp"
+#include "support.hpp"
+#include "training_support.hpp"
+
+using namespace p2p;
+
+namespace {
+
+std::string three_nodes() {
+    return "nodes:\n"
+           "  - {id: 0, host: 127.0.0.1, port: 21001}\n"
+           "  - {id: 1, host: 127.0.0.1, port: 21002}\n"
+           "  - {id: 2, host: 127.0.0.1, port: 21003, type: byzantine}\n"
+           "topology: {type: complete}\n";
+}
+
+std::string error_of(const std::string& text) {
+    try {
+        expand_sweep(parse_sweep(text, "s.yaml"));
+    } catch (const ConfigError& e) {
+        return e.what();
+    }
+    return "(no error)";
+}
+
+bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+
+}  // namespace
+
+TEST_CASE("a sweep file's lists are axes: product, seeds, exclusions, names") {
+    const auto spec = parse_sweep(three_nodes() +
+                                      "seeds: 2\n"
+                                      "training: {rounds: 3, seed: 10}\n"
+                                      "robust:\n"
+                                      "  aggregator: [mean, median]\n"
+                                      "  pre_aggregators: [[], [nnm, clipping]]\n"
+                                      "  attack: alie\n"
+                                      "data: {partition: dirichlet, alpha: [0.1, 10]}\n"
+                                      "exclude:\n"
+                                      "  - {robust.aggregator: mean, robust.pre_aggregators: [nnm, clipping]}\n",
+                                  "s.yaml");
+    REQUIRE(spec.axes.size() == 3);
+    CHECK(spec.axes[1].labels == std::vector<std::string>{"none", "nnm+clipping"});
+    CHECK(spec.seeds == std::vector<std::uint64_t>{10, 11});
+    CHECK(spec.base.attack.name == "alie");
+    const auto points = expand_sweep(spec);
+    CHECK(points.size() == (2 * 2 * 2 - 2) * 2);  // one combination of the first two excluded, for both alphas
+    CHECK(points[0].name == "aggregator-mean_pre-aggregators-none_alpha-0.1_seed-10");
+    CHECK(points[0].group == "aggregator-mean_pre-aggregators-none_alpha-0.1");
+    CHECK(points[1].experiment.training.seed == 11);
+    CHECK(points[0].experiment.data.alpha == 0.1);
+    CHECK(points[0].experiment.robust.aggregator == "mean");
+    CHECK(points.back().experiment.robust.pre_aggregators == std::vector<std::string>{"nnm", "clipping"});
+    for (const auto& p : points)
+        CHECK_FALSE((p.experiment.robust.aggregator == "mean" && !p.experiment.robust.pre_aggregators.empty()));
+    // Explicit seeds; no axes: one point per seed.
+    const auto plain = expand_sweep(parse_sweep(three_nodes() + "seeds: [4, 9]\n", "s.yaml"));
+    CHECK(plain.size() == 2);
+    CHECK(plain[1].name == "run_seed-9");
+    // A rule whose bound fails at a point is listed as skipped, with the reason.
+    const auto krum = parse_sweep(three_nodes() + "robust: {aggregator: [median, krum]}\n", "s.yaml");
+    const std::string grid = launch::describe_grid(krum, expand_sweep(krum));
+    CHECK(contains(grid, "aggregator-median_seed-0\n"));
+    CHECK(contains(grid, "aggregator-krum_seed-0  [skipped: node 0: n = 3 inputs"));
+}
+
+TEST_CASE("a sweep file's mistakes are errors naming the file, the line and the key") {
+    CHECK(contains(error_of(three_nodes() + "robust: {agregator: [mean]}\n"), "s.yaml:6: robust.agregator: unknown field"));
+    CHECK(contains(error_of(three_nodes() + "robustness: {aggregator: mean}\n"), "s.yaml:6: robustness: unknown key"));
+    CHECK(contains(error_of(three_nodes() + "robust: {aggregator: []}\n"), "robust.aggregator: an axis needs at least one value"));
+    CHECK(contains(error_of(three_nodes() + "robust: {aggregator: [mean, mean]}\n"), "'mean' is already on this axis"));
+    CHECK(contains(error_of(three_nodes() + "training: {rounds: [3, -1]}\n"), "training.rounds: must be in 1..100000000, got -1"));
+    CHECK(contains(error_of(three_nodes() + "robust: {aggregator: [mean]}\nexclude: [{robust.aggregator: mean}]\n"),
+                   "s.yaml: the grid is empty: every one of its 1 combinations is excluded"));
+    CHECK(contains(error_of(three_nodes() + "exclude: [{aggregator: mean}]\n"), "exclude[0].aggregator: unknown field"));
+    CHECK(contains(error_of(three_nodes() + "seeds: 0\n"), "seeds: must be in 1..10000, got 0"));
+    CHECK(contains(error_of("robust: {aggregator: mean}\n"), "s.yaml: config: missing"));
+}
+
+TEST_CASE("a sweep runs its grid, records failures and skips, resumes, and refuses another sweep's folder") {
+    p2p::test::QuietLogs quiet;
+    p2p::test::TempDir dir;
+    p2p::test::write_set(dir, 256, false);
+    const std::string root = dir.path().string();
+    const std::string file = dir.write(
+        "s.yaml", three_nodes() + fmt::format("training: {{rounds: 3, batch_size: 16, eval_every: 3}}\n"
+                                              "outputs: {{metrics_dir: ''}}\n"
+                                              "robust: {{aggregator: [median, krum], attack: alie}}\n"
+                                              "data: {{root: ['{}', '{}/missing']}}\n",
+                                              root, root));
+    const auto spec = load_sweep(file);
+    const auto points = expand_sweep(spec);
+    REQUIRE(points.size() == 4);
+    launch::SweepOptions o;
+    o.out = (dir.path() / "out").string();
+    o.jobs = 2;
+    auto rows = launch::run_sweep(spec, file, points, o);
+    REQUIRE(rows.size() == 4);
+    CHECK(rows[0].status == "done");      // median, the data
+    CHECK(rows[1].status == "failed");    // median, a missing folder: recorded, the others go on
+    CHECK(contains(rows[1].error, "missing"));
+    CHECK(rows[2].status == "skipped");   // krum needs n > 2f + 2
+    CHECK(contains(rows[2].error, "krum"));
+    CHECK(rows[3].status == "skipped");
+    CHECK(rows[0].rounds == 3);
+    CHECK(rows[0].acc_worst <= rows[0].acc_mean);
+    CHECK(rows[0].acc_mean <= rows[0].acc_best);
+    CHECK(rows[0].bytes_per_node_round > 0);
+    const auto out = dir.path() / "out";
+    const auto run0 = out / "runs" / points[0].name;
+    for (const char* f : {"experiment.yaml", "node-0.jsonl", "node-1.jsonl", "node-0.summary.json", "status.json"})
+        CHECK(std::filesystem::exists(run0 / f));
+    // results.csv: a header naming the axes, a row per run, values as the runs' summaries say.
+    const std::string csv = p2p::test::slurp(out / "results.csv");
+    CHECK(csv.rfind("name,aggregator,root,seed,status,acc_mean,acc_worst,acc_best,loss_mean,rounds,seconds,"
+                    "bytes_per_node_round,aggregate_ms_round,error\n",
+                    0) == 0);
+    CHECK(std::count(csv.begin(), csv.end(), '\n') == 5);
+    const std::string s0 = p2p::test::slurp(run0 / "node-0.summary.json"), s1 = p2p::test::slurp(run0 / "node-1.summary.json");
+    auto acc_of = [](const std::string& s) { return std::stod(s.substr(s.find("\"acc\": ") + 7)); };
+    CHECK(rows[0].acc_mean == doctest::Approx((acc_of(s0) + acc_of(s1)) / 2));
+    CHECK(contains(csv, fmt::format(",{:.4f},", rows[0].acc_mean)));
+    const std::string md = p2p::test::slurp(out / "summary.md");
+    CHECK(contains(md, "| aggregator | root | n | mean accuracy | worst honest node | status |"));
+
+    // Again: nothing to do, the same results.
+    const auto before = std::filesystem::last_write_time(run0 / "status.json");
+    auto again = launch::run_sweep(spec, file, points, o);
+    CHECK(std::filesystem::last_write_time(run0 / "status.json") == before);
+    CHECK(p2p::test::slurp(out / "results.csv") == csv);
+    // A deleted run is redone; the failed one is tried again.
+    std::filesystem::remove_all(run0);
+    again = launch::run_sweep(spec, file, points, o);
+    CHECK(again[0].status == "done");
+    CHECK(std::filesystem::exists(run0 / "status.json"));
+    CHECK(again[0].acc_mean == rows[0].acc_mean);  // same seed, same run
+
+    // Another sweep in the same folder is refused, unless forced.
+    const std::string other = dir.write("t.yaml", three_nodes() + "training: {rounds: 2}\n");
+    const auto other_spec = load_sweep(other);
+    CHECK_THROWS_WITH_AS(launch::run_sweep(other_spec, other, expand_sweep(other_spec), o),
+                         doctest::Contains("holds another sweep"), ConfigError);
+}
+
+TEST_CASE("sweep and plot on the command line: dry run, errors, results and PNG figures") {
+    p2p::test::TempDir dir;
+    p2p::test::write_set(dir, 256, false);
+    const std::string root = dir.path().string();
+    const std::string file = dir.write(
+        "grid.yaml", three_nodes() + fmt::format("seeds: 2\n"
+                                                 "training: {{rounds: 4, batch_size: 16, eval_every: 2}}\n"
+                                                 "robust: {{aggregator: [mean, median], attack: [alie, sign-flip]}}\n"
+                                                 "data: {{root: '{}'}}\n",
+                                                 root));
+    auto dry = p2p::test::run_p2pnode({"sweep", file, "--dry-run"});
+    CHECK(dry.status == 0);
+    CHECK(contains(dry.out, "2 axes, 2 seed(s), 8 runs of 3 nodes"));
+    CHECK(contains(dry.out, "  axis attack (robust.attack): alie, sign-flip"));
+    CHECK(!std::filesystem::exists(dir.path() / "sweeps"));
+    const std::string out = (dir.path() / "res").string();
+    auto r = p2p::test::run_p2pnode({"sweep", file, "--out", out});
+    REQUIRE_MESSAGE(r.status == 0, r.err);
+    CHECK(contains(r.out, "sweep: 8 done, 0 failed, 0 skipped, 0 not finished"));
+    CHECK(contains(r.err, "sweep: [8/8] "));  // plain progress lines when not on a terminal
+    const std::string md = p2p::test::slurp(std::filesystem::path(out) / "summary.md");
+    CHECK(contains(md, "## Worst case over attacks"));
+    CHECK(contains(md, "| median | "));
+    // The figures: valid PNG files of a readable size.
+    for (const char* name : {"accuracy_vs_round.png", "heatmap_aggregator_attack.png", "time_per_round.png"}) {
+        CAPTURE(name);
+        const std::string png = p2p::test::slurp(std::filesystem::path(out) / name);
+        REQUIRE(png.size() > 1000);
+        CHECK(png.substr(0, 8) == std::string("\x89PNG\r\n\x1a\n", 8));
+        auto be = [&](std::size_t at) {
+            return (std::uint32_t(std::uint8_t(png[at])) << 24) | (std::uint32_t(std::uint8_t(png[at + 1])) << 16) |
+                   (std::uint32_t(std::uint8_t(png[at + 2])) << 8) | std::uint32_t(std::uint8_t(png[at + 3]));
+        };
+        CHECK(png.substr(12, 4) == "IHDR");
+        CHECK(be(16) >= 500);  // width in pixels
+        CHECK(be(20) >= 300);  // height
+    }
+    // A single run's metrics folder: its per-node curves.
+    auto one = p2p::test::run_p2pnode({"plot", (std::filesystem::path(out) / "runs" / "aggregator-median_attack-alie_seed-0").string()});
+    CHECK(one.status == 0);
+    CHECK(std::filesystem::exists(std::filesystem::path(out) / "runs" / "aggregator-median_attack-alie_seed-0" / "curves.png"));
+    // Mistakes: exit 2 with the file and the key.
+    const std::string bad = dir.write("bad.yaml", three_nodes() + "robust: {aggregator: [mean], atack: alie}\n");
+    auto b = p2p::test::run_p2pnode({"sweep", bad});
+    CHECK(b.status == 2);
+    CHECK(contains(b.err, "bad.yaml:6: robust.atack: unknown field"));
+    auto nodir = p2p::test::run_p2pnode({"plot", (dir.path() / "nowhere").string()});
+    CHECK(nodir.status == 2);
+}

@@ -86,6 +86,13 @@ TEST_CASE("a sweep file's mistakes are errors naming the file, the line and the 
     CHECK(contains(error_of(three_nodes() + "exclude: [{aggregator: mean}]\n"), "exclude[0].aggregator: unknown field"));
     CHECK(contains(error_of(three_nodes() + "seeds: 0\n"), "seeds: must be in 1..10000, got 0"));
     CHECK(contains(error_of("robust: {aggregator: mean}\n"), "s.yaml: config: missing"));
+    CHECK(contains(error_of(three_nodes() + "seeds: [1, 1]\n"), "seeds[1]: seed 1 is given twice"));
+    CHECK(contains(error_of(three_nodes() + "data: {root: [/a/b, /a-b]}\n"),
+                   "two points would share the run folder root--a-b_seed-0"));
+    // An exclusion may name the seed.
+    const auto some = expand_sweep(parse_sweep(three_nodes() + "seeds: 3\nexclude: [{training.seed: 1}]\n", "s.yaml"));
+    REQUIRE(some.size() == 2);
+    CHECK(some[1].seed == 2);
 }
 
 TEST_CASE("a sweep runs its grid, records failures and skips, resumes, and refuses another sweep's folder") {
@@ -145,6 +152,24 @@ TEST_CASE("a sweep runs its grid, records failures and skips, resumes, and refus
     CHECK(again[0].status == "done");
     CHECK(std::filesystem::exists(run0 / "status.json"));
     CHECK(again[0].acc_mean == rows[0].acc_mean);  // same seed, same run
+
+    // The same file over other nodes (a type changed) reruns what is done.
+    const auto redone = std::filesystem::last_write_time(run0 / "status.json");
+    const std::string edited = p2p::test::slurp(file);
+    std::string changed = edited;
+    changed.replace(changed.find(", type: byzantine"), 17, "");
+    const std::string moved = dir.write("s.yaml", changed);
+    const auto honest_spec = load_sweep(moved);
+    o.force = true;
+    again = launch::run_sweep(honest_spec, moved, expand_sweep(honest_spec), o);
+    CHECK(std::filesystem::last_write_time(run0 / "status.json") != redone);
+    CHECK(contains(p2p::test::slurp(run0 / "nodes.txt"), "2 honest"));
+    dir.write("s.yaml", edited);
+    o.force = false;
+    const auto spec_back = load_sweep(file);
+    launch::SweepOptions forced = o;
+    forced.force = true;
+    launch::run_sweep(spec_back, file, expand_sweep(spec_back), forced);
 
     // Another sweep in the same folder is refused, unless forced.
     const std::string other = dir.write("t.yaml", three_nodes() + "training: {rounds: 2}\n");

@@ -488,8 +488,11 @@ SweepSpec parse_sweep(const std::string& text, const std::string& source) {
         if (seeds->value.IsSequence()) {
             for (std::size_t i = 0; i < seeds->value.size(); ++i) {
                 Reader::Entry item{"seeds", seeds->value[i], seeds->line};
-                s.seeds.push_back(static_cast<std::uint64_t>(
-                    r.integer(item, fmt::format("seeds[{}]", i), 0, 9'007'199'254'740'992LL)));
+                const auto seed = static_cast<std::uint64_t>(
+                    r.integer(item, fmt::format("seeds[{}]", i), 0, 9'007'199'254'740'992LL));
+                if (std::find(s.seeds.begin(), s.seeds.end(), seed) != s.seeds.end())
+                    r.fail(seeds->line, fmt::format("seeds[{}]", i), fmt::format("seed {} is given twice", seed));
+                s.seeds.push_back(seed);
             }
             if (s.seeds.empty()) r.fail(seeds->line, "seeds", "must name at least one seed");
         } else {
@@ -537,6 +540,7 @@ std::vector<SweepPoint> expand_sweep(const SweepSpec& spec) {
         return t;
     };
     std::size_t skipped = 0;
+    std::map<std::string, std::string> names;  // folder name -> the point it was first given to
     for (;;) {
         SweepPoint p;
         p.experiment = spec.base;
@@ -545,37 +549,45 @@ std::vector<SweepPoint> expand_sweep(const SweepSpec& spec) {
             set_field(p.experiment, *find_field(axis.key), axis.values[at[a]], axis.origin);
             p.at.emplace_back(axis.key, axis.labels[at[a]]);
         }
-        bool excluded = false;
-        for (const auto& rule : spec.exclude) {
-            bool all = true;
-            for (const auto& [key, text] : rule) {
-                const Field* f = find_field(key);
-                std::string have = f->get(p.experiment);
-                if (f->kind == FieldKind::List) {
-                    for (char& c : have)
-                        if (c == ',') c = '+';
-                    if (have.empty()) have = "none";
+        auto excluded = [&](const Experiment& e) {
+            for (const auto& rule : spec.exclude) {
+                bool all = true;
+                for (const auto& [key, text] : rule) {
+                    const Field* f = find_field(key);
+                    std::string have = f->get(e);
+                    if (f->kind == FieldKind::List) {
+                        for (char& c : have)
+                            if (c == ',') c = '+';
+                        if (have.empty()) have = "none";
+                    }
+                    all = all && have == text;
                 }
-                all = all && have == text;
+                if (all) return true;
             }
-            excluded = excluded || all;
-        }
-        if (excluded) {
-            ++skipped;
-        } else {
-            std::string group;
-            for (const auto& [key, label] : p.at)
-                group += (group.empty() ? "" : "_") + folder_safe(axis_label(spec, key) + "-" + label);
-            for (auto seed : spec.seeds) {
-                SweepPoint q = p;
-                FieldValue v;
-                v.text = std::to_string(seed);
-                set_field(q.experiment, *find_field("training.seed"), v, spec.source + ": seeds");
-                q.seed = seed;
-                q.group = group.empty() ? "run" : group;
-                q.name = q.group + "_seed-" + std::to_string(seed);
-                out.push_back(std::move(q));
+            return false;
+        };
+        std::string group;
+        for (const auto& [key, label] : p.at)
+            group += (group.empty() ? "" : "_") + folder_safe(axis_label(spec, key) + "-" + label);
+        for (auto seed : spec.seeds) {
+            SweepPoint q = p;
+            FieldValue v;
+            v.text = std::to_string(seed);
+            set_field(q.experiment, *find_field("training.seed"), v, spec.source + ": seeds");
+            if (excluded(q.experiment)) {  // checked with the seed set: an exclusion may name training.seed
+                ++skipped;
+                continue;
             }
+            q.seed = seed;
+            q.group = group.empty() ? "run" : group;
+            q.name = q.group + "_seed-" + std::to_string(seed);
+            std::string what;
+            for (const auto& [key, label] : q.at) what += fmt::format("{}{} = {}", what.empty() ? "" : ", ", key, label);
+            if (auto [it, fresh] = names.emplace(q.name, what); !fresh)
+                throw ConfigError(fmt::format("{}: two points would share the run folder {} ({} and {}): make the "
+                                              "values differ in letters, digits, '.', '-' or '+'",
+                                              spec.source, q.name, it->second, what));
+            out.push_back(std::move(q));
         }
         std::size_t a = spec.axes.size();  // the last axis varies fastest
         while (a > 0 && ++at[a - 1] == spec.axes[a - 1].values.size()) at[--a] = 0;

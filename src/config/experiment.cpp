@@ -180,7 +180,7 @@ const Field kFields[] = {
     P2P_TEXT("data.partition", "--partition", "How the training set is split among the honest nodes", kAll,
              C::Partition, {}, data.partition),
     P2P_DOUBLE("data.alpha", "--alpha", "dirichlet partition: concentration (small: each node holds few classes)",
-               kAll, 0, 1e6, true, data.alpha),
+               kAll, 1e-4, 1e6, false, data.alpha),
     P2P_INT("data.min_size", "--min-size",
             "dirichlet partition: re-draw until every node holds this many samples (0: one batch)", kAll, 0,
             1'000'000'000, data.min_size),

@@ -54,7 +54,11 @@ std::vector<double> dirichlet(double alpha, std::size_t k, Rng& rng) {
     std::vector<double> logs(k);
     for (auto& l : logs) l = log_gamma_draw(alpha, rng);
     const double top = *std::max_element(logs.begin(), logs.end());
-    std::vector<double> p(k);
+    std::vector<double> p(k, 0.0);
+    if (!std::isfinite(top)) {  // every draw underflowed: the alpha -> 0 limit, all on one node
+        p[rng() % k] = 1.0;
+        return p;
+    }
     double sum = 0;
     for (std::size_t i = 0; i < k; ++i) sum += p[i] = std::exp(logs[i] - top);
     for (auto& x : p) x /= sum;

@@ -128,6 +128,14 @@ std::string unrunnable(const SweepSpec& spec, const Experiment& e) {
 
 std::string data_root(const Experiment& e) { return e.data.root == "auto" ? data::default_data_root() : e.data.root; }
 
+// The nodes a run had (id, type, host, port, one a line): a finished run is reused only for the same.
+std::string nodes_text(const NodesConfig& cfg) {
+    std::string out;
+    for (const auto& n : cfg.nodes)
+        out += fmt::format("{} {} {} {}\n", n.id, to_string(n.type), n.host, n.port);
+    return out;
+}
+
 // A point's experiment as its run folder holds it: its outputs in the folder.
 Experiment run_experiment(const SweepPoint& p, const fs::path& dir) {
     Experiment e = p.experiment;
@@ -144,6 +152,7 @@ SweepRow run_point(const SweepSpec& spec, const SweepPoint& p, const fs::path& d
     fs::create_directories(dir);
     const Experiment e = run_experiment(p, dir);
     write_whole(dir / "experiment.yaml", experiment_yaml(e));
+    write_whole(dir / "nodes.txt", nodes_text(spec.nodes));
     write_run_record(dir.string(), "sweep", o.version, spec.nodes, e);
     const auto t0 = Clock::now();
     if (const std::string why = unrunnable(spec, e); !why.empty()) {
@@ -356,7 +365,8 @@ std::vector<SweepRow> run_sweep(const SweepSpec& spec, const std::string& sweep_
         const fs::path dir = out / "runs" / points[i].name;
         auto done = read_row(dir / "status.json");
         if (done && (done->status == "done" || done->status == "skipped") &&
-            slurp(dir / "experiment.yaml") == experiment_yaml(run_experiment(points[i], dir)))
+            slurp(dir / "experiment.yaml") == experiment_yaml(run_experiment(points[i], dir)) &&
+            slurp(dir / "nodes.txt") == nodes_text(spec.nodes))
             rows[i] = *done;
         else
             todo.push_back(i);
@@ -408,7 +418,14 @@ std::vector<SweepRow> run_sweep(const SweepSpec& spec, const std::string& sweep_
                 std::lock_guard lock(mutex);
                 running.insert(p.name);
             }
-            SweepRow r = run_point(spec, p, out / "runs" / p.name, o);
+            SweepRow r;
+            try {
+                r = run_point(spec, p, out / "runs" / p.name, o);
+            } catch (const std::exception& ex) {  // the folder could not be written: this run failed, not the sweep
+                r = blank_row(p);
+                r.status = "failed";
+                r.error = ex.what();
+            }
             std::lock_guard lock(mutex);
             running.erase(p.name);
             ++finished;

@@ -562,8 +562,13 @@ TEST_CASE("a node far behind its neighbours catches up and is taken back") {
     a.join();
     REQUIRE(late.count(2) == 1);
     CHECK(late.at(2).rounds_done == 300);
-    CHECK(late.at(2).rejected["rounds_skipped"] >= 20);
+    // Node 2 starts once its neighbours are 20 rounds in; on a loaded machine it may step a few
+    // rounds alone before their messages reach it (seen: 17 skipped), so ask for a real jump, not
+    // an exact one, and that every round it did not skip has its row.
+    const auto skipped = late.at(2).rejected["rounds_skipped"];
+    CHECK(skipped >= 10);
     const auto r2 = rows(2);
+    CHECK(r2.size() + skipped == 300);
     const auto with_both = std::count_if(r2.begin(), r2.end(), [&](const std::string& row) { return heard(row) == 2; });
     CHECK(with_both >= 20);  // after catching up, node 2 aggregated its two neighbours' gradients
     for (std::uint32_t id : {0u, 1u}) {  // and they took it back before the end

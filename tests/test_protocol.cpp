@@ -2,6 +2,8 @@
 #include <doctest/doctest.h>
 
 #include <atomic>
+#include <map>
+#include <set>
 #include <cstdlib>
 #include <fstream>
 #include <thread>
@@ -9,6 +11,7 @@
 #include <spdlog/spdlog.h>
 
 #include "p2pnode/data/idx.hpp"
+#include "p2pnode/errors.hpp"
 #include "p2pnode/launch/cluster.hpp"
 #include "p2pnode/node/checkpoint.hpp"
 #include "p2pnode/node/local_trainer.hpp"
@@ -70,6 +73,75 @@ TEST_CASE("topologies") {
     CHECK(e.neighbours(0) == std::vector<std::uint32_t>{1});
     CHECK_THROWS(node::Topology::edges({0, 1}, {{0, 5}}));
     CHECK_THROWS(node::Topology::edges({0, 1}, {{1, 1}}));
+}
+
+// Issue 17 (placement) / 16 (the number and place of Byzantine nodes as sweep axes).
+TEST_CASE("Byzantine placement: random is seeded, spread is evenly spaced, clustered is one block") {
+    std::vector<std::uint32_t> ids(12);
+    for (std::uint32_t i = 0; i < 12; ++i) ids[i] = i;
+    const auto ring = node::Topology::ring(ids, 1);
+    CHECK(node::place_byzantine(ring, 3, "spread", 0) == std::vector<std::uint32_t>{0, 4, 8});
+    CHECK(node::place_byzantine(ring, 4, "spread", 0) == std::vector<std::uint32_t>{0, 3, 6, 9});
+    CHECK(node::place_byzantine(ring, 3, "clustered", 0) == std::vector<std::uint32_t>{0, 1, 11});
+    CHECK(node::place_byzantine(ring, 4, "clustered", 0) == std::vector<std::uint32_t>{0, 1, 2, 11});
+    CHECK(node::place_byzantine(ring, 0, "spread", 0).empty());
+    const auto r1 = node::place_byzantine(ring, 4, "random", 7);
+    CHECK(r1 == node::place_byzantine(ring, 4, "random", 7));
+    CHECK(r1.size() == 4);
+    CHECK(std::adjacent_find(r1.begin(), r1.end()) == r1.end());
+    std::set<std::vector<std::uint32_t>> draws;  // different seeds place them differently
+    for (std::uint64_t seed = 0; seed < 20; ++seed) draws.insert(node::place_byzantine(ring, 4, "random", seed));
+    CHECK(draws.size() >= 15);
+    std::map<std::uint32_t, int> hits;  // and every node is drawn
+    for (std::uint64_t seed = 0; seed < 300; ++seed)
+        for (auto id : node::place_byzantine(ring, 2, "random", seed)) ++hits[id];
+    CHECK(hits.size() == 12);
+    CHECK_THROWS_AS(node::place_byzantine(ring, 12, "spread", 0), std::invalid_argument);
+    // Two components joined by nothing: spread takes the other component second.
+    const auto split = node::Topology::edges({0, 1, 2, 3}, {{0, 1}, {2, 3}});
+    CHECK(node::place_byzantine(split, 2, "spread", 0) == std::vector<std::uint32_t>{0, 2});
+    CHECK(node::place_byzantine(split, 3, "clustered", 0) == std::vector<std::uint32_t>{0, 1, 2});
+}
+
+TEST_CASE("byzantine ids or count over the config's types reach every node's settings and f") {
+    std::string text = "nodes:\n";
+    for (int i = 0; i < 8; ++i) text += fmt::format("  - {{id: {}, host: a, port: {}}}\n", i, 1000 + i);
+    const auto all_honest = parse_nodes_config(text, "eight.yaml");
+    Experiment e = all_honest.experiment;
+    e.byzantine.count = 2;
+    e.byzantine.placement = "spread";  // ring k = 1 of 8: 0 and 4
+    const auto placed = node::with_placement(all_honest, e);
+    CHECK(placed.honest_count() == 6);
+    CHECK(node::settings_for(all_honest, 0, e).type == NodeType::Byzantine);
+    CHECK(node::settings_for(all_honest, 4, e).type == NodeType::Byzantine);
+    const auto s1 = node::settings_for(all_honest, 1, e);
+    CHECK(s1.type == NodeType::Honest);
+    CHECK(s1.honest_neighbours == std::vector<std::uint32_t>{2});
+    CHECK(s1.robust.f == 1);
+    CHECK(s1.shards == 6);
+    e.byzantine.placement = "clustered";  // 0 and 1: node 2 has one Byzantine neighbour, node 7 one
+    CHECK(node::settings_for(all_honest, 2, e).honest_neighbours == std::vector<std::uint32_t>{3});
+    // The shorthand byzantine: [ids] replaces the nodes' types.
+    const auto listed = parse_nodes_config(text + "byzantine: [5, 2]\n", "eight.yaml");
+    CHECK(listed.experiment.byzantine.ids == std::vector<int>{2, 5});
+    CHECK(node::settings_for(listed, 5, listed.experiment).type == NodeType::Byzantine);
+    CHECK(node::settings_for(listed, 0, listed.experiment).type == NodeType::Honest);
+    auto error = [&](const std::string& extra) {
+        try {
+            const auto c = parse_nodes_config(text + extra, "eight.yaml");
+            node::settings_for(c, 0, c.experiment);
+        } catch (const ConfigError& ex) {
+            return std::string(ex.what());
+        }
+        return std::string("(no error)");
+    };
+    CHECK(error("byzantine: [3, 9]\n") == "eight.yaml:10: byzantine.ids: node 9 is not in eight.yaml (ids: 0, 1, 2, 3, 4, 5, 6, 7)");
+    CHECK(error("byzantine: [3, 3]\n") == "eight.yaml:10: byzantine.ids: lists node 3 twice");
+    CHECK(error("byzantine: {count: 8}\n").find("byzantine.count: needs at least one honest node: 8 Byzantine of 8") !=
+          std::string::npos);
+    CHECK(error("byzantine: {count: 1, ids: [2]}\n").find("give the Byzantine nodes' ids") != std::string::npos);
+    CHECK(error("byzantine: {placement: middle}\n") ==
+          "eight.yaml:10: byzantine.placement: must be random, spread or clustered, got 'middle'");
 }
 
 TEST_CASE("same config and seed: bit-identical honest models over every transport") {

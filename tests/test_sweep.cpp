@@ -64,6 +64,13 @@ TEST_CASE("a sweep file's lists are axes: product, seeds, exclusions, names") {
     CHECK(points.back().experiment.robust.pre_aggregators == std::vector<std::string>{"nnm", "clipping"});
     for (const auto& p : points)
         CHECK_FALSE((p.experiment.robust.aggregator == "mean" && !p.experiment.robust.pre_aggregators.empty()));
+    // The number and the place of the Byzantine nodes are axes like any other field.
+    const auto byz = expand_sweep(parse_sweep(three_nodes() + "byzantine: {count: [0, 1], placement: [spread, clustered]}\n",
+                                              "s.yaml"));
+    REQUIRE(byz.size() == 4);
+    CHECK(byz[1].name == "byzantine-count-0_byzantine-placement-clustered_seed-0");
+    CHECK(byz[3].experiment.byzantine.count == 1);
+    CHECK(byz[3].experiment.byzantine.placement == "clustered");
     // Explicit seeds; no axes: one point per seed.
     const auto plain = expand_sweep(parse_sweep(three_nodes() + "seeds: [4, 9]\n", "s.yaml"));
     CHECK(plain.size() == 2);

@@ -20,7 +20,9 @@ namespace {
 
 // The fields that decide a split: the data section, the seed and the batch (dirichlet's floor).
 bool decides_split(const Field& f) {
-    return f.key.substr(0, 5) == "data." || f.key == "training.seed" || f.key == "training.batch_size";
+    // The data and its seed, and who is honest: the Byzantine placement and the graph it uses.
+    return f.key.substr(0, 5) == "data." || f.key.substr(0, 10) == "byzantine." || f.key.substr(0, 9) == "topology." ||
+           f.key == "training.seed" || f.key == "training.batch_size";
 }
 
 std::string spec_text(const data::PartitionSpec& p) {
@@ -52,7 +54,7 @@ int run_partition(const PartitionFlags& f) {
     for (const auto& w : warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
     node::check_names(e);
     std::vector<int> honest;
-    for (const auto& n : cfg.nodes)
+    for (const auto& n : node::with_placement(cfg, e).nodes)
         if (n.type == NodeType::Honest) honest.push_back(n.id);
     std::sort(honest.begin(), honest.end());
     if (honest.empty()) throw ConfigError(fmt::format("{}: no honest node to give data to", cfg.source));

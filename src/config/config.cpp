@@ -212,6 +212,11 @@ bool is_section(const std::string& key) {
 
 // One section (training:, robust:, ...) through the experiment table.
 void read_section(const Reader& r, const Reader::Entry& section, Experiment& e, std::vector<std::string>& warnings) {
+    if (section.key == "byzantine" && section.value.IsSequence()) {  // byzantine: [ids], short for {ids: [...]}
+        const Field& ids = *find_field("byzantine.ids");
+        set_field(e, ids, value_of(r, ids, section, "byzantine.ids"), fmt::format("{}:{}", r.source(), section.line));
+        return;
+    }
     if (!section.value.IsMap()) {
         std::string keys;
         for (const auto& f : experiment_fields())
@@ -526,6 +531,7 @@ SweepSpec load_sweep(const std::string& path) { return parse_sweep(read_config_f
 
 std::string axis_label(const SweepSpec& spec, const std::string& key) {
     const std::string name = key.substr(key.find('.') + 1);
+    if (key.rfind("byzantine.", 0) == 0) return "byzantine-" + name;  // "count" alone says nothing
     int same = 0;
     for (const auto& a : spec.axes) same += a.key.substr(a.key.find('.') + 1) == name;
     return same > 1 ? key : name;

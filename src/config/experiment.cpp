@@ -64,6 +64,22 @@ std::string sizes_error(const std::string& text) {
     return {};
 }
 
+// Node ids: each item an integer in 0..1000000, none twice (a CLI item arrives as text alone).
+std::string ids_error(const FieldValue& v) {
+    std::vector<std::string> items = v.list;
+    if (items.empty() && !v.text.empty()) items.push_back(v.text);
+    std::vector<long long> seen;
+    for (const auto& item : items) {
+        long long id = -1;
+        auto [ptr, ec] = std::from_chars(item.data(), item.data() + item.size(), id);
+        if (item.empty() || ec != std::errc() || ptr != item.data() + item.size() || id < 0 || id > 1'000'000)
+            return fmt::format("must be node ids (integers in 0..1000000), got '{}'", item);
+        if (std::find(seen.begin(), seen.end(), id) != seen.end()) return fmt::format("lists node {} twice", id);
+        seen.push_back(id);
+    }
+    return {};
+}
+
 #define P2P_INT(key, flag, help, scope, lo, hi, member)                                                         \
     Field {                                                                                                     \
         key, flag, help, scope, FieldKind::Int, Catalogue::None, lo, hi, false, {},                            \
@@ -204,6 +220,26 @@ const Field kFields[] = {
               for (const auto& [a, b] : e.topology.edges) out += fmt::format("{}[{}, {}]", out.empty() ? "" : ", ", a, b);
               return "[" + out + "]";
           }},
+    Field{"byzantine.ids", "--byzantine",
+          "Ids of the Byzantine nodes, over the config's node types (repeatable; a config may write byzantine: [ids])",
+          kRun, FieldKind::List, C::None, 0, 0, false, {},
+          [](Experiment& e, const FieldValue& v) {
+              e.byzantine.ids.clear();
+              for (const auto& item : v.list) e.byzantine.ids.push_back(std::stoi(item));
+              std::sort(e.byzantine.ids.begin(), e.byzantine.ids.end());
+          },
+          [](const Experiment& e) { return fmt::format("{}", fmt::join(e.byzantine.ids, ",")); },
+          [](const FieldValue& v) { return ids_error(v); }},
+    P2P_INT("byzantine.count", "--byzantine-count",
+            "Number of Byzantine nodes, placed on the graph by --placement over the config's node types (-1: the "
+            "config's types or --byzantine)",
+            kRun, -1, 1'000'000, byzantine.count),
+    P2P_TEXT("byzantine.placement", "--placement",
+             "Where --byzantine-count nodes sit: random (seeded), spread (farthest apart in hops), clustered (one "
+             "breadth-first block from the lowest id)",
+             kRun, C::None, (Choices{"random", "spread", "clustered"}), byzantine.placement),
+    P2P_INT("byzantine.seed", "--placement-seed", "Seed of the random placement (-1: the run's --seed)", kRun, -1,
+            9'007'199'254'740'992.0, byzantine.seed),
     P2P_TEXT("transport.pattern", "--pattern", "mesh or hub", kLaunchFlag, C::None, (Choices{"mesh", "hub"}),
              transport.pattern),
     P2P_TEXT("transport.endpoint", "--endpoint",

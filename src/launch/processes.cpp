@@ -15,6 +15,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "p2pnode/errors.hpp"
+#include "p2pnode/node/settings.hpp"
 
 extern char** environ;
 
@@ -105,7 +106,7 @@ void write_run_record(const std::string& dir, const std::string& command, const 
     char started[32];
     std::strftime(started, sizeof started, "%Y-%m-%dT%H:%M:%SZ", &utc);
     std::string nodes;
-    for (const auto& n : cfg.nodes)
+    for (const auto& n : node::with_placement(cfg, e).nodes)
         nodes += fmt::format("{}{{\"id\": {}, \"type\": \"{}\"}}", nodes.empty() ? "" : ", ", n.id, to_string(n.type));
     const std::string text = fmt::format(
         "{{\"command\": \"{}\", \"p2pnode\": \"{}\", \"started\": \"{}\", \"pattern\": \"{}\", \"endpoint\": \"{}\", "

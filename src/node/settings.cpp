@@ -117,8 +117,46 @@ Topology topology_of(const NodesConfig& cfg, const Experiment& e) {
     }
 }
 
-NodeSettings settings_for(const NodesConfig& cfg, std::uint32_t id, const Experiment& e, const NodeOverrides& o) {
+NodesConfig with_placement(const NodesConfig& cfg, const Experiment& e) {
+    const auto& b = e.byzantine;
+    if (b.ids.empty() && b.count < 0) return cfg;
+    if (!b.ids.empty() && b.count >= 0)
+        throw ConfigError(fmt::format("{}: byzantine.count: give the Byzantine nodes' ids ({}) or a count, not both",
+                                      where(e, "byzantine.count"), where(e, "byzantine.ids")));
+    std::vector<std::uint32_t> byzantine;
+    if (!b.ids.empty()) {
+        for (int id : b.ids) {
+            if (!cfg.find(id)) {
+                std::string known;
+                for (const auto& n : cfg.nodes) known += fmt::format("{}{}", known.empty() ? "" : ", ", n.id);
+                throw ConfigError(fmt::format("{}: byzantine.ids: node {} is not in {} (ids: {})", where(e, "byzantine.ids"),
+                                              id, cfg.source, known));
+            }
+            byzantine.push_back(static_cast<std::uint32_t>(id));
+        }
+        if (byzantine.size() >= cfg.nodes.size())
+            throw ConfigError(fmt::format("{}: byzantine.ids: every node would be Byzantine; at least one must be honest",
+                                          where(e, "byzantine.ids")));
+    } else {
+        const std::uint64_t seed = b.seed >= 0 ? static_cast<std::uint64_t>(b.seed) : e.training.seed;
+        try {
+            byzantine = place_byzantine(topology_of(cfg, e), static_cast<std::size_t>(b.count), b.placement, seed);
+        } catch (const std::invalid_argument& ex) {
+            throw ConfigError(fmt::format("{}: byzantine.count: {}", where(e, "byzantine.count"), ex.what()));
+        }
+    }
+    NodesConfig placed = cfg;
+    for (auto& n : placed.nodes)
+        n.type = std::binary_search(byzantine.begin(), byzantine.end(), static_cast<std::uint32_t>(n.id))
+                     ? NodeType::Byzantine
+                     : NodeType::Honest;
+    return placed;
+}
+
+NodeSettings settings_for(const NodesConfig& config, std::uint32_t id, const Experiment& e, const NodeOverrides& o) {
     check_names(e);
+    const NodesConfig placed = with_placement(config, e);
+    const NodesConfig& cfg = placed;
     const NodeSpec& self = cfg.require(static_cast<int>(id));
     const Topology topo = topology_of(cfg, e);
     NodeSettings s;

@@ -66,18 +66,16 @@ const std::vector<std::uint32_t>& Topology::neighbours(std::uint32_t id) const {
     return adjacent_[static_cast<std::size_t>(it - ids_.begin())];
 }
 
-std::size_t Topology::eccentricity(std::uint32_t id) const {
+std::vector<std::size_t> Topology::hops_from(std::uint32_t id) const {
     auto position = [&](std::uint32_t v) { return static_cast<std::size_t>(std::lower_bound(ids_.begin(), ids_.end(), v) - ids_.begin()); };
-    const std::size_t start = position(id);
-    if (start >= ids_.size() || ids_[start] != id) return 0;
     std::vector<std::size_t> hops(ids_.size(), SIZE_MAX);
+    const std::size_t start = position(id);
+    if (start >= ids_.size() || ids_[start] != id) return hops;
     std::deque<std::size_t> queue{start};
     hops[start] = 0;
-    std::size_t farthest = 0;
     while (!queue.empty()) {
         const std::size_t u = queue.front();
         queue.pop_front();
-        farthest = std::max(farthest, hops[u]);
         for (auto v : adjacent_[u]) {
             const std::size_t p = position(v);
             if (hops[p] == SIZE_MAX) {
@@ -86,7 +84,93 @@ std::size_t Topology::eccentricity(std::uint32_t id) const {
             }
         }
     }
+    return hops;
+}
+
+std::size_t Topology::eccentricity(std::uint32_t id) const {
+    std::size_t farthest = 0;
+    for (auto h : hops_from(id))
+        if (h != SIZE_MAX) farthest = std::max(farthest, h);
     return farthest;
+}
+
+std::vector<std::uint32_t> place_byzantine(const Topology& graph, std::size_t count, std::string_view placement,
+                                           std::uint64_t seed) {
+    const auto& ids = graph.ids();
+    const std::size_t n = ids.size();
+    if (count >= n)
+        throw std::invalid_argument("needs at least one honest node: " + std::to_string(count) + " Byzantine of " +
+                                    std::to_string(n) + " nodes");
+    std::vector<std::uint32_t> chosen;
+    if (count == 0) return chosen;
+    if (placement == "random") {
+        // Fisher-Yates with our own draws (std::uniform_int_distribution differs between libraries).
+        std::vector<std::uint32_t> order = ids;
+        std::uint64_t state = seed ^ 0x9e3779b97f4a7c15ULL;
+        auto next = [&state] {  // splitmix64
+            std::uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
+            z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+            z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+            return z ^ (z >> 31);
+        };
+        for (std::size_t i = 0; i < count; ++i) std::swap(order[i], order[i + next() % (n - i)]);
+        chosen.assign(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(count));
+    } else if (placement == "spread") {
+        // Two candidates, the one whose closest pair is farther apart wins (a tie: the first):
+        // evenly spaced in id order (right on rings and grids numbered in order), and farthest
+        // first from the lowest id (right on graphs whose ids say nothing of where nodes sit).
+        std::vector<std::uint32_t> even;
+        for (std::size_t c = 0; c < count; ++c) even.push_back(ids[c * n / count]);
+        std::vector<std::uint32_t> farthest;
+        std::vector<std::size_t> nearest(n, SIZE_MAX);  // hops to the closest chosen node
+        std::size_t pick = 0;
+        for (std::size_t c = 0; c < count; ++c) {
+            farthest.push_back(ids[pick]);
+            const auto hops = graph.hops_from(ids[pick]);
+            for (std::size_t i = 0; i < n; ++i) nearest[i] = std::min(nearest[i], hops[i]);
+            // Unreachable nodes (SIZE_MAX) are the farthest of all: another component first.
+            std::size_t best = n;
+            for (std::size_t i = 0; i < n; ++i)
+                if (nearest[i] != 0 && (best == n || nearest[i] > nearest[best])) best = i;
+            pick = best;
+        }
+        auto closest_pair = [&](const std::vector<std::uint32_t>& set) {
+            std::size_t least = SIZE_MAX;
+            for (auto a : set) {
+                const auto hops = graph.hops_from(a);
+                for (auto b : set)
+                    if (b != a) {
+                        const auto p = static_cast<std::size_t>(std::lower_bound(ids.begin(), ids.end(), b) - ids.begin());
+                        least = std::min(least, hops[p]);
+                    }
+            }
+            return least;
+        };
+        chosen = closest_pair(farthest) > closest_pair(even) ? farthest : even;
+    } else if (placement == "clustered") {
+        std::vector<bool> seen(n, false);
+        std::deque<std::size_t> queue;
+        auto position = [&](std::uint32_t v) { return static_cast<std::size_t>(std::lower_bound(ids.begin(), ids.end(), v) - ids.begin()); };
+        for (std::size_t root = 0; root < n && chosen.size() < count; ++root) {  // next component if one is used up
+            if (seen[root]) continue;
+            seen[root] = true;
+            queue.push_back(root);
+            while (!queue.empty() && chosen.size() < count) {
+                const std::size_t u = queue.front();
+                queue.pop_front();
+                chosen.push_back(ids[u]);
+                for (auto v : graph.neighbours(ids[u])) {
+                    const std::size_t p = position(v);
+                    if (!seen[p]) seen[p] = true, queue.push_back(p);
+                }
+            }
+            queue.clear();
+        }
+    } else {
+        throw std::invalid_argument("unknown placement '" + std::string(placement) + "' (known: random, spread, clustered)");
+    }
+    std::sort(chosen.begin(), chosen.end());
+    return chosen;
 }
 
 namespace {

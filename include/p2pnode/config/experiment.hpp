@@ -91,6 +91,14 @@ struct Experiment {
         int k = 1;
         std::vector<std::pair<int, int>> edges;
     } topology;
+    // Which nodes are Byzantine, over the nodes' `type` in the config: the listed ids, or `count`
+    // of them placed on the graph (node::place_byzantine); neither: the config's types.
+    struct Byzantine {
+        std::vector<int> ids;
+        int count = -1;                     // -1: the listed ids, else the config's types
+        std::string placement = "random";   // random, spread, clustered
+        long long seed = -1;                // random placement's seed (-1: training.seed)
+    } byzantine;
     struct Transport {
         std::string pattern = "mesh";  // mesh or hub (launch; the node commands are one pattern each)
         std::string endpoint = "tcp";  // tcp, ipc, inproc (launch only)

@@ -40,6 +40,11 @@ inline void check_shard(const NodeSettings& s, const data::Dataset& train) { che
 
 Topology topology_of(const NodesConfig& cfg, const Experiment& e);
 
+// The config with the experiment's Byzantine nodes (byzantine.ids, or byzantine.count placed on
+// the graph) as its node types; the config itself when neither is set. ConfigError for an id
+// not in the config, both given, or no honest node left.
+NodesConfig with_placement(const NodesConfig& cfg, const Experiment& e);
+
 // ConfigError when the node is not in the config or the topology is invalid; RobustError when
 // the rule cannot run with the node's number of inputs and f.
 NodeSettings settings_for(const NodesConfig& cfg, std::uint32_t id, const Experiment& e,

@@ -27,6 +27,9 @@ public:
     const std::vector<std::uint32_t>& ids() const { return ids_; }
     // The most hops from `id` to any node it can reach (0 alone or unknown): one search.
     std::size_t eccentricity(std::uint32_t id) const;
+    // Hops from `id` to every node, by position in ids() (SIZE_MAX: unreachable; all SIZE_MAX
+    // for an unknown id): one breadth-first search.
+    std::vector<std::size_t> hops_from(std::uint32_t id) const;
 
 private:
     std::vector<std::uint32_t> ids_;                   // sorted
@@ -50,6 +53,17 @@ struct TopologyEntry {
     Topology (*make)(const std::vector<std::uint32_t>& ids, const TopologySpec& spec);
 };
 std::span<const TopologyEntry> topologies();
+
+// Where `count` Byzantine nodes sit on a graph (sorted ids); std::invalid_argument when count is
+// not below the number of nodes. `placement`:
+//   random     a seeded uniform choice;
+//   spread     far apart: evenly spaced in id order, or farthest first (the lowest id, then each
+//              time the node farthest in hops from those chosen), whichever keeps its closest
+//              two farther apart (on a ring: evenly spaced; across components: one in each);
+//   clustered  a breadth-first search from the lowest id, in id order (on a ring: one block).
+std::vector<std::uint32_t> place_byzantine(const Topology& graph, std::size_t count, std::string_view placement,
+                                           std::uint64_t seed);
+inline constexpr std::string_view kPlacements[] = {"random", "spread", "clustered"};
 const TopologyEntry* find_topology(std::string_view name);
 
 }  // namespace p2p::node

@@ -1,9 +1,18 @@
 // p2pnode sweep: the grid a sweep file describes, its runs, its results and its figures.
 #include <doctest/doctest.h>
 
+#include <chrono>
+#include <fcntl.h>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <set>
+#include <signal.h>
+#include <spawn.h>
 #include <string>
+#include <sys/wait.h>
+#include <thread>
+#include <unistd.h>
 
 #include <fmt/format.h>
 
@@ -233,4 +242,83 @@ TEST_CASE("sweep and plot on the command line: dry run, errors, results and PNG 
     CHECK(contains(b.err, "bad.yaml:6: robust.atack: unknown field"));
     auto nodir = p2p::test::run_p2pnode({"plot", (dir.path() / "nowhere").string()});
     CHECK(nodir.status == 2);
+}
+
+// Issue 16: Ctrl-C stops a sweep cleanly: the finished runs stay whole, results.csv lists every
+// point, and running the sweep again keeps the finished runs and redoes the rest.
+TEST_CASE("a sweep interrupted by SIGINT leaves finished runs whole and resumes the rest") {
+    p2p::test::TempDir dir;
+    p2p::test::write_set(dir, 256, false);
+    constexpr int kRounds = 250;
+    const std::string file = dir.write(
+        "long.yaml", three_nodes() + fmt::format("training: {{rounds: {}, batch_size: 16, eval_every: 1000}}\n"
+                                                 "robust: {{aggregator: [mean, median], attack: [alie, sign-flip]}}\n"
+                                                 "data: {{root: '{}'}}\n",
+                                                 kRounds, dir.path().string()));
+    const auto out = dir.path() / "out";
+    const std::string log = (dir.path() / "sweep.log").string();
+    const std::string bin = p2p::test::required_env("P2PNODE_BIN");
+    std::vector<std::string> args{bin, "sweep", file, "--out", out.string(), "--jobs", "1", "--no-plot"};
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_addopen(&fa, 2, (log + ".err").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    pid_t pid = 0;
+    REQUIRE(posix_spawn(&pid, bin.c_str(), &fa, nullptr, argv.data(), environ) == 0);
+    posix_spawn_file_actions_destroy(&fa);
+    // The first run's status says done: interrupt the second.
+    auto done_runs = [&] {
+        std::set<std::string> done;
+        std::error_code ec;
+        for (const auto& d : std::filesystem::directory_iterator(out / "runs", ec))
+            if (contains(p2p::test::slurp(d.path() / "status.json"), "\"status\": \"done\"")) done.insert(d.path().filename());
+        return done;
+    };
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+    while (done_runs().empty() && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));  // polls a file the child writes
+    REQUIRE(!done_runs().empty());
+    REQUIRE(kill(pid, SIGINT) == 0);
+    int wstatus = 0;
+    for (auto stop = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+         waitpid(pid, &wstatus, WNOHANG) == 0 && std::chrono::steady_clock::now() < stop;)
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    if (waitpid(pid, &wstatus, WNOHANG) == 0 && !WIFEXITED(wstatus)) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &wstatus, 0);
+        FAIL("the sweep did not stop within 60 s of SIGINT");
+    }
+    CHECK(WIFEXITED(wstatus));
+    CHECK(WEXITSTATUS(wstatus) == 0);
+    const std::string said = p2p::test::slurp(log);
+    CAPTURE(said);
+    CAPTURE(p2p::test::slurp(log + ".err"));
+    const auto finished = done_runs();
+    CHECK(finished.size() < 4);
+    CHECK(contains(said, fmt::format("sweep: {} done, 0 failed, 0 skipped, {} not finished", finished.size(),
+                                     4 - finished.size())));
+    // Finished runs are whole: every round of every node; results.csv has every point.
+    for (const auto& name : finished) {
+        CAPTURE(name);
+        for (int id : {0, 1, 2}) {
+            const std::string rows = p2p::test::slurp(out / "runs" / name / fmt::format("node-{}.jsonl", id));
+            CHECK(std::count(rows.begin(), rows.end(), '\n') == kRounds);
+        }
+    }
+    const std::string csv = p2p::test::slurp(out / "results.csv");
+    CHECK(std::count(csv.begin(), csv.end(), '\n') == 5);
+    CHECK(std::count_if(finished.begin(), finished.end(), [&](const std::string& n) { return contains(csv, n + ",") ; }) ==
+          static_cast<long>(finished.size()));
+    // Again: the finished runs are kept (not rerun), the others run to the end.
+    std::map<std::string, std::filesystem::file_time_type> stamps;
+    for (const auto& name : finished) stamps[name] = std::filesystem::last_write_time(out / "runs" / name / "status.json");
+    auto again = p2p::test::run_p2pnode({"sweep", file, "--out", out.string(), "--jobs", "1", "--no-plot"});
+    CHECK(again.status == 0);
+    CHECK(contains(again.err, fmt::format("sweep: 4 runs, {} already done, {} to run", finished.size(), 4 - finished.size())));
+    CHECK(contains(again.out, "sweep: 4 done, 0 failed, 0 skipped, 0 not finished"));
+    for (const auto& [name, stamp] : stamps) CHECK(std::filesystem::last_write_time(out / "runs" / name / "status.json") == stamp);
+    CHECK(done_runs().size() == 4);
 }

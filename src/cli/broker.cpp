@@ -49,6 +49,8 @@ int run_broker(const BrokerFlags& b) {
         bs.limits = launch::limits_for(cfg.experiment, cfg.nodes.size());
         if (!b.secret_key.empty()) bs.security = security_of(b.secret_key, cfg, false);
     }
+    if (b.exit_when_done && b.config.empty()) throw ConfigError("broker --exit-when-done needs --config (the nodes to wait for)");
+    bs.exit_when_done = b.exit_when_done;
     transport::Broker broker(ctx, bs);
     install_stop_handlers();
     spdlog::info("broker: routing on {}{} (Ctrl-C stops)", broker.endpoint(), bs.security ? " with CURVE" : "");

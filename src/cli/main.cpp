@@ -80,6 +80,9 @@ int main(int argc, char** argv) {
     broker->add_option("--ipc-dir", broker_args.ipc_dir, "Folder for ipc:// socket files");
     broker->add_option("--secret-key", broker_args.secret_key, "CURVE: the broker's secret key file (p2pnode keygen)");
     broker->add_option("--config", broker_args.config, "Nodes config: only its ids may register (and, with CURVE, its public keys)");
+    broker->add_flag("--exit-when-done", broker_args.exit_when_done,
+                     "Stop once every node of --config has registered and left (the broker as an mpirun rank or a "
+                     "Slurm step ends with the run)");
 
     std::string keygen_out;
     bool keygen_force = false;
@@ -103,6 +106,7 @@ int main(int argc, char** argv) {
         ->check(CLI::Range(-1, 1'000'000));
     hub->add_option("--config", hub_args.config, "Nodes config (ids, types, topology) instead of --total/--honest-nodes");
     hub->final_callback([&] {
+        p2p::cli::resolve_identity(hub_flags);
         if (hub_args.config.empty()) {
             if (!total_opt->count()) throw CLI::RequiredError("--total-nodes");
             if (!honest_opt->count()) throw CLI::RequiredError("--honest-nodes");
@@ -123,6 +127,7 @@ int main(int argc, char** argv) {
     CLI::App* mesh = app.add_subcommand("mesh", "Peer-to-peer mesh: a training node with its own ROUTER, no server");
     mesh->add_option("--config", config_path, "Nodes config file (YAML or JSON)")->required();
     p2p::cli::add_node_flags(mesh, mesh_flags, true);
+    mesh->final_callback([&] { p2p::cli::resolve_identity(mesh_flags); });
 
     p2p::cli::LaunchFlags launch_args;
     p2p::cli::NodeFlags launch_flags;

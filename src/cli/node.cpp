@@ -23,6 +23,7 @@
 #include "p2pnode/errors.hpp"
 #include "p2pnode/launch/cluster.hpp"
 #include "p2pnode/launch/processes.hpp"
+#include "p2pnode/launch/rank.hpp"
 #include "p2pnode/launch/wiring.hpp"
 #include "p2pnode/nn/layers.hpp"
 #include "p2pnode/node/settings.hpp"
@@ -37,7 +38,14 @@ namespace p2p::cli {
 
 void add_node_flags(CLI::App* sub, NodeFlags& f, bool with_identity) {
     if (with_identity) {
-        sub->add_option("--node-id", f.node_id, "Unique node id (0, 1, 2, ...)")->required()->check(CLI::NonNegativeNumber);
+        sub->add_option("--node-id", f.node_id_text,
+                        "Unique node id (0, 1, 2, ...), or auto: the rank srun or mpirun gives the process "
+                        "(SLURM_PROCID, else OMPI_COMM_WORLD_RANK, PMIX_RANK, PMI_RANK)")
+            ->required()
+            ->type_name("ID|auto");
+        sub->add_option("--rank-offset", f.rank_offset,
+                        "With --node-id auto: the node id is the rank minus this (e.g. 1 when rank 0 is the broker)")
+            ->check(CLI::Range(0, 1'000'000));
         f.node_type_opt = sub->add_option("--node-type", f.node_type, "honest or byzantine")
                               ->check(CLI::IsMember({"honest", "byzantine"}));
     }
@@ -49,6 +57,16 @@ void add_node_flags(CLI::App* sub, NodeFlags& f, bool with_identity) {
     }
 }
 
+
+void resolve_identity(NodeFlags& f) {
+    try {
+        const auto id = launch::resolve_node_id(f.node_id_text, f.rank_offset);
+        f.node_id = id.id;
+        f.id_source = id.source;
+    } catch (const std::invalid_argument& ex) {
+        throw CLI::ValidationError(ex.what());
+    }
+}
 
 namespace {
 
@@ -80,6 +98,13 @@ int run_one(const NodesConfig& cfg, const NodeFlags& f, std::uint32_t id, const 
         throw ConfigError("--endpoint inproc: a node alone has no one to talk to in-process; run the nodes as "
                           "threads with `p2pnode launch --endpoint inproc`");
     const node::NodeOverrides o = overrides_of(f, e);
+    if (!cfg.find(static_cast<int>(id)) && f.id_source != "--node-id") {
+        std::string known;
+        for (const auto& n : cfg.nodes) known += fmt::format("{}{}", known.empty() ? "" : ", ", n.id);
+        throw ConfigError(fmt::format("--node-id auto: node {} (from {}) is not in {} (ids: {}): start as many "
+                                      "ranks as the config has nodes",
+                                      id, f.id_source, cfg.source, known));
+    }
     node::NodeSettings s = node::settings_for(cfg, id, e, o);
     const NodeSpec& self = cfg.require(static_cast<int>(id));
     if (o.type && *o.type != self.type)
@@ -93,6 +118,7 @@ int run_one(const NodesConfig& cfg, const NodeFlags& f, std::uint32_t id, const 
     // The run records itself, unless `launch` started this node (it writes the record once).
     if (!std::getenv("P2PNODE_LAUNCHED"))
         launch::write_run_record(e.outputs.metrics_dir, command, P2PNODE_VERSION, cfg, e);
+    if (f.id_source != "--node-id") spdlog::info("[Node {}] id from {}", id, f.id_source);
     spdlog::info("[Node {}] {} node, rounds {}, batch {}, lr {}, seed {}, data {}, {}", id, to_string(s.type),
                  s.training.rounds, s.training.batch_size, s.training.learning_rate, s.training.seed, data->root,
                  describe(s));

@@ -26,10 +26,14 @@ std::string resolve_data_root(const std::string& flag);
 std::shared_ptr<const data::MnistData> load_data(const Experiment& e);
 std::string join(const std::vector<std::string>& v);
 
+
 // Flags every training node takes: its identity, its keys, and the experiment's flags (from
 // the field table, with the reference's names and defaults).
 struct NodeFlags {
-    int node_id = 0;
+    std::string node_id_text = "0";  // --node-id: an id or auto
+    int rank_offset = 0;             // --rank-offset: auto's id is the rank minus this
+    int node_id = 0;                 // resolved by resolve_identity
+    std::string id_source = "--node-id";
     std::string node_type = "honest";
     CLI::Option* node_type_opt = nullptr;
     std::string secret_key;  // CURVE: this node's secret key file
@@ -37,6 +41,10 @@ struct NodeFlags {
     int data_shard = -1;  // hub-client --data-shard (-1: the node's index among honest nodes)
     ExperimentFlags experiment;
 };
+
+// Sets f.node_id and f.id_source from --node-id (a number, or auto: the scheduler's rank);
+// CLI::ValidationError on --node-id otherwise.
+void resolve_identity(NodeFlags& f);
 
 // The CURVE settings of one party: its own keys from `secret_file`, everybody's public keys
 // from the config. Nullopt when no secret key is given.
@@ -68,6 +76,7 @@ struct BrokerFlags {
     int port = 8888;
     std::string endpoint = "tcp", ipc_dir = "/tmp/p2pnode-ipc";
     std::string secret_key, config;  // CURVE: the broker's secret key; the nodes' public keys
+    bool exit_when_done = false;
 };
 
 int run_broker(const BrokerFlags& b);

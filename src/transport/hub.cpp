@@ -217,7 +217,20 @@ void Broker::run(const std::function<bool()>& stop, const std::function<void(con
         }
     };
     auto next_status = Clock::now() + st.spec.status_every;
+    std::set<std::uint32_t> seen;  // ids that registered at some time (exit_when_done)
+    auto next_check = Clock::now() + std::chrono::seconds(1);
     while (!stop()) {
+        if (st.spec.exit_when_done && !st.spec.ids.empty() && Clock::now() >= next_check) {
+            for (const auto& [id, route] : st.by_id) seen.insert(id);
+            if (seen.size() == st.spec.ids.size()) {
+                prune();
+                if (st.by_id.empty()) {
+                    log(fmt::format("broker: all {} nodes registered and left; stopping", seen.size()));
+                    return;
+                }
+            }
+            next_check = Clock::now() + std::chrono::seconds(1);
+        }
         if (Clock::now() >= next_status) {
             prune();
             const auto s = stats();

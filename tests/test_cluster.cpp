@@ -10,6 +10,8 @@
 #include <fmt/format.h>
 #include <zmq.hpp>
 
+#include "p2pnode/config/nodes_config.hpp"
+#include "p2pnode/launch/allocation.hpp"
 #include "p2pnode/launch/rank.hpp"
 #include "support.hpp"
 
@@ -126,4 +128,55 @@ TEST_CASE("mpirun -np 5 runs the 5-node example with --node-id auto, mesh and hu
         CHECK(final_loss(m, id) == final_loss(h, id));  // mesh and hub: the same training
         CHECK(lines_of(m / fmt::format("node-{}.jsonl", id)) == 6);
     }
+}
+
+TEST_CASE("p2pnode config: host lists, hostfiles, Slurm's task counts, placement, ports and their errors") {
+    using namespace p2p::launch;
+    const auto hf = parse_hostfile("n1 slots=2\n# a comment\n\nn2 slots=3 max_slots=4  # trailing\n", "hosts");
+    REQUIRE(hf.size() == 2);
+    CHECK(hf[1].host == "n2");
+    CHECK(hf[1].slots == 3);
+    CHECK_THROWS_WITH(parse_hostfile("n1 slots=2\nn2\n", "hosts"), doctest::Contains("hosts:2: host n2 has no slots=N"));
+    CHECK_THROWS_WITH(parse_hostfile("n1 slots=0\n", "hosts"), doctest::Contains("hosts:1: host n1: slots must be a count"));
+    CHECK_THROWS_WITH(parse_hostfile("n1 cpus=2\n", "hosts"), doctest::Contains("unknown word 'cpus=2'"));
+    CHECK(expand_tasks_per_node("2(x3),1") == std::vector<int>{2, 2, 2, 1});
+    CHECK(expand_tasks_per_node("4") == std::vector<int>{4});
+    CHECK_THROWS(expand_tasks_per_node("2(x3"));
+    CHECK_THROWS(expand_tasks_per_node(""));
+    const auto filled = spread_nodes(hf, 4, 9000, "0.0.0.0");  // slots in order: n1 takes 2, n2 the rest
+    REQUIRE(filled.size() == 4);
+    CHECK(filled[1].host == "n1");
+    CHECK(filled[2].host == "n2");
+    CHECK(filled[2].port == 9000);
+    CHECK(filled[3].port == 9001);
+    CHECK(filled[3].bind_host == std::optional<std::string>("0.0.0.0"));
+    const auto even = spread_nodes({{"a", 0}, {"b", 0}}, 5, 8000, "");  // a list: split evenly, the first one more
+    CHECK(std::count_if(even.begin(), even.end(), [](const auto& n) { return n.host == "a"; }) == 3);
+    CHECK_FALSE(even[0].bind_host.has_value());
+    CHECK_THROWS_WITH(spread_nodes(hf, 6, 9000, ""), doctest::Contains("more nodes than the 5 slots"));
+    CHECK_THROWS_WITH(spread_nodes({{"a", 0}}, 3, 65534, ""), doctest::Contains("past 65535"));
+
+    // The command: a local config that loads back, with its Byzantine nodes placed and its sections.
+    p2p::test::TempDir dir;
+    const std::string out = (dir.path() / "gen.yaml").string();
+    auto r = p2p::test::run_p2pnode({"config", "--nodes", "8", "--byzantine-count", "2", "--placement", "spread",
+                                     "--topology", "complete", "--rounds", "30", "--out", out});
+    REQUIRE_MESSAGE(r.status == 0, r.err);
+    const auto cfg = p2p::load_nodes_config(out);
+    REQUIRE(cfg.nodes.size() == 8);
+    CHECK(cfg.honest_count() == 6);
+    CHECK(cfg.find(0)->type == p2p::NodeType::Byzantine);
+    CHECK(cfg.find(4)->type == p2p::NodeType::Byzantine);
+    CHECK(cfg.nodes[7].port == 8887);
+    CHECK(cfg.nodes[7].host == "127.0.0.1");
+    CHECK(cfg.experiment.training.rounds == 30);
+    CHECK(cfg.experiment.topology.type == "complete");
+    CHECK(cfg.warnings.empty());
+    const std::string hostfile = dir.write("hosts", "x slots=1\ny slots=1\n");
+    auto many = p2p::test::run_p2pnode({"config", "--hostfile", hostfile, "--nodes", "3"});
+    CHECK(many.status == 2);
+    CHECK(contains(many.err, "--nodes 3: more nodes than the 2 slots of the 2 hosts"));
+    auto from = p2p::test::run_p2pnode({"config", "--hostfile", hostfile});
+    CHECK(from.status == 0);
+    CHECK(contains(from.out, "  - {id: 1, host: y, port: 8880, type: honest, bind_host: 0.0.0.0}\n"));
 }

@@ -51,6 +51,16 @@ struct PartitionFlags {
 void add_partition_command(CLI::App& app, PartitionFlags& f);
 int run_partition(const PartitionFlags& f);
 
+// p2pnode config: a nodes config from hosts, a hostfile or a Slurm allocation.
+struct ConfigFlags {
+    std::string hosts, hostfile, out, bind_host;
+    bool from_slurm = false;
+    int nodes = 0, base_port = 8880;
+    ExperimentFlags experiment;
+};
+void add_config_command(CLI::App& app, ConfigFlags& f);
+int run_config(const ConfigFlags& f);
+
 // p2pnode sweep FILE and p2pnode plot DIR.
 struct SweepFlags {
     std::string file, out;

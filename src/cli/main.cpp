@@ -150,6 +150,8 @@ int main(int argc, char** argv) {
     p2p::cli::add_sweep_commands(app, sweep_flags, plot_flags);
     p2p::cli::PartitionFlags partition_flags;
     p2p::cli::add_partition_command(app, partition_flags);
+    p2p::cli::ConfigFlags config_flags;
+    p2p::cli::add_config_command(app, config_flags);
     std::string list_kind;
     CLI::App* list = p2p::cli::add_list_command(app, list_kind);
 
@@ -176,6 +178,7 @@ int main(int argc, char** argv) {
         if (*aggregate) return p2p::cli::run_aggregate(aggregate_flags);
         if (*list) return p2p::cli::run_list(list_kind);
         if (*app.get_subcommand("partition")) return p2p::cli::run_partition(partition_flags);
+        if (*app.get_subcommand("config")) return p2p::cli::run_config(config_flags);
         if (*app.get_subcommand("sweep")) return p2p::cli::run_sweep_command(sweep_flags);
         if (*app.get_subcommand("plot")) return p2p::cli::run_plot(plot_flags);
     } catch (const p2p::ConfigError& e) {

@@ -396,9 +396,15 @@ std::string value_text(const Field& f, const Experiment& e) {
 }  // namespace
 
 std::string experiment_yaml(const Experiment& e) {
-    std::string out = "# The resolved experiment: every setting of the run (p2pnode; --experiment reads it).\n";
+    return "# The resolved experiment: every setting of the run (p2pnode; --experiment reads it).\n" +
+           experiment_yaml(e, [](const Field&) { return true; });
+}
+
+std::string experiment_yaml(const Experiment& e, const std::function<bool(const Field&)>& only) {
+    std::string out;
     std::string_view section;
     for (const auto& f : kFields) {
+        if (!only(f)) continue;
         const std::size_t dot = f.key.find('.');
         const std::string_view sec = f.key.substr(0, dot), name = f.key.substr(dot + 1);
         if (sec != section) {

@@ -177,6 +177,8 @@ std::string describe_check(const Field& field);
 // The resolved experiment as YAML, every field of the table grouped by section: what `launch`
 // writes once and hands to every node (`--experiment FILE`).
 std::string experiment_yaml(const Experiment& e);
+// Only the fields `only` keeps (no header line; a section without such a field is left out).
+std::string experiment_yaml(const Experiment& e, const std::function<bool(const Field&)>& only);
 
 // The same as JSON: {"training": {"rounds": 50, ...}, ...}, numbers as numbers.
 std::string experiment_json(const Experiment& e);

@@ -66,13 +66,13 @@ TEST_CASE("the examples' final models are bit-identical to those recorded before
 
     SUBCASE("5-node example, gradient exchange (the defaults)") {
         const auto got = run_digests(example, defaults(example), launch::Pattern::Mesh, *data);
-        CHECK(got == "0:c85dda5ee74ac8a5 1:db106a48528d9fe8 2:8df07ab0ef5fd8b7 3:0d3f8997ff0b6045");
+        CHECK(got == "0:c0fdbd12d59e9dfe 1:7dd1e72f801b81e3 2:7adf9f4238d5c1e6 3:84fdcb48722e29e7");
     }
     SUBCASE("5-node example, model exchange") {
         auto c = defaults(example);
         c.training.exchange = "model";
         const auto got = run_digests(example, c, launch::Pattern::Mesh, *data);
-        CHECK(got == "0:1f9e8a2435778c7a 1:d295bab477f1c9f7 2:4931f0b05e797823 3:42afbb7beb57547c");
+        CHECK(got == "0:68fb40f63f5fab3c 1:15d51056f575724b 2:3d4ea6f56448319a 3:b57719159228d8be");
     }
     SUBCASE("hub example: 3 nodes, 2 honest + 1 Empire attacker, complete graph") {
         const NodesConfig hub = parse_nodes_config(R"(nodes:
@@ -83,6 +83,6 @@ topology: {type: complete}
 )",
                                                    "hub-example");
         const auto got = run_digests(hub, defaults(hub), launch::Pattern::Hub, *data);
-        CHECK(got == "0:bd74f47d0fb0e683 1:c6c03e2ce8640693");
+        CHECK(got == "0:96dbc14874967491 1:f6cc78ae2386fc21");
     }
 }

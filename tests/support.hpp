@@ -93,6 +93,23 @@ inline RunResult run_program(const std::string& program, const std::vector<std::
     return r;
 }
 
+// Starts argv[0] with argv and returns at once: standard output appended to `out`, standard
+// error to `err` (empty: this process's). std::runtime_error if it cannot be started.
+inline pid_t spawn_program(std::vector<std::string> argv, const std::string& out, const std::string& err = "") {
+    std::vector<char*> args;
+    for (auto& a : argv) args.push_back(a.data());
+    args.push_back(nullptr);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 1, out.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (!err.empty()) posix_spawn_file_actions_addopen(&fa, 2, err.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    pid_t pid = 0;
+    const int rc = posix_spawn(&pid, argv[0].c_str(), &fa, nullptr, args.data(), environ);
+    posix_spawn_file_actions_destroy(&fa);
+    if (rc != 0) throw std::runtime_error("cannot start " + argv[0]);
+    return pid;
+}
+
 // Runs the p2pnode binary under test.
 inline RunResult run_p2pnode(const std::vector<std::string>& args) {
     return run_program(required_env("P2PNODE_BIN"), args);

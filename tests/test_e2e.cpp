@@ -188,18 +188,7 @@ TEST_CASE("a node killed mid-run: the others finish within their round deadlines
 namespace {
 
 // Starts a[0] with arguments a, standard output appended to `log`; returns at once.
-pid_t spawn_logged(std::vector<std::string> a, const std::string& log) {
-    std::vector<char*> argv;
-    for (auto& s : a) argv.push_back(s.data());
-    argv.push_back(nullptr);
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    pid_t pid = 0;
-    posix_spawn(&pid, a[0].c_str(), &fa, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&fa);
-    return pid;
-}
+pid_t spawn_logged(std::vector<std::string> a, const std::string& log) { return p2p::test::spawn_program(std::move(a), log); }
 
 pid_t start_node(const std::string& cfg, int id, const p2p::test::TempDir& dir, int rounds,
                  std::vector<std::string> extra = {}) {

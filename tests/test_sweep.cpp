@@ -2,13 +2,11 @@
 #include <doctest/doctest.h>
 
 #include <chrono>
-#include <fcntl.h>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <set>
 #include <signal.h>
-#include <spawn.h>
 #include <string>
 #include <sys/wait.h>
 #include <thread>
@@ -258,17 +256,8 @@ TEST_CASE("a sweep interrupted by SIGINT leaves finished runs whole and resumes 
     const auto out = dir.path() / "out";
     const std::string log = (dir.path() / "sweep.log").string();
     const std::string bin = p2p::test::required_env("P2PNODE_BIN");
-    std::vector<std::string> args{bin, "sweep", file, "--out", out.string(), "--jobs", "1", "--no-plot"};
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_addopen(&fa, 2, (log + ".err").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    pid_t pid = 0;
-    REQUIRE(posix_spawn(&pid, bin.c_str(), &fa, nullptr, argv.data(), environ) == 0);
-    posix_spawn_file_actions_destroy(&fa);
+    const pid_t pid = p2p::test::spawn_program({bin, "sweep", file, "--out", out.string(), "--jobs", "1", "--no-plot"},
+                                               log, log + ".err");
     // The first run's status says done: interrupt the second.
     auto done_runs = [&] {
         std::set<std::string> done;

@@ -12,6 +12,7 @@
 #include "node_commands.hpp"
 #include "p2pnode/errors.hpp"
 #include "p2pnode/launch/allocation.hpp"
+#include "p2pnode/launch/processes.hpp"
 #include "p2pnode/node/settings.hpp"
 
 namespace p2p::cli {
@@ -22,12 +23,6 @@ namespace {
 // (the Byzantine nodes become the nodes' types instead).
 bool written_section(const Field& f) {
     return f.key.substr(0, 10) != "byzantine." && f.key.substr(0, 8) != "outputs." && f.key.substr(0, 10) != "transport.";
-}
-
-std::string read_all(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw ConfigError(fmt::format("{}: cannot read the hostfile", path));
-    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
 // `scontrol show hostnames LIST`, one host a line.
@@ -84,7 +79,7 @@ int run_config(const ConfigFlags& f) {
             if (c == f.hosts.size()) break;
         }
     } else if (!f.hostfile.empty()) {
-        hosts = launch::parse_hostfile(read_all(f.hostfile), f.hostfile);
+        hosts = launch::parse_hostfile(read_config_file(f.hostfile), f.hostfile);
     } else if (f.from_slurm) {
         const char* list = std::getenv("SLURM_JOB_NODELIST");
         const char* tasks = std::getenv("SLURM_TASKS_PER_NODE");
@@ -123,13 +118,7 @@ int run_config(const ConfigFlags& f) {
         std::fputs(text.c_str(), stdout);
         return 0;
     }
-    const std::string tmp = f.out + ".tmp";
-    {
-        std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-        out << text;
-        if (!out.flush()) throw IoError(fmt::format("{}: cannot write", tmp));
-    }
-    std::filesystem::rename(tmp, f.out);
+    launch::write_whole(f.out, text);
     std::fprintf(stderr, "config: %d nodes (%d Byzantine) on %zu host(s) written to %s\n", nodes,
                  nodes - cfg.honest_count(), hosts.size(), f.out.c_str());
     return 0;

@@ -35,20 +35,7 @@ extern char** environ;
 
 namespace p2p::cli {
 
-namespace {
-
-// Writes `text` to `path` whole or not at all (a temporary file renamed into place).
-void write_whole(const std::string& path, const std::string& text) {
-    const std::string tmp = path + ".tmp";
-    {
-        std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-        out << text;
-        if (!out.flush()) throw IoError(fmt::format("{}: cannot write", tmp));
-    }
-    std::filesystem::rename(tmp, path);
-}
-
-}  // namespace
+using launch::write_whole;
 
 int run_launch(const LaunchFlags& l, const NodeFlags& f, const std::string& self_exe) {
     const NodesConfig cfg = load_nodes_config(l.config);

@@ -98,13 +98,10 @@ int run_one(const NodesConfig& cfg, const NodeFlags& f, std::uint32_t id, const 
         throw ConfigError("--endpoint inproc: a node alone has no one to talk to in-process; run the nodes as "
                           "threads with `p2pnode launch --endpoint inproc`");
     const node::NodeOverrides o = overrides_of(f, e);
-    if (!cfg.find(static_cast<int>(id)) && f.id_source != "--node-id") {
-        std::string known;
-        for (const auto& n : cfg.nodes) known += fmt::format("{}{}", known.empty() ? "" : ", ", n.id);
+    if (!cfg.find(static_cast<int>(id)) && f.id_source != "--node-id")
         throw ConfigError(fmt::format("--node-id auto: node {} (from {}) is not in {} (ids: {}): start as many "
                                       "ranks as the config has nodes",
-                                      id, f.id_source, cfg.source, known));
-    }
+                                      id, f.id_source, cfg.source, cfg.ids_text()));
     node::NodeSettings s = node::settings_for(cfg, id, e, o);
     const NodeSpec& self = cfg.require(static_cast<int>(id));
     if (o.type && *o.type != self.type)

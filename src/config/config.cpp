@@ -44,9 +44,13 @@ const NodeSpec* NodesConfig::find(int id) const {
 
 const NodeSpec& NodesConfig::require(int id) const {
     if (const NodeSpec* n = find(id)) return *n;
+    throw ConfigError(fmt::format("{}: node id {} is not in the file (ids there: {})", source, id, ids_text()));
+}
+
+std::string NodesConfig::ids_text() const {
     std::string ids;
     for (const auto& n : nodes) ids += (ids.empty() ? "" : ", ") + std::to_string(n.id);
-    throw ConfigError(fmt::format("{}: node id {} is not in the file (ids there: {})", source, id, ids));
+    return ids;
 }
 
 int NodesConfig::honest_count() const {
@@ -56,8 +60,6 @@ int NodesConfig::honest_count() const {
 }
 
 namespace {
-
-std::string read_config_file(const std::string& path);
 
 // Reads one document with the file name in every message. yaml-cpp is lenient, so every
 // scalar is checked here: plain (unquoted) decimal integers only, no duplicate keys.
@@ -334,6 +336,8 @@ namespace {
 // Far above any real config (a 100,000-node list is ~6 MB).
 constexpr std::uintmax_t kMaxConfigBytes = 16u << 20;
 
+}  // namespace
+
 std::string read_config_file(const std::string& path) {
     std::error_code ec;
     if (std::filesystem::is_directory(path, ec))
@@ -352,8 +356,6 @@ std::string read_config_file(const std::string& path) {
     if (in.bad()) throw ConfigError(fmt::format("{}: cannot read the file", path));
     return buf.str();
 }
-
-}  // namespace
 
 NodesConfig load_nodes_config(const std::string& path) { return parse_nodes_config(read_config_file(path), path); }
 

@@ -96,6 +96,16 @@ std::string json_escaped(const std::string& s) {
 
 }  // namespace
 
+void write_whole(const std::string& path, const std::string& text) {
+    const std::string tmp = fmt::format("{}.{}.tmp", path, ::getpid());
+    {
+        std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+        out << text;
+        if (!out.flush()) throw IoError(fmt::format("{}: cannot write", tmp));
+    }
+    std::filesystem::rename(tmp, path);
+}
+
 void write_run_record(const std::string& dir, const std::string& command, const std::string& version,
                       const NodesConfig& cfg, const Experiment& e, const std::string& name) {
     if (dir.empty()) return;
@@ -113,15 +123,7 @@ void write_run_record(const std::string& dir, const std::string& command, const 
         "\"seed\": {}, \"config\": \"{}\", \"nodes\": [{}], \"experiment\": {}}}\n",
         command, version, started, e.transport.pattern, e.transport.endpoint, e.training.seed, json_escaped(cfg.source), nodes,
         experiment_json(e));
-    // A temporary file per writer, renamed: nodes started by hand may write the same record.
-    const std::string path = dir + "/" + name;
-    const std::string tmp = fmt::format("{}.{}.tmp", path, ::getpid());
-    {
-        std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-        out << text;
-        if (!out.flush()) throw IoError(fmt::format("{}: cannot write", tmp));
-    }
-    std::filesystem::rename(tmp, path);
+    write_whole(dir + "/" + name, text);  // nodes started by hand may write the same record
 }
 
 void print_table(const NodesConfig& cfg, const std::string& dir) {

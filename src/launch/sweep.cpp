@@ -31,15 +31,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-void write_whole(const fs::path& path, const std::string& text) {
-    const fs::path tmp = path.string() + ".tmp";
-    {
-        std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-        out << text;
-        if (!out.flush()) throw IoError(fmt::format("{}: cannot write", tmp.string()));
-    }
-    fs::rename(tmp, path);
-}
+void write_whole(const fs::path& path, const std::string& text) { launch::write_whole(path.string(), text); }
 
 std::string slurp(const fs::path& p) {
     std::ifstream in(p, std::ios::binary);

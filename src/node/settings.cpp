@@ -117,7 +117,10 @@ Topology topology_of(const NodesConfig& cfg, const Experiment& e) {
     }
 }
 
-NodesConfig with_placement(const NodesConfig& cfg, const Experiment& e) {
+namespace {
+
+// with_placement on a graph already made (the types do not change the graph).
+NodesConfig placed_on(const NodesConfig& cfg, const Experiment& e, const Topology& graph) {
     const auto& b = e.byzantine;
     if (b.ids.empty() && b.count < 0) return cfg;
     if (!b.ids.empty() && b.count >= 0)
@@ -126,12 +129,9 @@ NodesConfig with_placement(const NodesConfig& cfg, const Experiment& e) {
     std::vector<std::uint32_t> byzantine;
     if (!b.ids.empty()) {
         for (int id : b.ids) {
-            if (!cfg.find(id)) {
-                std::string known;
-                for (const auto& n : cfg.nodes) known += fmt::format("{}{}", known.empty() ? "" : ", ", n.id);
+            if (!cfg.find(id))
                 throw ConfigError(fmt::format("{}: byzantine.ids: node {} is not in {} (ids: {})", where(e, "byzantine.ids"),
-                                              id, cfg.source, known));
-            }
+                                              id, cfg.source, cfg.ids_text()));
             byzantine.push_back(static_cast<std::uint32_t>(id));
         }
         if (byzantine.size() >= cfg.nodes.size())
@@ -140,7 +140,7 @@ NodesConfig with_placement(const NodesConfig& cfg, const Experiment& e) {
     } else {
         const std::uint64_t seed = b.seed >= 0 ? static_cast<std::uint64_t>(b.seed) : e.training.seed;
         try {
-            byzantine = place_byzantine(topology_of(cfg, e), static_cast<std::size_t>(b.count), b.placement, seed);
+            byzantine = place_byzantine(graph, static_cast<std::size_t>(b.count), b.placement, seed);
         } catch (const std::invalid_argument& ex) {
             throw ConfigError(fmt::format("{}: byzantine.count: {}", where(e, "byzantine.count"), ex.what()));
         }
@@ -153,12 +153,19 @@ NodesConfig with_placement(const NodesConfig& cfg, const Experiment& e) {
     return placed;
 }
 
+}  // namespace
+
+NodesConfig with_placement(const NodesConfig& cfg, const Experiment& e) {
+    if (e.byzantine.ids.empty() && e.byzantine.count < 0) return cfg;
+    return placed_on(cfg, e, topology_of(cfg, e));
+}
+
 NodeSettings settings_for(const NodesConfig& config, std::uint32_t id, const Experiment& e, const NodeOverrides& o) {
     check_names(e);
-    const NodesConfig placed = with_placement(config, e);
+    const Topology topo = topology_of(config, e);
+    const NodesConfig placed = placed_on(config, e, topo);
     const NodesConfig& cfg = placed;
     const NodeSpec& self = cfg.require(static_cast<int>(id));
-    const Topology topo = topology_of(cfg, e);
     NodeSettings s;
     s.id = id;
     s.type = o.type.value_or(self.type);

@@ -66,18 +66,22 @@ const std::vector<std::uint32_t>& Topology::neighbours(std::uint32_t id) const {
     return adjacent_[static_cast<std::size_t>(it - ids_.begin())];
 }
 
+std::size_t Topology::index_of(std::uint32_t id) const {
+    auto it = std::lower_bound(ids_.begin(), ids_.end(), id);
+    return it != ids_.end() && *it == id ? static_cast<std::size_t>(it - ids_.begin()) : ids_.size();
+}
+
 std::vector<std::size_t> Topology::hops_from(std::uint32_t id) const {
-    auto position = [&](std::uint32_t v) { return static_cast<std::size_t>(std::lower_bound(ids_.begin(), ids_.end(), v) - ids_.begin()); };
     std::vector<std::size_t> hops(ids_.size(), SIZE_MAX);
-    const std::size_t start = position(id);
-    if (start >= ids_.size() || ids_[start] != id) return hops;
+    const std::size_t start = index_of(id);
+    if (start == ids_.size()) return hops;
     std::deque<std::size_t> queue{start};
     hops[start] = 0;
     while (!queue.empty()) {
         const std::size_t u = queue.front();
         queue.pop_front();
         for (auto v : adjacent_[u]) {
-            const std::size_t p = position(v);
+            const std::size_t p = index_of(v);
             if (hops[p] == SIZE_MAX) {
                 hops[p] = hops[u] + 1;
                 queue.push_back(p);
@@ -139,10 +143,7 @@ std::vector<std::uint32_t> place_byzantine(const Topology& graph, std::size_t co
             for (auto a : set) {
                 const auto hops = graph.hops_from(a);
                 for (auto b : set)
-                    if (b != a) {
-                        const auto p = static_cast<std::size_t>(std::lower_bound(ids.begin(), ids.end(), b) - ids.begin());
-                        least = std::min(least, hops[p]);
-                    }
+                    if (b != a) least = std::min(least, hops[graph.index_of(b)]);
             }
             return least;
         };
@@ -150,7 +151,6 @@ std::vector<std::uint32_t> place_byzantine(const Topology& graph, std::size_t co
     } else if (placement == "clustered") {
         std::vector<bool> seen(n, false);
         std::deque<std::size_t> queue;
-        auto position = [&](std::uint32_t v) { return static_cast<std::size_t>(std::lower_bound(ids.begin(), ids.end(), v) - ids.begin()); };
         for (std::size_t root = 0; root < n && chosen.size() < count; ++root) {  // next component if one is used up
             if (seen[root]) continue;
             seen[root] = true;
@@ -160,7 +160,7 @@ std::vector<std::uint32_t> place_byzantine(const Topology& graph, std::size_t co
                 queue.pop_front();
                 chosen.push_back(ids[u]);
                 for (auto v : graph.neighbours(ids[u])) {
-                    const std::size_t p = position(v);
+                    const std::size_t p = graph.index_of(v);
                     if (!seen[p]) seen[p] = true, queue.push_back(p);
                 }
             }

@@ -154,6 +154,7 @@ struct Broker::State {
     zmq::socket_t socket;
     std::map<std::uint32_t, std::string> by_id;     // node id -> routing id
     std::map<std::string, std::uint32_t> by_route;  // routing id -> node id
+    std::set<std::uint32_t> registered_once;        // every id that registered (exit_when_done)
     // Each warning once per id (until it no longer holds), and at most kMaxWarned ids of a kind:
     // a peer naming random ids gets a few lines, then only the counters grow.
     std::set<std::uint32_t> warned;                 // unroutable targets already logged (until routed again)
@@ -217,15 +218,13 @@ void Broker::run(const std::function<bool()>& stop, const std::function<void(con
         }
     };
     auto next_status = Clock::now() + st.spec.status_every;
-    std::set<std::uint32_t> seen;  // ids that registered at some time (exit_when_done)
     auto next_check = Clock::now() + std::chrono::seconds(1);
     while (!stop()) {
         if (st.spec.exit_when_done && !st.spec.ids.empty() && Clock::now() >= next_check) {
-            for (const auto& [id, route] : st.by_id) seen.insert(id);
-            if (seen.size() == st.spec.ids.size()) {
+            if (st.registered_once.size() == st.spec.ids.size()) {
                 prune();
                 if (st.by_id.empty()) {
-                    log(fmt::format("broker: all {} nodes registered and left; stopping", seen.size()));
+                    log(fmt::format("broker: all {} nodes registered and left; stopping", st.registered_once.size()));
                     return;
                 }
             }
@@ -290,6 +289,7 @@ void Broker::run(const std::function<bool()>& stop, const std::function<void(con
             }
             st.by_id[id] = route;
             st.by_route[route] = id;
+            st.registered_once.insert(id);
             st.warned.erase(id);
             reply(route, control('A'));
             continue;

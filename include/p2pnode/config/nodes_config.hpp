@@ -55,10 +55,15 @@ struct NodesConfig {
     // The node with this id; ConfigError naming the file and the known ids if absent.
     const NodeSpec& require(int id) const;
     int honest_count() const;
+    // "0, 1, 2": the ids in file order, for messages.
+    std::string ids_text() const;
 };
 
 // Parses YAML or JSON text; `source` names it in messages.
 NodesConfig parse_nodes_config(std::string_view text, const std::string& source);
+// The text of a config-like file (nodes config, experiment, sweep, hostfile): a regular file of
+// at most 16 MiB, else ConfigError naming the path and what is wrong.
+std::string read_config_file(const std::string& path);
 // Reads and parses a file; an unreadable or empty file is a ConfigError.
 NodesConfig load_nodes_config(const std::string& path);
 

@@ -18,6 +18,10 @@ namespace p2p::launch {
 int run_processes(const std::string& exe, const std::vector<std::string>& broker,
                   const std::vector<std::vector<std::string>>& nodes, const std::function<bool()>& stop_requested);
 
+// Writes `text` to `path` whole or not at all: a temporary file of this process (several
+// processes may write the same record), renamed into place. IoError when it cannot be written.
+void write_whole(const std::string& path, const std::string& text);
+
 // node-<id>.summary.json in `dir` (created): what the table prints for one node.
 void write_summary(const std::string& dir, const node::NodeSettings& s, const node::NodeResult& r);
 

@@ -25,6 +25,8 @@ public:
     // Sorted neighbour ids of `id` (empty for an unknown id).
     const std::vector<std::uint32_t>& neighbours(std::uint32_t id) const;
     const std::vector<std::uint32_t>& ids() const { return ids_; }
+    // The position of `id` in ids() (ids().size() for an unknown id).
+    std::size_t index_of(std::uint32_t id) const;
     // The most hops from `id` to any node it can reach (0 alone or unknown): one search.
     std::size_t eccentricity(std::uint32_t id) const;
     // Hops from `id` to every node, by position in ids() (SIZE_MAX: unreachable; all SIZE_MAX

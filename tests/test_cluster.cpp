@@ -3,8 +3,14 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <csignal>
+#include <fstream>
+#include <functional>
 #include <map>
+#include <random>
 #include <string>
+#include <sys/wait.h>
+#include <thread>
 #include <unistd.h>
 
 #include <fmt/format.h>
@@ -57,6 +63,140 @@ std::vector<std::string> mpirun(std::vector<std::string> rest) {
     return args;
 }
 
+
+// A config of five nodes on free loopback ports (node 4 Byzantine) over a small data set in `dir`;
+// `ports` holds one port more, for a broker.
+std::string five_nodes(const p2p::test::TempDir& dir, const std::vector<int>& ports) {
+    std::string cfg = fmt::format("training: {{rounds: 6, batch_size: 16, eval_every: 6}}\n"
+                                  "data: {{root: '{}'}}\n"
+                                  "nodes:\n",
+                                  dir.path().string());
+    for (int i = 0; i < 5; ++i)
+        cfg += fmt::format("  - {{id: {}, host: 127.0.0.1, port: {}, type: {}}}\n", i, ports[i], i == 4 ? "byzantine" : "honest");
+    return dir.write("nodes.yaml", cfg);
+}
+
+// `launch` of `config` as a mesh (into `lm`) and as a hub (`lh`): honest nodes 0..3 of an engine's
+// mesh run (`mesh`) and hub run (`hub`) end with launch's final losses, the mesh and the hub with
+// the same, and the mesh wrote each of its 6 rounds.
+void same_finals_as_launch(const std::string& config, const std::filesystem::path& mesh, const std::filesystem::path& hub,
+                           const std::filesystem::path& lm, const std::filesystem::path& lh) {
+    auto a = p2p::test::run_p2pnode({"launch", "--config", config, "--metrics-dir", lm.string()});
+    REQUIRE(a.status == 0);
+    auto b = p2p::test::run_p2pnode({"launch", "--config", config, "--pattern", "hub", "--metrics-dir", lh.string()});
+    REQUIRE(b.status == 0);
+    for (int id = 0; id < 4; ++id) {
+        CAPTURE(id);
+        CHECK(final_loss(mesh, id) == final_loss(lm, id));
+        CHECK(final_loss(hub, id) == final_loss(lh, id));
+        CHECK(final_loss(mesh, id) == final_loss(hub, id));  // mesh and hub: the same training
+        CHECK(lines_of(mesh / fmt::format("node-{}.jsonl", id)) == 6);
+    }
+}
+
+// Processes whose command line names `text` (the cluster's folder: its daemons were started with
+// paths under it).
+std::vector<int> processes_naming(const std::string& text) {
+    std::vector<int> found;
+    for (const auto& e : std::filesystem::directory_iterator("/proc")) {
+        const std::string name = e.path().filename().string();
+        if (name.find_first_not_of("0123456789") != std::string::npos || std::stoi(name) == getpid()) continue;
+        std::string cmd = p2p::test::slurp(e.path() / "cmdline");
+        std::replace(cmd.begin(), cmd.end(), '\0', ' ');
+        if (contains(cmd, text)) found.push_back(std::stoi(name));
+    }
+    return found;
+}
+
+// A one-host Slurm cluster of the test's own (Debian's slurm-wlm and munge, as root): munged,
+// slurmctld and slurmd in the foreground as this process's children, with the munge key, state,
+// spool, logs and pid files under `dir` and the two Slurm ports free on loopback. The node is
+// called localhost (so SLURM_JOB_NODELIST names a host that resolves) and declares 8 CPUs, so 5
+// and 6 tasks fit on 2 cores. SLURM_CONF points srun, sbatch and scontrol at it while it lives;
+// on destruction every daemon gets SIGTERM (SIGKILL after 10 s) and is reaped.
+class SlurmCluster {
+public:
+    explicit SlurmCluster(std::filesystem::path dir) : dir_(std::move(dir)) {
+        namespace fs = std::filesystem;
+        for (const char* d : {"state", "spool", "log"}) fs::create_directories(dir_ / d);
+        fs::permissions(dir_, fs::perms::owner_all, fs::perm_options::replace);  // munged's check
+        const std::string key = (dir_ / "munge.key").string(), sock = (dir_ / "munge.sock").string();
+        {
+            std::random_device rd;
+            std::string bytes(1024, '\0');
+            for (auto& b : bytes) b = static_cast<char>(rd());
+            std::ofstream(key, std::ios::binary) << bytes;
+            fs::permissions(key, fs::perms::owner_read | fs::perms::owner_write, fs::perm_options::replace);
+        }
+        char host[256] = {};
+        REQUIRE(gethostname(host, sizeof host - 1) == 0);
+        std::string controller = host;
+        controller = controller.substr(0, controller.find('.'));
+        const auto ports = free_ports(2);
+        const std::string d = dir_.string(), log = (dir_ / "log").string();
+        conf_ = (dir_ / "slurm.conf").string();
+        std::ofstream(conf_) << fmt::format(
+            "ClusterName=p2ptest\nSlurmctldHost={0}(127.0.0.1)\nSlurmctldPort={1}\nSlurmdPort={2}\n"
+            "SlurmUser=root\nSlurmdUser=root\nAuthType=auth/munge\nAuthInfo=socket={3}\nCredType=cred/munge\n"
+            "StateSaveLocation={4}/state\nSlurmdSpoolDir={4}/spool\nSlurmctldPidFile={4}/slurmctld.pid\n"
+            "SlurmdPidFile={4}/slurmd.pid\nSlurmctldLogFile={5}/slurmctld.log\nSlurmdLogFile={5}/slurmd.log\n"
+            "ProctrackType=proctrack/linuxproc\nTaskPlugin=task/none\nSelectType=select/cons_tres\n"
+            "SelectTypeParameters=CR_Core\nMpiDefault=none\nJobAcctGatherType=jobacct_gather/none\n"
+            "AccountingStorageType=accounting_storage/none\nSwitchType=switch/none\n"
+            "SlurmdParameters=config_overrides\nReturnToService=2\n"
+            "NodeName=localhost NodeAddr=127.0.0.1 CPUs=8 State=UNKNOWN\n"
+            "PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP\n",
+            controller, ports[0], ports[1], sock, d, log);
+        ::setenv("SLURM_CONF", conf_.c_str(), 1);
+        start({"/usr/sbin/munged", "-F", "--force", "--key-file=" + key, "--socket=" + sock,
+               "--pid-file=" + d + "/munged.pid", "--log-file=" + log + "/munged.log", "--seed-file=" + d + "/munged.seed"},
+              "munged");
+        wait_for("munged", [&] { return p2p::test::run_program("/usr/bin/munge", {"-n", "-S", sock}).status == 0; });
+        start({"/usr/sbin/slurmctld", "-D", "-f", conf_}, "slurmctld");
+        wait_for("slurmctld", [&] { return contains(p2p::test::run_program("/usr/bin/scontrol", {"ping"}).out, "is UP"); });
+        start({"/usr/sbin/slurmd", "-D", "-f", conf_, "-N", "localhost"}, "slurmd");
+    }
+    SlurmCluster(const SlurmCluster&) = delete;
+    SlurmCluster& operator=(const SlurmCluster&) = delete;
+    ~SlurmCluster() {
+        for (auto it = daemons_.rbegin(); it != daemons_.rend(); ++it) ::kill(*it, SIGTERM);
+        for (auto it = daemons_.rbegin(); it != daemons_.rend(); ++it) {
+            int status = 0;
+            for (int i = 0; i < 1000 && waitpid(*it, &status, WNOHANG) == 0; ++i)
+                std::this_thread::sleep_for(std::chrono::milliseconds(10));
+            if (waitpid(*it, &status, WNOHANG) == 0) {
+                ::kill(*it, SIGKILL);
+                waitpid(*it, &status, 0);
+            }
+        }
+        ::unsetenv("SLURM_CONF");
+    }
+    // A daemon's log, for a failing check's message.
+    std::string logs() const {
+        std::string all;
+        for (const char* f : {"munged.out", "slurmctld.out", "slurmd.out"})
+            all += fmt::format("--- {}\n{}", f, p2p::test::slurp(dir_ / "log" / f));
+        return all;
+    }
+
+private:
+    void start(std::vector<std::string> argv, const std::string& name) {
+        const std::string out = (dir_ / "log" / (name + ".out")).string();
+        daemons_.push_back(p2p::test::spawn_program(std::move(argv), out, out));
+    }
+    // Readiness, polled: up to 30 s, and fails with the daemons' logs.
+    void wait_for(const std::string& what, const std::function<bool()>& ready) {
+        for (int i = 0; i < 300; ++i) {
+            if (ready()) return;
+            std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        }
+        FAIL(what << " did not come up in 30 s\n" << logs());
+    }
+    std::filesystem::path dir_;
+    std::string conf_;
+    std::vector<pid_t> daemons_;
+};
+
 }  // namespace
 
 TEST_CASE("--node-id auto: the rank from SLURM_PROCID, else OMPI_COMM_WORLD_RANK, PMIX_RANK, PMI_RANK") {
@@ -91,13 +231,7 @@ TEST_CASE("mpirun -np 5 runs the 5-node example with --node-id auto, mesh and hu
     p2p::test::TempDir dir;
     p2p::test::write_set(dir, 256, false);
     const auto ports = free_ports(6);
-    std::string cfg = fmt::format("training: {{rounds: 6, batch_size: 16, eval_every: 6}}\n"
-                                  "data: {{root: '{}'}}\n"
-                                  "nodes:\n",
-                                  dir.path().string());
-    for (int i = 0; i < 5; ++i)
-        cfg += fmt::format("  - {{id: {}, host: 127.0.0.1, port: {}, type: {}}}\n", i, ports[i], i == 4 ? "byzantine" : "honest");
-    const std::string config = dir.write("nodes.yaml", cfg);
+    const std::string config = five_nodes(dir, ports);
     const std::string bin = p2p::test::required_env("P2PNODE_BIN");
     const auto m = dir.path() / "mpi-mesh", h = dir.path() / "mpi-hub", lm = dir.path() / "launch-mesh",
                lh = dir.path() / "launch-hub";
@@ -117,17 +251,7 @@ TEST_CASE("mpirun -np 5 runs the 5-node example with --node-id auto, mesh and hu
     CAPTURE(hub.err);
     REQUIRE(hub.status == 0);
     CHECK(contains(hub.err + hub.out, "broker: all 5 nodes registered and left; stopping"));
-    auto a = p2p::test::run_p2pnode({"launch", "--config", config, "--metrics-dir", lm.string()});
-    REQUIRE(a.status == 0);
-    auto b = p2p::test::run_p2pnode({"launch", "--config", config, "--pattern", "hub", "--metrics-dir", lh.string()});
-    REQUIRE(b.status == 0);
-    for (int id = 0; id < 4; ++id) {
-        CAPTURE(id);
-        CHECK(final_loss(m, id) == final_loss(lm, id));
-        CHECK(final_loss(h, id) == final_loss(lh, id));
-        CHECK(final_loss(m, id) == final_loss(h, id));  // mesh and hub: the same training
-        CHECK(lines_of(m / fmt::format("node-{}.jsonl", id)) == 6);
-    }
+    same_finals_as_launch(config, m, h, lm, lh);
 }
 
 TEST_CASE("p2pnode config: host lists, hostfiles, Slurm's task counts, placement, ports and their errors") {
@@ -179,4 +303,148 @@ TEST_CASE("p2pnode config: host lists, hostfiles, Slurm's task counts, placement
     auto from = p2p::test::run_p2pnode({"config", "--hostfile", hostfile});
     CHECK(from.status == 0);
     CHECK(contains(from.out, "  - {id: 1, host: y, port: 8880, type: honest, bind_host: 0.0.0.0}\n"));
+}
+
+TEST_CASE("Slurm: a one-host cluster of the test's own; srun -n 5 (mesh), srun --multi-prog (hub) and the batch "
+          "script give the finals of launch, and nothing is left running") {
+    p2p::test::TempDir dir;
+    p2p::test::write_set(dir, 256, false);
+    const auto ports = free_ports(6);
+    const std::string config = five_nodes(dir, ports);
+    const std::string bin = p2p::test::required_env("P2PNODE_BIN");
+    const std::string root = p2p::test::required_env("P2PNODE_SOURCE_ROOT");
+    const auto s = dir.path() / "srun-mesh", h = dir.path() / "srun-hub", lm = dir.path() / "launch-mesh",
+               lh = dir.path() / "launch-hub", runs = dir.path() / "runs", hub_runs = dir.path() / "hub-runs", cluster_dir = dir.path() / "slurm";
+    std::string job_out;
+    {
+        SlurmCluster slurm(cluster_dir);
+        // -I60: give up if the node has not registered within a minute.
+        auto mesh = p2p::test::run_program("/usr/bin/srun", {"-n", "5", "-I60", bin, "mesh", "--config", config,
+                                                             "--node-id", "auto", "--metrics-dir", s.string()});
+        CAPTURE(mesh.err);
+        CAPTURE(slurm.logs());
+        REQUIRE(mesh.status == 0);
+        CHECK(contains(mesh.err + mesh.out, "[Node 3] id from SLURM_PROCID=3"));
+        // The hub: task 0 the broker, tasks 1..5 the nodes (srun --multi-prog).
+        const std::string port = std::to_string(ports[5]);
+        const std::string prog = dir.write(
+            "hub.conf", fmt::format("0 {0} broker --host 127.0.0.1 --port {1} --config {2} --exit-when-done\n"
+                                    "1-5 {0} hub-client --config {2} --server-host 127.0.0.1 --server-port {1} "
+                                    "--node-id auto --rank-offset 1 --metrics-dir {3}\n",
+                                    bin, port, config, h.string()));
+        auto hub = p2p::test::run_program("/usr/bin/srun", {"-n", "6", "-I60", "--multi-prog", prog});
+        CAPTURE(hub.err);
+        REQUIRE(hub.status == 0);
+        CHECK(contains(hub.err + hub.out, "broker: all 5 nodes registered and left; stopping"));
+        // The batch script of configs/cluster: config from the allocation, one srun, the table.
+        const std::string base = std::to_string(free_ports(1)[0]);
+        ::setenv("P2PNODE", bin.c_str(), 1);
+        ::setenv("P2PNODE_RUNS", runs.c_str(), 1);
+        ::setenv("P2PNODE_BASE_PORT", base.c_str(), 1);
+        auto batch = p2p::test::run_program(
+            "/usr/bin/sbatch",
+            {"--wait", "--ntasks=5", "--chdir", dir.path().string(), "--output", (dir.path() / "job-%j.out").string(),
+             root + "/configs/cluster/p2pnode.sbatch", "--byzantine", "4", "--bind-host", "127.0.0.1", "--rounds", "6",
+             "--batch-size", "16", "--eval-every", "6", "--data-root", dir.path().string()});
+        CAPTURE(batch.err);
+        REQUIRE(batch.status == 0);
+        for (const auto& e : std::filesystem::directory_iterator(dir.path()))
+            if (e.path().filename().string().rfind("job-", 0) == 0) job_out = p2p::test::slurp(e.path());
+        // The same script as a hub: the broker task 0, one task more than nodes.
+        const std::string broker_port = std::to_string(free_ports(1)[0]);
+        ::setenv("P2PNODE_RUNS", hub_runs.c_str(), 1);
+        ::setenv("P2PNODE_PATTERN", "hub", 1);
+        ::setenv("P2PNODE_BROKER_PORT", broker_port.c_str(), 1);
+        ::setenv("P2PNODE_BROKER_BIND", "127.0.0.1", 1);
+        auto hub_batch = p2p::test::run_program(
+            "/usr/bin/sbatch",
+            {"--wait", "--ntasks=6", "--chdir", dir.path().string(), "--output", (dir.path() / "hubjob-%j.out").string(),
+             root + "/configs/cluster/p2pnode.sbatch", "--byzantine", "4", "--bind-host", "127.0.0.1", "--rounds", "6",
+             "--batch-size", "16", "--eval-every", "6", "--data-root", dir.path().string()});
+        for (const char* v : {"P2PNODE", "P2PNODE_RUNS", "P2PNODE_BASE_PORT", "P2PNODE_PATTERN", "P2PNODE_BROKER_PORT",
+                              "P2PNODE_BROKER_BIND"})
+            ::unsetenv(v);
+        CAPTURE(hub_batch.err);
+        REQUIRE(hub_batch.status == 0);
+    }
+    CHECK(processes_naming(cluster_dir.string()).empty());  // munged, slurmctld, slurmd: all gone
+
+    same_finals_as_launch(config, s, h, lm, lh);
+    // The job's folder: the generated config (5 nodes on localhost), every node's metrics, the
+    // summary table; its training is the same as the test's config (same sections and seed).
+    CAPTURE(job_out);
+    std::filesystem::path job;
+    for (const auto& e : std::filesystem::directory_iterator(runs)) job = e.path();
+    REQUIRE(!job.empty());
+    const auto generated = p2p::load_nodes_config((job / "nodes.yaml").string());
+    REQUIRE(generated.nodes.size() == 5);
+    CHECK(generated.nodes[2].host == "localhost");
+    CHECK(generated.find(4)->type == p2p::NodeType::Byzantine);
+    const std::string table = p2p::test::slurp(job / "summary.txt");
+    CHECK(contains(job_out, table));
+    for (int id = 0; id < 4; ++id) {
+        CAPTURE(id);
+        CHECK(final_loss(job / "metrics", id) == final_loss(lm, id));
+        CHECK(contains(table, fmt::format("{:<5} {:<10} {:<7}", id, "honest", 6)));
+    }
+    CHECK(contains(table, fmt::format("{:<5} {:<10} {:<7}", 4, "byzantine", 6)));
+    std::filesystem::path hub_job;
+    for (const auto& e : std::filesystem::directory_iterator(hub_runs)) hub_job = e.path();
+    REQUIRE(!hub_job.empty());
+    CHECK(p2p::load_nodes_config((hub_job / "nodes.yaml").string()).nodes.size() == 5);  // 6 tasks: the broker and 5
+    for (int id = 0; id < 4; ++id) {
+        CAPTURE(id);
+        CHECK(final_loss(hub_job / "metrics", id) == final_loss(lh, id));
+    }
+}
+
+TEST_CASE("configs/cluster/mpirun.sh: a hostfile's slots, mpirun --node-id auto, the table; p2pnode summary") {
+    p2p::test::TempDir dir;
+    p2p::test::write_set(dir, 256, false);
+    const std::string bin = p2p::test::required_env("P2PNODE_BIN");
+    const std::string root = p2p::test::required_env("P2PNODE_SOURCE_ROOT");
+    const std::string hosts = dir.write("hosts", "localhost slots=5\n");
+    const auto runs = dir.path() / "runs";
+    const std::string base = std::to_string(free_ports(1)[0]);
+    ::setenv("P2PNODE", bin.c_str(), 1);
+    ::setenv("P2PNODE_RUNS", runs.c_str(), 1);
+    ::setenv("P2PNODE_BASE_PORT", base.c_str(), 1);
+    ::setenv("MPIRUN_ARGS", geteuid() == 0 ? "--allow-run-as-root --oversubscribe" : "--oversubscribe", 1);
+    auto r = p2p::test::run_program("/bin/bash", {root + "/configs/cluster/mpirun.sh", hosts, "--byzantine", "4",
+                                                  "--bind-host", "127.0.0.1", "--rounds", "6", "--batch-size", "16",
+                                                  "--eval-every", "6", "--data-root", dir.path().string()});
+    for (const char* v : {"P2PNODE", "P2PNODE_RUNS", "P2PNODE_BASE_PORT", "MPIRUN_ARGS"}) ::unsetenv(v);
+    CAPTURE(r.err);
+    REQUIRE(r.status == 0);
+    std::filesystem::path run;
+    for (const auto& e : std::filesystem::directory_iterator(runs)) run = e.path();
+    REQUIRE(!run.empty());
+    const auto lm = dir.path() / "launch";
+    // The same experiment by launch: the generated config's sections and seed.
+    auto a = p2p::test::run_p2pnode({"launch", "--config", (run / "nodes.yaml").string(), "--metrics-dir", lm.string()});
+    REQUIRE(a.status == 0);
+    for (int id = 0; id < 4; ++id) {
+        CAPTURE(id);
+        CHECK(final_loss(run / "metrics", id) == final_loss(lm, id));
+        CHECK(contains(r.out, fmt::format("{:<5} {:<10} {:<7}", id, "honest", 6)));
+    }
+    CHECK(contains(p2p::test::slurp(run / "summary.txt"), fmt::format("{:<5} {:<10} {:<7}", 4, "byzantine", 6)));
+
+    // p2pnode summary alone: a folder without run.json lists the summaries it finds; a node that
+    // left none makes it exit 1; a folder of no run is an error naming it.
+    std::filesystem::remove(run / "metrics" / "run.json");
+    std::filesystem::remove(run / "metrics" / "node-2.summary.json");
+    auto partial = p2p::test::run_p2pnode({"summary", (run / "metrics").string()});
+    CHECK(partial.status == 0);  // node 2 is unknown without the record: four nodes, all finished
+    CHECK_FALSE(contains(partial.out, "\n2 "));
+    auto record = p2p::test::run_p2pnode({"summary", (lm).string()});
+    CHECK(record.status == 0);
+    std::filesystem::remove(lm / "node-1.summary.json");
+    auto missing = p2p::test::run_p2pnode({"summary", (lm).string()});
+    CHECK(missing.status == 1);
+    CHECK(contains(missing.out, "1     honest     (no summary: the node did not finish)"));
+    CHECK(contains(missing.err, "summary: 1 of 5 node(s) did not finish"));
+    auto none = p2p::test::run_p2pnode({"summary", dir.path().string()});
+    CHECK(none.status == 2);
+    CHECK(contains(none.err, "no run.json and no node-<id>.summary.json"));
 }

@@ -75,6 +75,10 @@ void add_sweep_commands(CLI::App& app, SweepFlags& sweep, PlotFlags& plot);
 int run_sweep_command(const SweepFlags& f);
 int run_plot(const PlotFlags& f);
 
+// p2pnode summary DIR: launch's table from a run folder; exit 1 when a node has no summary.
+CLI::App* add_summary_command(CLI::App& app, std::string& dir);
+int run_summary(const std::string& dir);
+
 // p2pnode list [KIND]
 const std::vector<std::string>& list_kinds();
 CLI::App* add_list_command(CLI::App& app, std::string& kind);

@@ -91,7 +91,7 @@ int run_launch(const LaunchFlags& l, const NodeFlags& f, const std::string& self
         o.resume = l.resume;
         auto results = launch::run_threads(cfg, e, o, *data);
         for (auto& [id, r] : results) launch::write_summary(summary_dir, node::settings_for(cfg, id, e), r);
-        launch::print_table(cfg, summary_dir);
+        launch::print_table(node::with_placement(cfg, e), summary_dir);
         return 0;
     }
     std::vector<std::string> broker;
@@ -115,9 +115,27 @@ int run_launch(const LaunchFlags& l, const NodeFlags& f, const std::string& self
     }
     data.reset();  // checked above; each child loads its own
     const int failures = launch::run_processes(self_exe, broker, nodes, [] { return g_stop.load(); });
-    launch::print_table(cfg, summary_dir);
+    launch::print_table(node::with_placement(cfg, e), summary_dir);
     if (failures) {
         std::fprintf(stderr, "launch: %d node(s) failed\n", failures);
+        return kExitRuntime;
+    }
+    return 0;
+}
+
+CLI::App* add_summary_command(CLI::App& app, std::string& dir) {
+    CLI::App* sub = app.add_subcommand(
+        "summary", "Print the table `launch` prints from a run's metrics folder (nodes started by srun, mpirun or by hand)");
+    sub->add_option("dir", dir, "The run's --metrics-dir: its run.json and node-<id>.summary.json files")->required();
+    return sub;
+}
+
+int run_summary(const std::string& dir) {
+    const NodesConfig nodes = launch::run_nodes(dir);
+    const int missing = launch::print_table(nodes, dir);
+    if (missing) {
+        std::fprintf(stderr, "summary: %d of %zu node(s) did not finish (no node-<id>.summary.json in %s)\n", missing,
+                     nodes.nodes.size(), dir.c_str());
         return kExitRuntime;
     }
     return 0;

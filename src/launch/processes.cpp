@@ -1,5 +1,6 @@
 #include "p2pnode/launch/processes.hpp"
 
+#include <algorithm>
 #include <csignal>
 #include <ctime>
 #include <unistd.h>
@@ -126,7 +127,8 @@ void write_run_record(const std::string& dir, const std::string& command, const 
     write_whole(dir + "/" + name, text);  // nodes started by hand may write the same record
 }
 
-void print_table(const NodesConfig& cfg, const std::string& dir) {
+int print_table(const NodesConfig& cfg, const std::string& dir) {
+    int missing = 0;
     // s/round: wall time over rounds, evaluations included; round ms: compute + wait + aggregate
     // of a round; eval s: all evaluations on the test set together.
     std::printf("\n%-5s %-10s %-7s %-11s %-10s %-8s %-9s %s\n", "node", "type", "rounds", "final loss", "final acc",
@@ -145,8 +147,58 @@ void print_table(const NodesConfig& cfg, const std::string& dir) {
                         num("seconds_eval", "{:.2f}").c_str());
         } catch (const std::exception&) {
             std::printf("%-5d %-10s (no summary: the node did not finish)\n", n.id, std::string(to_string(n.type)).c_str());
+            ++missing;
         }
     }
+    return missing;
+}
+
+NodesConfig run_nodes(const std::string& dir) {
+    NodesConfig cfg;
+    cfg.source = dir;
+    auto add = [&](const YAML::Node& n, const std::string& file) {
+        try {
+            NodeSpec spec;
+            spec.id = n["id"] ? n["id"].as<int>() : n["node"].as<int>();
+            const auto type = parse_node_type(n["type"].as<std::string>());
+            if (!type) throw ConfigError("unknown type");
+            spec.type = *type;
+            cfg.nodes.push_back(spec);
+        } catch (const std::exception&) {
+            throw ConfigError(fmt::format("{}: a node without a readable id and type", file));
+        }
+    };
+    const std::filesystem::path record = std::filesystem::path(dir) / "run.json";
+    if (std::filesystem::is_regular_file(record)) {
+        YAML::Node run;
+        try {
+            run = YAML::LoadFile(record.string());
+        } catch (const std::exception& e) {
+            throw ConfigError(fmt::format("{}: cannot be read: {}", record.string(), e.what()));
+        }
+        if (!run["nodes"] || !run["nodes"].IsSequence())
+            throw ConfigError(fmt::format("{}: no nodes list", record.string()));
+        for (const auto& n : run["nodes"]) add(n, record.string());
+        return cfg;
+    }
+    std::error_code ec;
+    for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+        const std::string name = entry.path().filename().string();
+        if (name.rfind("node-", 0) != 0 || name.size() < 18 || name.substr(name.size() - 13) != ".summary.json") continue;
+        YAML::Node s;
+        try {
+            s = YAML::LoadFile(entry.path().string());
+        } catch (const std::exception& e) {
+            throw ConfigError(fmt::format("{}: cannot be read: {}", entry.path().string(), e.what()));
+        }
+        add(s, entry.path().string());
+    }
+    if (ec) throw ConfigError(fmt::format("{}: cannot be read: {}", dir, ec.message()));
+    if (cfg.nodes.empty())
+        throw ConfigError(fmt::format("{}: no run.json and no node-<id>.summary.json: not the metrics folder of a run",
+                                      dir));
+    std::sort(cfg.nodes.begin(), cfg.nodes.end(), [](const NodeSpec& a, const NodeSpec& b) { return a.id < b.id; });
+    return cfg;
 }
 
 }  // namespace p2p::launch

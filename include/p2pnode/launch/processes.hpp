@@ -32,7 +32,12 @@ void write_run_record(const std::string& dir, const std::string& command, const 
                       const NodesConfig& cfg, const Experiment& e, const std::string& name = "run.json");
 
 // The table of every node of `cfg` from the summaries in `dir`; a node without one is listed as
-// not finished.
-void print_table(const NodesConfig& cfg, const std::string& dir);
+// not finished. Returns how many were.
+int print_table(const NodesConfig& cfg, const std::string& dir);
+
+// The nodes of the run whose metrics are in `dir` (ids and types, no addresses): from its
+// run.json, else from the node-<id>.summary.json files there. ConfigError when `dir` holds
+// neither (not a run's folder) or a record that cannot be read.
+NodesConfig run_nodes(const std::string& dir);
 
 }  // namespace p2p::launch

@@ -76,20 +76,33 @@ std::string five_nodes(const p2p::test::TempDir& dir, const std::vector<int>& po
     return dir.write("nodes.yaml", cfg);
 }
 
+// Where a run whose metrics go to `run` keeps its checkpoints (the final one written at exit).
+std::string checkpoints(const std::filesystem::path& run) { return run.string() + "-ckpt"; }
+
 // `launch` of `config` as a mesh (into `lm`) and as a hub (`lh`): honest nodes 0..3 of an engine's
 // mesh run (`mesh`) and hub run (`hub`) end with launch's final losses, the mesh and the hub with
 // the same, and the mesh wrote each of its 6 rounds.
 void same_finals_as_launch(const std::string& config, const std::filesystem::path& mesh, const std::filesystem::path& hub,
                            const std::filesystem::path& lm, const std::filesystem::path& lh) {
-    auto a = p2p::test::run_p2pnode({"launch", "--config", config, "--metrics-dir", lm.string()});
+    auto a = p2p::test::run_p2pnode(
+        {"launch", "--config", config, "--metrics-dir", lm.string(), "--checkpoint-dir", checkpoints(lm)});
     REQUIRE(a.status == 0);
-    auto b = p2p::test::run_p2pnode({"launch", "--config", config, "--pattern", "hub", "--metrics-dir", lh.string()});
+    auto b = p2p::test::run_p2pnode({"launch", "--config", config, "--pattern", "hub", "--metrics-dir", lh.string(),
+                                     "--checkpoint-dir", checkpoints(lh)});
     REQUIRE(b.status == 0);
+    auto model = [](const std::filesystem::path& run, int id) {
+        const std::string bytes = p2p::test::slurp(fmt::format("{}/node-{}.ckpt", checkpoints(run), id));
+        REQUIRE(bytes.size() > 1000);
+        return bytes;
+    };
     for (int id = 0; id < 4; ++id) {
         CAPTURE(id);
         CHECK(final_loss(mesh, id) == final_loss(lm, id));
         CHECK(final_loss(hub, id) == final_loss(lh, id));
         CHECK(final_loss(mesh, id) == final_loss(hub, id));  // mesh and hub: the same training
+        // The same final models: the last checkpoints (parameters, optimizer state, round) byte for byte.
+        CHECK(model(mesh, id) == model(lm, id));
+        CHECK(model(hub, id) == model(lh, id));
         CHECK(lines_of(mesh / fmt::format("node-{}.jsonl", id)) == 6);
     }
 }
@@ -237,7 +250,8 @@ TEST_CASE("mpirun -np 5 runs the 5-node example with --node-id auto, mesh and hu
                lh = dir.path() / "launch-hub";
 
     auto mesh = p2p::test::run_program(
-        "/usr/bin/mpirun", mpirun({"-np", "5", bin, "mesh", "--config", config, "--node-id", "auto", "--metrics-dir", m.string()}));
+        "/usr/bin/mpirun", mpirun({"-np", "5", bin, "mesh", "--config", config, "--node-id", "auto", "--metrics-dir", m.string(),
+                   "--checkpoint-dir", checkpoints(m)}));
     CAPTURE(mesh.err);
     REQUIRE(mesh.status == 0);
     CHECK(contains(mesh.err + mesh.out, "[Node 3] id from OMPI_COMM_WORLD_RANK=3"));
@@ -247,7 +261,7 @@ TEST_CASE("mpirun -np 5 runs the 5-node example with --node-id auto, mesh and hu
         "/usr/bin/mpirun", mpirun({"-np", "1", bin, "broker", "--host", "127.0.0.1", "--port", port, "--config", config,
                           "--exit-when-done", ":", "-np", "5", bin, "hub-client", "--config", config, "--server-host",
                           "127.0.0.1", "--server-port", port, "--node-id", "auto", "--rank-offset", "1",
-                          "--metrics-dir", h.string()}));
+                          "--metrics-dir", h.string(), "--checkpoint-dir", checkpoints(h)}));
     CAPTURE(hub.err);
     REQUIRE(hub.status == 0);
     CHECK(contains(hub.err + hub.out, "broker: all 5 nodes registered and left; stopping"));
@@ -320,7 +334,8 @@ TEST_CASE("Slurm: a one-host cluster of the test's own; srun -n 5 (mesh), srun -
         SlurmCluster slurm(cluster_dir);
         // -I60: give up if the node has not registered within a minute.
         auto mesh = p2p::test::run_program("/usr/bin/srun", {"-n", "5", "-I60", bin, "mesh", "--config", config,
-                                                             "--node-id", "auto", "--metrics-dir", s.string()});
+                                                             "--node-id", "auto", "--metrics-dir", s.string(),
+                                                             "--checkpoint-dir", checkpoints(s)});
         CAPTURE(mesh.err);
         CAPTURE(slurm.logs());
         REQUIRE(mesh.status == 0);
@@ -330,8 +345,8 @@ TEST_CASE("Slurm: a one-host cluster of the test's own; srun -n 5 (mesh), srun -
         const std::string prog = dir.write(
             "hub.conf", fmt::format("0 {0} broker --host 127.0.0.1 --port {1} --config {2} --exit-when-done\n"
                                     "1-5 {0} hub-client --config {2} --server-host 127.0.0.1 --server-port {1} "
-                                    "--node-id auto --rank-offset 1 --metrics-dir {3}\n",
-                                    bin, port, config, h.string()));
+                                    "--node-id auto --rank-offset 1 --metrics-dir {3} --checkpoint-dir {4}\n",
+                                    bin, port, config, h.string(), checkpoints(h)));
         auto hub = p2p::test::run_program("/usr/bin/srun", {"-n", "6", "-I60", "--multi-prog", prog});
         CAPTURE(hub.err);
         REQUIRE(hub.status == 0);

@@ -1,8 +1,9 @@
 // Bit-for-bit guard of the training path: the final models of the README's examples, trained
 // with their default settings, digested and compared with digests recorded on main before the
 // Experiment redesign (commit 01aa970). A refactor that changes one bit of one honest model
-// fails here. Recorded on this project's machines (x86-64, Debian 12's OpenBLAS); another CPU
-// may pick other BLAS kernels and other last bits.
+// fails here. Recorded on this project's machines (x86-64, Debian 12's OpenBLAS), with OpenBLAS's
+// Haswell kernels: OpenBLAS picks its kernels by CPU (an AMD EPYC takes the Cooperlake ones and
+// other last bits), so tests/meson.build runs this test with OPENBLAS_CORETYPE=Haswell.
 #include <doctest/doctest.h>
 
 #include <cstdlib>

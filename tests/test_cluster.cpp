@@ -55,8 +55,9 @@ std::size_t lines_of(const std::filesystem::path& p) {
     return static_cast<std::size_t>(std::count(s.begin(), s.end(), '\n'));
 }
 
+// timeout 120 mpirun [as root: --allow-run-as-root] --oversubscribe REST...
 std::vector<std::string> mpirun(std::vector<std::string> rest) {
-    std::vector<std::string> args;
+    std::vector<std::string> args{"120", "/usr/bin/mpirun"};
     if (geteuid() == 0) args.emplace_back("--allow-run-as-root");  // CI runs as root
     args.emplace_back("--oversubscribe");
     for (auto& a : rest) args.push_back(std::move(a));
@@ -124,8 +125,8 @@ std::vector<int> processes_naming(const std::string& text) {
 // A one-host Slurm cluster of the test's own (Debian's slurm-wlm and munge, as root): munged,
 // slurmctld and slurmd in the foreground as this process's children, with the munge key, state,
 // spool, logs and pid files under `dir` and the two Slurm ports free on loopback. The node is
-// called localhost (so SLURM_JOB_NODELIST names a host that resolves) and declares 8 CPUs, so 5
-// and 6 tasks fit on 2 cores. SLURM_CONF points srun, sbatch and scontrol at it while it lives;
+// called 127.0.0.1 (so SLURM_JOB_NODELIST names a host that resolves without /etc/hosts, which a
+// fresh chroot lacks) and declares 8 CPUs, so 5 and 6 tasks fit on 2 cores. SLURM_CONF points srun, sbatch and scontrol at it while it lives;
 // on destruction every daemon gets SIGTERM (SIGKILL after 10 s) and is reaped.
 class SlurmCluster {
 public:
@@ -157,7 +158,7 @@ public:
             "SelectTypeParameters=CR_Core\nMpiDefault=none\nJobAcctGatherType=jobacct_gather/none\n"
             "AccountingStorageType=accounting_storage/none\nSwitchType=switch/none\n"
             "SlurmdParameters=config_overrides\nReturnToService=2\n"
-            "NodeName=localhost NodeAddr=127.0.0.1 CPUs=8 State=UNKNOWN\n"
+            "NodeName=127.0.0.1 NodeAddr=127.0.0.1 CPUs=8 State=UNKNOWN\n"
             "PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP\n",
             controller, ports[0], ports[1], sock, d, log);
         ::setenv("SLURM_CONF", conf_.c_str(), 1);
@@ -167,7 +168,7 @@ public:
         wait_for("munged", [&] { return p2p::test::run_program("/usr/bin/munge", {"-n", "-S", sock}).status == 0; });
         start({"/usr/sbin/slurmctld", "-D", "-f", conf_}, "slurmctld");
         wait_for("slurmctld", [&] { return contains(p2p::test::run_program("/usr/bin/scontrol", {"ping"}).out, "is UP"); });
-        start({"/usr/sbin/slurmd", "-D", "-f", conf_, "-N", "localhost"}, "slurmd");
+        start({"/usr/sbin/slurmd", "-D", "-f", conf_, "-N", "127.0.0.1"}, "slurmd");
     }
     SlurmCluster(const SlurmCluster&) = delete;
     SlurmCluster& operator=(const SlurmCluster&) = delete;
@@ -250,7 +251,7 @@ TEST_CASE("mpirun -np 5 runs the 5-node example with --node-id auto, mesh and hu
                lh = dir.path() / "launch-hub";
 
     auto mesh = p2p::test::run_program(
-        "/usr/bin/mpirun", mpirun({"-np", "5", bin, "mesh", "--config", config, "--node-id", "auto", "--metrics-dir", m.string(),
+        "/usr/bin/timeout", mpirun({"-np", "5", bin, "mesh", "--config", config, "--node-id", "auto", "--metrics-dir", m.string(),
                    "--checkpoint-dir", checkpoints(m)}));
     CAPTURE(mesh.err);
     REQUIRE(mesh.status == 0);
@@ -258,7 +259,7 @@ TEST_CASE("mpirun -np 5 runs the 5-node example with --node-id auto, mesh and hu
     // The hub: the broker is rank 0 of the same mpirun line, the nodes ranks 1..5.
     const std::string port = std::to_string(ports[5]);
     auto hub = p2p::test::run_program(
-        "/usr/bin/mpirun", mpirun({"-np", "1", bin, "broker", "--host", "127.0.0.1", "--port", port, "--config", config,
+        "/usr/bin/timeout", mpirun({"-np", "1", bin, "broker", "--host", "127.0.0.1", "--port", port, "--config", config,
                           "--exit-when-done", ":", "-np", "5", bin, "hub-client", "--config", config, "--server-host",
                           "127.0.0.1", "--server-port", port, "--node-id", "auto", "--rank-offset", "1",
                           "--metrics-dir", h.string(), "--checkpoint-dir", checkpoints(h)}));
@@ -333,7 +334,7 @@ TEST_CASE("Slurm: a one-host cluster of the test's own; srun -n 5 (mesh), srun -
     {
         SlurmCluster slurm(cluster_dir);
         // -I60: give up if the node has not registered within a minute.
-        auto mesh = p2p::test::run_program("/usr/bin/srun", {"-n", "5", "-I60", bin, "mesh", "--config", config,
+        auto mesh = p2p::test::run_program("/usr/bin/timeout", {"120", "/usr/bin/srun", "-n", "5", "-I60", bin, "mesh", "--config", config,
                                                              "--node-id", "auto", "--metrics-dir", s.string(),
                                                              "--checkpoint-dir", checkpoints(s)});
         CAPTURE(mesh.err);
@@ -347,7 +348,7 @@ TEST_CASE("Slurm: a one-host cluster of the test's own; srun -n 5 (mesh), srun -
                                     "1-5 {0} hub-client --config {2} --server-host 127.0.0.1 --server-port {1} "
                                     "--node-id auto --rank-offset 1 --metrics-dir {3} --checkpoint-dir {4}\n",
                                     bin, port, config, h.string(), checkpoints(h)));
-        auto hub = p2p::test::run_program("/usr/bin/srun", {"-n", "6", "-I60", "--multi-prog", prog});
+        auto hub = p2p::test::run_program("/usr/bin/timeout", {"120", "/usr/bin/srun", "-n", "6", "-I60", "--multi-prog", prog});
         CAPTURE(hub.err);
         REQUIRE(hub.status == 0);
         CHECK(contains(hub.err + hub.out, "broker: all 5 nodes registered and left; stopping"));
@@ -357,11 +358,12 @@ TEST_CASE("Slurm: a one-host cluster of the test's own; srun -n 5 (mesh), srun -
         ::setenv("P2PNODE_RUNS", runs.c_str(), 1);
         ::setenv("P2PNODE_BASE_PORT", base.c_str(), 1);
         auto batch = p2p::test::run_program(
-            "/usr/bin/sbatch",
-            {"--wait", "--ntasks=5", "--chdir", dir.path().string(), "--output", (dir.path() / "job-%j.out").string(),
+            "/usr/bin/timeout",
+            {"120", "/usr/bin/sbatch", "--wait", "--ntasks=5", "--chdir", dir.path().string(), "--output", (dir.path() / "job-%j.out").string(),
              root + "/configs/cluster/p2pnode.sbatch", "--byzantine", "4", "--bind-host", "127.0.0.1", "--rounds", "6",
              "--batch-size", "16", "--eval-every", "6", "--data-root", dir.path().string()});
         CAPTURE(batch.err);
+        CAPTURE(slurm.logs());
         REQUIRE(batch.status == 0);
         for (const auto& e : std::filesystem::directory_iterator(dir.path()))
             if (e.path().filename().string().rfind("job-", 0) == 0) job_out = p2p::test::slurp(e.path());
@@ -372,8 +374,8 @@ TEST_CASE("Slurm: a one-host cluster of the test's own; srun -n 5 (mesh), srun -
         ::setenv("P2PNODE_BROKER_PORT", broker_port.c_str(), 1);
         ::setenv("P2PNODE_BROKER_BIND", "127.0.0.1", 1);
         auto hub_batch = p2p::test::run_program(
-            "/usr/bin/sbatch",
-            {"--wait", "--ntasks=6", "--chdir", dir.path().string(), "--output", (dir.path() / "hubjob-%j.out").string(),
+            "/usr/bin/timeout",
+            {"120", "/usr/bin/sbatch", "--wait", "--ntasks=6", "--chdir", dir.path().string(), "--output", (dir.path() / "hubjob-%j.out").string(),
              root + "/configs/cluster/p2pnode.sbatch", "--byzantine", "4", "--bind-host", "127.0.0.1", "--rounds", "6",
              "--batch-size", "16", "--eval-every", "6", "--data-root", dir.path().string()});
         for (const char* v : {"P2PNODE", "P2PNODE_RUNS", "P2PNODE_BASE_PORT", "P2PNODE_PATTERN", "P2PNODE_BROKER_PORT",
@@ -385,7 +387,7 @@ TEST_CASE("Slurm: a one-host cluster of the test's own; srun -n 5 (mesh), srun -
     CHECK(processes_naming(cluster_dir.string()).empty());  // munged, slurmctld, slurmd: all gone
 
     same_finals_as_launch(config, s, h, lm, lh);
-    // The job's folder: the generated config (5 nodes on localhost), every node's metrics, the
+    // The job's folder: the generated config (5 nodes on 127.0.0.1), every node's metrics, the
     // summary table; its training is the same as the test's config (same sections and seed).
     CAPTURE(job_out);
     std::filesystem::path job;
@@ -393,7 +395,7 @@ TEST_CASE("Slurm: a one-host cluster of the test's own; srun -n 5 (mesh), srun -
     REQUIRE(!job.empty());
     const auto generated = p2p::load_nodes_config((job / "nodes.yaml").string());
     REQUIRE(generated.nodes.size() == 5);
-    CHECK(generated.nodes[2].host == "localhost");
+    CHECK(generated.nodes[2].host == "127.0.0.1");
     CHECK(generated.find(4)->type == p2p::NodeType::Byzantine);
     const std::string table = p2p::test::slurp(job / "summary.txt");
     CHECK(contains(job_out, table));
@@ -418,14 +420,14 @@ TEST_CASE("configs/cluster/mpirun.sh: a hostfile's slots, mpirun --node-id auto,
     p2p::test::write_set(dir, 256, false);
     const std::string bin = p2p::test::required_env("P2PNODE_BIN");
     const std::string root = p2p::test::required_env("P2PNODE_SOURCE_ROOT");
-    const std::string hosts = dir.write("hosts", "localhost slots=5\n");
+    const std::string hosts = dir.write("hosts", "127.0.0.1 slots=5\n");  // no /etc/hosts in a fresh chroot
     const auto runs = dir.path() / "runs";
     const std::string base = std::to_string(free_ports(1)[0]);
     ::setenv("P2PNODE", bin.c_str(), 1);
     ::setenv("P2PNODE_RUNS", runs.c_str(), 1);
     ::setenv("P2PNODE_BASE_PORT", base.c_str(), 1);
     ::setenv("MPIRUN_ARGS", geteuid() == 0 ? "--allow-run-as-root --oversubscribe" : "--oversubscribe", 1);
-    auto r = p2p::test::run_program("/bin/bash", {root + "/configs/cluster/mpirun.sh", hosts, "--byzantine", "4",
+    auto r = p2p::test::run_program("/usr/bin/timeout", {"180", "/bin/bash", root + "/configs/cluster/mpirun.sh", hosts, "--byzantine", "4",
                                                   "--bind-host", "127.0.0.1", "--rounds", "6", "--batch-size", "16",
                                                   "--eval-every", "6", "--data-root", dir.path().string()});
     for (const char* v : {"P2PNODE", "P2PNODE_RUNS", "P2PNODE_BASE_PORT", "MPIRUN_ARGS"}) ::unsetenv(v);

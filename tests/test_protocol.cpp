@@ -75,6 +75,105 @@ TEST_CASE("topologies") {
     CHECK_THROWS(node::Topology::edges({0, 1}, {{1, 1}}));
 }
 
+// Issue 17: the graphs of the catalogue beyond ring, complete and edges.
+TEST_CASE("topologies: star, torus, exponential, two-cliques, erdos-renyi and random-regular") {
+    using V = std::vector<std::uint32_t>;
+    const auto star = node::Topology::star({0, 1, 2, 3}, 2);
+    CHECK(star.neighbours(2) == V{0, 1, 3});
+    CHECK(star.neighbours(0) == V{2});
+    CHECK_THROWS_AS(node::Topology::star({0, 1}, 5), std::invalid_argument);
+    V nine(9), eight(8), six(6);
+    for (std::uint32_t i = 0; i < 9; ++i) nine[i] = i;
+    for (std::uint32_t i = 0; i < 8; ++i) eight[i] = i;
+    for (std::uint32_t i = 0; i < 6; ++i) six[i] = i;
+    const auto t33 = node::Topology::torus(nine, 3);  // 4 = (1, 1), right 5, left 3, down 7, up 1
+    CHECK(t33.neighbours(4) == V{1, 3, 5, 7});
+    CHECK(t33.neighbours(0) == V{1, 2, 3, 6});  // wraps around both ways
+    CHECK(t33.edge_count() == 18);
+    const auto t23 = node::Topology::torus(six, 2);  // 2 rows: up and down are the same node
+    CHECK(t23.neighbours(0) == V{1, 2, 3});
+    CHECK_THROWS_AS(node::Topology::torus(six, 4), std::invalid_argument);
+    const auto ex = node::Topology::exponential(eight);  // i +- 1, 2, 4
+    CHECK(ex.neighbours(0) == V{1, 2, 4, 6, 7});
+    CHECK(ex.neighbours(3) == V{1, 2, 4, 5, 7});
+    const auto cliques = node::Topology::two_cliques(six, 1);
+    CHECK(cliques.neighbours(0) == V{1, 2, 3});
+    CHECK(cliques.neighbours(4) == V{3, 5});
+    CHECK(cliques.edge_count() == 7);
+    CHECK(node::Topology::two_cliques(six, 2).neighbours(1) == V{0, 2, 4});
+    CHECK_THROWS_AS(node::Topology::two_cliques(six, 4), std::invalid_argument);
+
+    V forty(40);
+    for (std::uint32_t i = 0; i < 40; ++i) forty[i] = i;
+    CHECK(node::Topology::erdos_renyi(forty, 0.0, 1).edge_count() == 0);
+    CHECK(node::Topology::erdos_renyi(forty, 1.0, 1).edge_count() == 780);
+    const auto g1 = node::Topology::erdos_renyi(forty, 0.2, 5);
+    CHECK(g1.neighbours(3) == node::Topology::erdos_renyi(forty, 0.2, 5).neighbours(3));  // seeded
+    std::size_t edges = 0, differ = 0;
+    for (std::uint64_t seed = 0; seed < 50; ++seed) {
+        const auto g = node::Topology::erdos_renyi(forty, 0.2, seed);
+        edges += g.edge_count();
+        differ += g.neighbours(0) != g1.neighbours(0);
+    }
+    CHECK(edges / 50.0 == doctest::Approx(0.2 * 780).epsilon(0.05));  // 156 expected, sd of the mean ~1.6
+    CHECK(differ >= 45);
+    for (std::size_t d : {3u, 4u, 7u}) {
+        const auto rr = node::Topology::random_regular(forty, d, 11);
+        for (auto id : forty) CHECK(rr.neighbours(id).size() == d);
+        CHECK(rr.neighbours(0) == node::Topology::random_regular(forty, d, 11).neighbours(0));
+    }
+    CHECK_THROWS_AS(node::Topology::random_regular(nine, 3, 0), std::invalid_argument);  // 9 x 3 is odd
+    CHECK_THROWS_AS(node::Topology::random_regular(six, 6, 0), std::invalid_argument);
+    CHECK(node::Topology::ring(six, 1).connected_within({0, 1, 2}));
+    CHECK_FALSE(node::Topology::ring(six, 1).connected_within({0, 2}));
+}
+
+// Issue 17: the mixing matrices against hand-computed ones, and their spectral gaps.
+TEST_CASE("mixing matrices (uniform, Metropolis) and spectral gaps on small graphs") {
+    using V = std::vector<std::uint32_t>;
+    const auto star = node::Topology::star({0, 1, 2, 3}, 0);
+    const V all{0, 1, 2, 3};
+    // Metropolis: centre degree 3, leaves 1: W_0j = 1/(1 + 3) = 1/4, W_00 = 1/4, W_jj = 3/4.
+    const std::vector<double> metro{0.25, 0.25, 0.25, 0.25,  //
+                                    0.25, 0.75, 0,    0,     //
+                                    0.25, 0,    0.75, 0,     //
+                                    0.25, 0,    0,    0.75};
+    const auto m = node::mixing_matrix(star, all, "metropolis");
+    REQUIRE(m.size() == 16);
+    for (std::size_t i = 0; i < 16; ++i) CHECK(m[i] == doctest::Approx(metro[i]));
+    // Uniform: a node averages itself and its neighbours: the centre 1/4 each, a leaf 1/2, 1/2.
+    const std::vector<double> uni{0.25, 0.25, 0.25, 0.25, 0.5, 0.5, 0, 0, 0.5, 0, 0.5, 0, 0.5, 0, 0, 0.5};
+    const auto u = node::mixing_matrix(star, all, "uniform");
+    for (std::size_t i = 0; i < 16; ++i) CHECK(u[i] == doctest::Approx(uni[i]));
+    // Eigenvalues by hand: Metropolis {1, 3/4, 3/4, 0}, uniform {1, 1/2, 1/2, -1/4}.
+    CHECK(node::spectral_gap(star, all, "metropolis") == doctest::Approx(0.25));
+    CHECK(node::spectral_gap(star, all, "uniform") == doctest::Approx(0.5));
+    // A 4-cycle: (A + I)/3 has eigenvalues 1, 1/3, -1/3, 1/3 (both weightings, the graph is regular).
+    const auto c4 = node::Topology::ring(all, 1);
+    CHECK(node::spectral_gap(c4, all, "uniform") == doctest::Approx(2.0 / 3));
+    CHECK(node::spectral_gap(c4, all, "metropolis") == doctest::Approx(2.0 / 3));
+    CHECK(node::spectral_gap(node::Topology::complete(all), all, "metropolis") == doctest::Approx(1.0));
+    // Over a subset: the edges to other nodes are ignored; the leaves alone are not connected.
+    CHECK(node::spectral_gap(star, {1, 2, 3}, "uniform") == 0.0);
+    // A path 0 - 1 - 2 (degrees 1, 2, 1): W_01 = W_12 = 1/(1 + 2), the ends keep 2/3, the middle 1/3.
+    const auto sub = node::mixing_matrix(c4, {0, 1, 2}, "metropolis");
+    const std::vector<double> path{2.0 / 3, 1.0 / 3, 0, 1.0 / 3, 1.0 / 3, 1.0 / 3, 0, 1.0 / 3, 2.0 / 3};
+    for (std::size_t i = 0; i < 9; ++i) CHECK(sub[i] == doctest::Approx(path[i]));
+    // Rows sum to 1; Metropolis is symmetric on an irregular graph too.
+    const auto cl = node::Topology::two_cliques({0, 1, 2, 3, 4}, 1);
+    const V five{0, 1, 2, 3, 4};
+    const auto w = node::mixing_matrix(cl, five, "metropolis");
+    for (std::size_t i = 0; i < 5; ++i) {
+        double row = 0;
+        for (std::size_t j = 0; j < 5; ++j) {
+            row += w[i * 5 + j];
+            CHECK(w[i * 5 + j] == doctest::Approx(w[j * 5 + i]));
+        }
+        CHECK(row == doctest::Approx(1.0));
+    }
+    CHECK_THROWS_AS(node::mixing_matrix(c4, all, "laplacian"), std::invalid_argument);
+}
+
 // Issue 17 (placement) / 16 (the number and place of Byzantine nodes as sweep axes).
 TEST_CASE("Byzantine placement: random is seeded, spread is evenly spaced, clustered is one block") {
     std::vector<std::uint32_t> ids(12);

@@ -11,7 +11,7 @@ packages=(
   libxtensor-dev xtl-dev libxtensor-blas-dev libopenblas-dev
   doctest-dev libcli11-dev libspdlog-dev libfmt-dev zlib1g-dev libsodium-dev
   dataset-fashion-mnist
-  openmpi-bin slurm-wlm munge
+  openmpi-bin slurm-wlm munge graphviz
 )
 
 missing=()

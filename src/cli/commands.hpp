@@ -75,6 +75,15 @@ void add_sweep_commands(CLI::App& app, SweepFlags& sweep, PlotFlags& plot);
 int run_sweep_command(const SweepFlags& f);
 int run_plot(const PlotFlags& f);
 
+// p2pnode topology: a config's graph, its spectral gaps and Byzantine neighbours (--png: drawn).
+struct TopologyFlags {
+    std::string config, png;
+    bool json = false;
+    ExperimentFlags experiment;
+};
+void add_topology_command(CLI::App& app, TopologyFlags& f);
+int run_topology(const TopologyFlags& f);
+
 // p2pnode summary DIR: launch's table from a run folder; exit 1 when a node has no summary.
 CLI::App* add_summary_command(CLI::App& app, std::string& dir);
 int run_summary(const std::string& dir);

@@ -44,8 +44,7 @@ int run_launch(const LaunchFlags& l, const NodeFlags& f, const std::string& self
     Experiment e = experiment_of(f, cfg);
     // Validates the whole run before starting anything: every node's settings (rule bounds,
     // topology) and its shard of the data set.
-    std::vector<node::NodeSettings> all;
-    for (const auto& n : cfg.nodes) all.push_back(node::settings_for(cfg, static_cast<std::uint32_t>(n.id), e));
+    const std::vector<node::NodeSettings> all = node::settings_for_all(cfg, e);
     auto data = load_data(e);
     node::check_shards(all, data->train);
     if (l.resume && e.outputs.checkpoint_dir.empty()) throw ConfigError("--resume needs --checkpoint-dir");
@@ -90,7 +89,8 @@ int run_launch(const LaunchFlags& l, const NodeFlags& f, const std::string& self
         o.stop_requested = [] { return g_stop.load(); };
         o.resume = l.resume;
         auto results = launch::run_threads(cfg, e, o, *data);
-        for (auto& [id, r] : results) launch::write_summary(summary_dir, node::settings_for(cfg, id, e), r);
+        for (const auto& s : all)
+            if (auto r = results.find(s.id); r != results.end()) launch::write_summary(summary_dir, s, r->second);
         launch::print_table(node::with_placement(cfg, e), summary_dir);
         return 0;
     }

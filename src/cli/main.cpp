@@ -152,6 +152,8 @@ int main(int argc, char** argv) {
     p2p::cli::add_partition_command(app, partition_flags);
     p2p::cli::ConfigFlags config_flags;
     p2p::cli::add_config_command(app, config_flags);
+    p2p::cli::TopologyFlags topology_flags;
+    p2p::cli::add_topology_command(app, topology_flags);
     std::string summary_dir;
     CLI::App* summary = p2p::cli::add_summary_command(app, summary_dir);
     std::string list_kind;
@@ -178,6 +180,7 @@ int main(int argc, char** argv) {
         if (*launch) return p2p::cli::run_launch(launch_args, launch_flags, self_exe());
         if (*app.get_subcommand("train")) return p2p::cli::run_train(train_flags);
         if (*aggregate) return p2p::cli::run_aggregate(aggregate_flags);
+        if (*app.get_subcommand("topology")) return p2p::cli::run_topology(topology_flags);
         if (*summary) return p2p::cli::run_summary(summary_dir);
         if (*list) return p2p::cli::run_list(list_kind);
         if (*app.get_subcommand("partition")) return p2p::cli::run_partition(partition_flags);

@@ -19,13 +19,12 @@ std::map<std::uint32_t, node::NodeResult> run_threads(const NodesConfig& cfg, co
                                                       const ClusterOptions& o, const data::MnistData& data) {
     using namespace transport;
     zmq::context_t ctx;
-    const auto topo = node::topology_of(cfg, experiment);
     std::vector<node::NodeSettings> settings;
-    for (auto id : topo.ids()) {
-        if (!o.only.empty() && std::find(o.only.begin(), o.only.end(), id) == o.only.end()) continue;
-        node::NodeOverrides overrides;
-        overrides.resume = o.resume;
-        settings.push_back(node::settings_for(cfg, id, experiment, overrides));
+    node::NodeOverrides overrides;
+    overrides.resume = o.resume;
+    for (auto& s : node::settings_for_all(cfg, experiment, overrides)) {
+        if (!o.only.empty() && std::find(o.only.begin(), o.only.end(), s.id) == o.only.end()) continue;
+        settings.push_back(std::move(s));
         settings.back().stop_requested = o.stop_requested;
     }
 

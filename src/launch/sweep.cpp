@@ -109,7 +109,7 @@ SweepRow blank_row(const SweepPoint& p) {
 // Every node's settings, or why the point cannot run (a rule's bound, a topology).
 std::string unrunnable(const SweepSpec& spec, const Experiment& e) {
     try {
-        for (const auto& n : spec.nodes.nodes) node::settings_for(spec.nodes, static_cast<std::uint32_t>(n.id), e);
+        node::settings_for_all(spec.nodes, e);
     } catch (const robust::RobustError& ex) {
         return ex.what();
     } catch (const ConfigError& ex) {
@@ -157,9 +157,7 @@ SweepRow run_point(const SweepSpec& spec, const SweepPoint& p, const fs::path& d
         const data::DatasetEntry* set = data::find_dataset(e.data.dataset);
         if (!set) throw ConfigError("data.dataset: unknown data set '" + e.data.dataset + "'");
         auto data = set->load(data_root(e));  // one copy per process: concurrent runs share it
-        std::vector<node::NodeSettings> all;
-        for (const auto& n : spec.nodes.nodes)
-            all.push_back(node::settings_for(spec.nodes, static_cast<std::uint32_t>(n.id), e));
+        const auto all = node::settings_for_all(spec.nodes, e);
         node::check_shards(all, data->train);
         ClusterOptions co;
         co.pattern = e.transport.pattern == "hub" ? Pattern::Hub : Pattern::Mesh;

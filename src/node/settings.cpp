@@ -101,21 +101,59 @@ void check_shards(std::span<const NodeSettings> nodes, const data::Dataset& trai
     }
 }
 
-Topology topology_of(const NodesConfig& cfg, const Experiment& e) {
-    std::vector<std::uint32_t> ids;
-    for (const auto& n : cfg.nodes) ids.push_back(static_cast<std::uint32_t>(n.id));
+namespace {
+
+TopologySpec spec_of(const Experiment& e) {
     const auto& t = e.topology;
-    require_row(e, "topology.type", t.type, topologies(), "topology");
     TopologySpec spec;
     spec.type = t.type;
     spec.k = static_cast<std::size_t>(t.k);
     for (const auto& [a, b] : t.edges) spec.edges.emplace_back(static_cast<std::uint32_t>(a), static_cast<std::uint32_t>(b));
+    spec.centre = t.centre;
+    spec.rows = static_cast<std::size_t>(t.rows);
+    spec.p = t.p;
+    spec.degree = static_cast<std::size_t>(t.degree);
+    spec.bridges = static_cast<std::size_t>(t.bridges);
+    spec.seed = t.seed >= 0 ? static_cast<std::uint64_t>(t.seed) : e.training.seed;
+    return spec;
+}
+
+Topology draw(const NodesConfig& cfg, const Experiment& e, const TopologySpec& spec) {
+    std::vector<std::uint32_t> ids;
+    for (const auto& n : cfg.nodes) ids.push_back(static_cast<std::uint32_t>(n.id));
     try {
-        return find_topology(t.type)->make(ids, spec);
+        return find_topology(spec.type)->make(ids, spec);
     } catch (const std::invalid_argument& ex) {
-        throw ConfigError(fmt::format("{}: topology.{}: {}", cfg.source, t.type, ex.what()));
+        throw ConfigError(fmt::format("{}: topology.{}: {}", where(e, "topology.type"), spec.type, ex.what()));
     }
 }
+
+NodesConfig placed_on(const NodesConfig& cfg, const Experiment& e, const Topology& graph);
+
+}  // namespace
+
+PlacedGraph placed_graph(const NodesConfig& cfg, const Experiment& e) {
+    require_row(e, "topology.type", e.topology.type, topologies(), "topology");
+    TopologySpec spec = spec_of(e);
+    const TopologyEntry* row = find_topology(spec.type);
+    // A random graph is drawn again (seed, seed + 1, ...) until its honest nodes are connected.
+    constexpr int kDraws = 1000;
+    const std::uint64_t first = spec.seed;
+    for (int d = 0; d < (row->random ? kDraws : 1); ++d) {
+        spec.seed = first + static_cast<std::uint64_t>(d);
+        PlacedGraph g{draw(cfg, e, spec), {}};
+        g.config = placed_on(cfg, e, g.graph);
+        std::vector<std::uint32_t> honest;
+        for (const auto& n : g.config.nodes)
+            if (n.type == NodeType::Honest) honest.push_back(static_cast<std::uint32_t>(n.id));
+        if (!row->random || g.graph.connected_within(honest)) return g;
+    }
+    throw ConfigError(fmt::format("{}: topology.{}: no draw in {} (seeds {}..{}) left the honest nodes connected: "
+                                  "raise topology.p or the degree",
+                                  where(e, "topology.type"), spec.type, kDraws, first, first + kDraws - 1));
+}
+
+Topology topology_of(const NodesConfig& cfg, const Experiment& e) { return placed_graph(cfg, e).graph; }
 
 namespace {
 
@@ -157,15 +195,46 @@ NodesConfig placed_on(const NodesConfig& cfg, const Experiment& e, const Topolog
 
 NodesConfig with_placement(const NodesConfig& cfg, const Experiment& e) {
     if (e.byzantine.ids.empty() && e.byzantine.count < 0) return cfg;
-    return placed_on(cfg, e, topology_of(cfg, e));
+    return placed_graph(cfg, e).config;
 }
 
-NodeSettings settings_for(const NodesConfig& config, std::uint32_t id, const Experiment& e, const NodeOverrides& o) {
+namespace {
+
+// What every node's settings read of the run as a whole, computed once: the placed graph, each
+// node's type by position on it, the honest ids in order, and the default f.
+struct RunView {
+    PlacedGraph placed;
+    std::vector<NodeType> types;  // by position in placed.graph.ids()
+    std::vector<int> honest;      // sorted
+    std::size_t most_byzantine = 0;  // the most Byzantine neighbours any honest node has
+    NodeType type_of(std::uint32_t id) const { return types[placed.graph.index_of(id)]; }
+};
+
+RunView view_of(const NodesConfig& config, const Experiment& e) {
     check_names(e);
-    const Topology topo = topology_of(config, e);
-    const NodesConfig placed = placed_on(config, e, topo);
-    const NodesConfig& cfg = placed;
-    const NodeSpec& self = cfg.require(static_cast<int>(id));
+    RunView v{placed_graph(config, e), {}, {}, 0};
+    const Topology& topo = v.placed.graph;
+    v.types.assign(topo.ids().size(), NodeType::Honest);
+    for (const auto& n : v.placed.config.nodes) {
+        const std::size_t p = topo.index_of(static_cast<std::uint32_t>(n.id));
+        if (p < v.types.size()) v.types[p] = n.type;
+        if (n.type == NodeType::Honest) v.honest.push_back(n.id);
+    }
+    std::sort(v.honest.begin(), v.honest.end());
+    // The most Byzantine neighbours any honest node has: what a node must tolerate in the worst
+    // place of the graph (on a sparse graph far fewer than the Byzantine nodes).
+    for (int h : v.honest) {
+        std::size_t byz = 0;
+        for (auto n : topo.neighbours(static_cast<std::uint32_t>(h))) byz += v.type_of(n) == NodeType::Byzantine;
+        v.most_byzantine = std::max(v.most_byzantine, byz);
+    }
+    return v;
+}
+
+NodeSettings settings_in(const RunView& v, std::uint32_t id, const Experiment& e, const NodeOverrides& o) {
+    const Topology& topo = v.placed.graph;
+    const NodeSpec& self = v.placed.config.require(static_cast<int>(id));
+    const std::vector<int>& honest = v.honest;
     NodeSettings s;
     s.id = id;
     s.type = o.type.value_or(self.type);
@@ -174,19 +243,16 @@ NodeSettings settings_for(const NodesConfig& config, std::uint32_t id, const Exp
     // the rounds of two nodes d hops apart differ by at most d (node/round_node.cpp).
     s.stop_margin = 2 * topo.eccentricity(id) + 1;
     for (auto n : s.neighbours)
-        if (cfg.require(static_cast<int>(n)).type == NodeType::Honest) s.honest_neighbours.push_back(n);
+        if (v.type_of(n) == NodeType::Honest) s.honest_neighbours.push_back(n);
     s.training = e.training;
     s.model = e.model.name;
     s.model_options = model_options_of(e);
     // Honest node h of H trains on shard h of the partition; a Byzantine node that needs its own
     // gradient (sign-flip, label-flip) borrows shard id mod H.
-    std::vector<int> honest;
-    for (const auto& n : cfg.nodes)
-        if (n.type == NodeType::Honest) honest.push_back(n.id);
-    std::sort(honest.begin(), honest.end());
     s.shards = std::max<std::size_t>(1, honest.size());
-    auto pos = std::find(honest.begin(), honest.end(), static_cast<int>(id));
-    s.shard = pos != honest.end() ? static_cast<std::size_t>(pos - honest.begin()) : id % s.shards;
+    auto pos = std::lower_bound(honest.begin(), honest.end(), static_cast<int>(id));
+    s.shard = pos != honest.end() && *pos == static_cast<int>(id) ? static_cast<std::size_t>(pos - honest.begin())
+                                                                    : id % s.shards;
     if (o.shard) s.shard = *o.shard;
     s.partition = partition_of(e);
 
@@ -196,16 +262,7 @@ NodeSettings settings_for(const NodesConfig& config, std::uint32_t id, const Exp
         s.robust.f = static_cast<std::size_t>(e.robust.f);
         s.f_reason = where(e, "robust.f");
     } else {
-        // The most Byzantine neighbours any honest node has: what a node must tolerate in the
-        // worst place of the graph (on a sparse graph far fewer than the Byzantine nodes).
-        std::size_t most = 0;
-        for (int h : honest) {
-            std::size_t byz = 0;
-            for (auto n : topo.neighbours(static_cast<std::uint32_t>(h)))
-                byz += cfg.require(static_cast<int>(n)).type == NodeType::Byzantine;
-            most = std::max(most, byz);
-        }
-        s.robust.f = most;
+        s.robust.f = v.most_byzantine;
         s.f_reason = "the most Byzantine neighbours of any honest node";
     }
     if (e.robust.q > 0) s.robust.q = static_cast<std::size_t>(e.robust.q);
@@ -256,6 +313,20 @@ NodeSettings settings_for(const NodesConfig& config, std::uint32_t id, const Exp
         }
     }
     return s;
+}
+
+}  // namespace
+
+NodeSettings settings_for(const NodesConfig& cfg, std::uint32_t id, const Experiment& e, const NodeOverrides& o) {
+    return settings_in(view_of(cfg, e), id, e, o);
+}
+
+std::vector<NodeSettings> settings_for_all(const NodesConfig& cfg, const Experiment& e, const NodeOverrides& o) {
+    const RunView v = view_of(cfg, e);
+    std::vector<NodeSettings> all;
+    all.reserve(v.placed.graph.ids().size());
+    for (auto id : v.placed.graph.ids()) all.push_back(settings_in(v, id, e, o));
+    return all;
 }
 
 }  // namespace p2p::node

@@ -3,10 +3,14 @@
 #include "p2pnode/catalogue.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <deque>
 #include <stdexcept>
 #include <string>
+
+#include <xtensor-blas/xlinalg.hpp>
+#include <xtensor/xtensor.hpp>
 
 namespace p2p::node {
 
@@ -18,7 +22,250 @@ std::vector<std::uint32_t> sorted_unique(std::vector<std::uint32_t> v) {
     return v;
 }
 
+// splitmix64: the random graphs' stream (the same draw on every machine and compiler).
+struct SplitMix {
+    std::uint64_t state;
+    std::uint64_t next() {
+        std::uint64_t z = (state += 0x9E3779B97F4A7C15ull);
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+        return z ^ (z >> 31);
+    }
+    double uniform() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }  // [0, 1)
+    std::size_t below(std::size_t n) { return static_cast<std::size_t>(next() % n); }
+};
+
 }  // namespace
+
+// Edges by position over the sorted ids.
+Topology Topology::from_pairs(const std::vector<std::uint32_t>& ids, const std::vector<std::pair<std::size_t, std::size_t>>& pairs) {
+    Topology t;
+    t.ids_ = sorted_unique(ids);
+    t.adjacent_.assign(t.ids_.size(), {});
+    for (const auto& [a, b] : pairs) {
+        if (a == b) continue;
+        t.adjacent_[a].push_back(t.ids_[b]);
+        t.adjacent_[b].push_back(t.ids_[a]);
+    }
+    for (auto& a : t.adjacent_) a = sorted_unique(a);
+    return t;
+}
+
+Topology Topology::star(const std::vector<std::uint32_t>& ids, std::uint32_t centre) {
+    const auto sorted = sorted_unique(ids);
+    const auto it = std::lower_bound(sorted.begin(), sorted.end(), centre);
+    if (it == sorted.end() || *it != centre)
+        throw std::invalid_argument("centre " + std::to_string(centre) + " is not in the node list");
+    const auto c = static_cast<std::size_t>(it - sorted.begin());
+    std::vector<std::pair<std::size_t, std::size_t>> pairs;
+    for (std::size_t i = 0; i < sorted.size(); ++i) pairs.emplace_back(c, i);
+    return from_pairs(sorted, pairs);
+}
+
+Topology Topology::torus(const std::vector<std::uint32_t>& ids, std::size_t rows) {
+    const auto sorted = sorted_unique(ids);
+    const std::size_t n = sorted.size();
+    if (rows == 0 || n % rows != 0)
+        throw std::invalid_argument("rows " + std::to_string(rows) + " does not divide the " + std::to_string(n) +
+                                    " nodes into a rows x cols grid");
+    const std::size_t cols = n / rows;
+    std::vector<std::pair<std::size_t, std::size_t>> pairs;
+    for (std::size_t r = 0; r < rows; ++r)
+        for (std::size_t c = 0; c < cols; ++c) {
+            pairs.emplace_back(r * cols + c, r * cols + (c + 1) % cols);
+            pairs.emplace_back(r * cols + c, ((r + 1) % rows) * cols + c);
+        }
+    return from_pairs(sorted, pairs);
+}
+
+Topology Topology::erdos_renyi(const std::vector<std::uint32_t>& ids, double p, std::uint64_t seed) {
+    if (!(p >= 0.0 && p <= 1.0)) throw std::invalid_argument("p must be in [0, 1]");
+    const auto sorted = sorted_unique(ids);
+    SplitMix rng{seed};
+    std::vector<std::pair<std::size_t, std::size_t>> pairs;
+    for (std::size_t i = 0; i < sorted.size(); ++i)
+        for (std::size_t j = i + 1; j < sorted.size(); ++j)
+            if (rng.uniform() < p) pairs.emplace_back(i, j);
+    return from_pairs(sorted, pairs);
+}
+
+Topology Topology::random_regular(const std::vector<std::uint32_t>& ids, std::size_t degree, std::uint64_t seed) {
+    const auto sorted = sorted_unique(ids);
+    const std::size_t n = sorted.size();
+    if (degree >= n) throw std::invalid_argument("degree " + std::to_string(degree) + " must be below the " +
+                                                 std::to_string(n) + " nodes");
+    if ((n * degree) % 2 != 0)
+        throw std::invalid_argument("nodes x degree (" + std::to_string(n) + " x " + std::to_string(degree) +
+                                    ") must be even");
+    SplitMix rng{seed};
+    // Pair the free edge ends at random, never a loop or a second edge between the same two;
+    // when no allowed pair is left among the ends, start again (a bounded number of times).
+    for (int attempt = 0; attempt < 1000; ++attempt) {
+        std::vector<std::size_t> ends;
+        for (std::size_t i = 0; i < n; ++i) ends.insert(ends.end(), degree, i);
+        std::vector<std::vector<bool>> linked(n, std::vector<bool>(n, false));
+        std::vector<std::pair<std::size_t, std::size_t>> pairs;
+        bool stuck = false;
+        while (!ends.empty() && !stuck) {
+            stuck = true;
+            for (int tries = 0; tries < 100; ++tries) {
+                const std::size_t a = rng.below(ends.size()), b = rng.below(ends.size());
+                const std::size_t u = ends[a], v = ends[b];
+                if (u == v || linked[u][v]) continue;
+                linked[u][v] = linked[v][u] = true;
+                pairs.emplace_back(u, v);
+                ends.erase(ends.begin() + static_cast<std::ptrdiff_t>(std::max(a, b)));
+                ends.erase(ends.begin() + static_cast<std::ptrdiff_t>(std::min(a, b)));
+                stuck = false;
+                break;
+            }
+        }
+        if (!stuck) return from_pairs(sorted, pairs);
+    }
+    throw std::invalid_argument("no " + std::to_string(degree) + "-regular graph on " + std::to_string(n) +
+                                " nodes found in 1000 attempts");
+}
+
+Topology Topology::exponential(const std::vector<std::uint32_t>& ids) {
+    const auto sorted = sorted_unique(ids);
+    const std::size_t n = sorted.size();
+    std::vector<std::pair<std::size_t, std::size_t>> pairs;
+    for (std::size_t i = 0; i < n; ++i)
+        for (std::size_t hop = 1; hop < n; hop *= 2) pairs.emplace_back(i, (i + hop) % n);
+    return from_pairs(sorted, pairs);
+}
+
+Topology Topology::two_cliques(const std::vector<std::uint32_t>& ids, std::size_t bridges) {
+    const auto sorted = sorted_unique(ids);
+    const std::size_t n = sorted.size(), first = (n + 1) / 2, second = n - first;
+    if (n < 2) throw std::invalid_argument("two cliques need at least 2 nodes");
+    if (bridges < 1 || bridges > second)
+        throw std::invalid_argument("bridges must be 1.." + std::to_string(second) + " (the smaller clique's size)");
+    std::vector<std::pair<std::size_t, std::size_t>> pairs;
+    for (std::size_t i = 0; i < n; ++i)
+        for (std::size_t j = i + 1; j < n; ++j)
+            if ((i < first) == (j < first)) pairs.emplace_back(i, j);
+    for (std::size_t k = 0; k < bridges; ++k) pairs.emplace_back(k, first + k);
+    return from_pairs(sorted, pairs);
+}
+
+bool Topology::connected_within(const std::vector<std::uint32_t>& subset) const {
+    std::vector<bool> in(ids_.size(), false), seen(ids_.size(), false);
+    std::size_t members = 0, start = ids_.size();
+    for (auto id : subset) {
+        const std::size_t p = index_of(id);
+        if (p == ids_.size() || in[p]) continue;
+        in[p] = true, ++members, start = std::min(start, p);
+    }
+    if (members < 2) return true;
+    std::deque<std::size_t> queue{start};
+    seen[start] = true;
+    std::size_t reached = 1;
+    while (!queue.empty()) {
+        const std::size_t u = queue.front();
+        queue.pop_front();
+        for (auto v : adjacent_[u]) {
+            const std::size_t q = index_of(v);
+            if (in[q] && !seen[q]) seen[q] = true, ++reached, queue.push_back(q);
+        }
+    }
+    return reached == members;
+}
+
+std::size_t Topology::edge_count() const {
+    std::size_t ends = 0;
+    for (const auto& a : adjacent_) ends += a.size();
+    return ends / 2;
+}
+
+std::vector<double> mixing_matrix(const Topology& graph, const std::vector<std::uint32_t>& members,
+                                  std::string_view weights) {
+    const std::size_t n = members.size();
+    std::vector<std::size_t> degree(n, 0);
+    std::vector<std::vector<std::size_t>> within(n);  // neighbours among the members, by position
+    for (std::size_t i = 0; i < n; ++i)
+        for (auto v : graph.neighbours(members[i])) {
+            const auto it = std::find(members.begin(), members.end(), v);
+            if (it != members.end()) within[i].push_back(static_cast<std::size_t>(it - members.begin()));
+        }
+    for (std::size_t i = 0; i < n; ++i) degree[i] = within[i].size();
+    std::vector<double> w(n * n, 0.0);
+    for (std::size_t i = 0; i < n; ++i) {
+        if (weights == "uniform") {
+            const double share = 1.0 / static_cast<double>(degree[i] + 1);
+            w[i * n + i] = share;
+            for (auto j : within[i]) w[i * n + j] = share;
+        } else if (weights == "metropolis") {
+            double rest = 1.0;
+            for (auto j : within[i]) {
+                w[i * n + j] = 1.0 / static_cast<double>(1 + std::max(degree[i], degree[j]));
+                rest -= w[i * n + j];
+            }
+            w[i * n + i] = rest;
+        } else {
+            throw std::invalid_argument("unknown mixing '" + std::string(weights) + "' (known: uniform, metropolis)");
+        }
+    }
+    return w;
+}
+
+double spectral_gap(const Topology& graph, const std::vector<std::uint32_t>& members, std::string_view weights) {
+    const std::size_t n = members.size();
+    if (n < 2) return 1.0;
+    if (!graph.connected_within(members)) return 0.0;
+    const auto w = mixing_matrix(graph, members, weights);
+    // uniform: W = D^-1 (A + I) with D = diag(d + 1) is similar to D^(1/2) W D^(-1/2), symmetric.
+    xt::xtensor<double, 2> s = xt::zeros<double>({n, n});
+    std::vector<double> scale(n, 1.0);
+    if (weights == "uniform")
+        for (std::size_t i = 0; i < n; ++i) scale[i] = std::sqrt(1.0 / w[i * n + i]);  // sqrt(d_i + 1)
+    for (std::size_t i = 0; i < n; ++i)
+        for (std::size_t j = 0; j < n; ++j) s(i, j) = scale[i] * w[i * n + j] / scale[j];
+    auto values = xt::eval(xt::linalg::eigvalsh(s));  // ascending; the largest is 1
+    double second = 0.0;
+    for (std::size_t k = 0; k + 1 < n; ++k) second = std::max(second, std::abs(values(k)));
+    return std::max(0.0, 1.0 - second);
+}
+
+GraphStats graph_stats(const Topology& graph, const std::vector<std::uint32_t>& byzantine) {
+    GraphStats g;
+    const auto& ids = graph.ids();
+    g.nodes = ids.size();
+    g.edges = graph.edge_count();
+    auto is_byzantine = [&](std::uint32_t id) { return std::find(byzantine.begin(), byzantine.end(), id) != byzantine.end(); };
+    std::vector<std::uint32_t> honest;
+    std::size_t degrees = 0, exposure = 0;
+    g.degree_min = SIZE_MAX;
+    g.byzantine_min = SIZE_MAX;
+    for (auto id : ids) {
+        const auto& nb = graph.neighbours(id);
+        const auto bad = static_cast<std::size_t>(std::count_if(nb.begin(), nb.end(), is_byzantine));
+        const bool b = is_byzantine(id);
+        g.per_node.push_back({id, b, nb.size(), bad});
+        degrees += nb.size();
+        g.degree_min = std::min(g.degree_min, nb.size());
+        g.degree_max = std::max(g.degree_max, nb.size());
+        if (b) continue;
+        honest.push_back(id);
+        exposure += bad;
+        g.byzantine_min = std::min(g.byzantine_min, bad);
+        g.byzantine_max = std::max(g.byzantine_max, bad);
+    }
+    if (g.nodes == 0) g.degree_min = 0;
+    if (honest.empty()) g.byzantine_min = 0;
+    g.degree_mean = g.nodes ? static_cast<double>(degrees) / static_cast<double>(g.nodes) : 0.0;
+    g.honest = honest.size();
+    g.byzantine_mean = honest.empty() ? 0.0 : static_cast<double>(exposure) / static_cast<double>(honest.size());
+    for (const auto& n : g.per_node)
+        if (!n.byzantine && g.byzantine_max > 0 && n.byzantine_neighbours == g.byzantine_max) g.most_exposed.push_back(n.id);
+    g.honest_connected = graph.connected_within(honest);
+    g.gaps_computed = honest.size() <= kMaxGapNodes;
+    if (g.gaps_computed) {
+        g.gap_uniform = spectral_gap(graph, honest, "uniform");
+        g.gap_metropolis = spectral_gap(graph, honest, "metropolis");
+    }
+    return g;
+}
 
 Topology Topology::ring(const std::vector<std::uint32_t>& ids, std::size_t k) {
     Topology t;
@@ -67,6 +314,8 @@ const std::vector<std::uint32_t>& Topology::neighbours(std::uint32_t id) const {
 }
 
 std::size_t Topology::index_of(std::uint32_t id) const {
+    // ids 0..n-1 (sorted and unique: the usual config) are their own positions.
+    if (!ids_.empty() && ids_.front() == 0 && ids_.back() + 1 == ids_.size()) return id < ids_.size() ? id : ids_.size();
     auto it = std::lower_bound(ids_.begin(), ids_.end(), id);
     return it != ids_.end() && *it == id ? static_cast<std::size_t>(it - ids_.begin()) : ids_.size();
 }
@@ -75,11 +324,11 @@ std::vector<std::size_t> Topology::hops_from(std::uint32_t id) const {
     std::vector<std::size_t> hops(ids_.size(), SIZE_MAX);
     const std::size_t start = index_of(id);
     if (start == ids_.size()) return hops;
-    std::deque<std::size_t> queue{start};
+    std::vector<std::size_t> queue{start};  // a breadth-first order: read from the front, appended at the back
+    queue.reserve(ids_.size());
     hops[start] = 0;
-    while (!queue.empty()) {
-        const std::size_t u = queue.front();
-        queue.pop_front();
+    for (std::size_t head = 0; head < queue.size(); ++head) {
+        const std::size_t u = queue[head];
         for (auto v : adjacent_[u]) {
             const std::size_t p = index_of(v);
             if (hops[p] == SIZE_MAX) {
@@ -185,6 +434,34 @@ const TopologyEntry kTopologies[] = {
          if (t.edges.empty()) throw std::invalid_argument("type edges needs an edges list");
          return Topology::edges(ids, t.edges);
      }},
+    {"star", "every node linked to the centre only", "centre (default: the lowest id)",
+     [](const std::vector<std::uint32_t>& ids, const TopologySpec& t) {
+         const auto lowest = ids.empty() ? 0u : *std::min_element(ids.begin(), ids.end());
+         return Topology::star(ids, t.centre >= 0 ? static_cast<std::uint32_t>(t.centre) : lowest);
+     }},
+    {"torus", "a rows x cols grid with wrap-around, ids row by row", "rows (default: the most square grid)",
+     [](const std::vector<std::uint32_t>& ids, const TopologySpec& t) {
+         std::size_t rows = t.rows;
+         if (rows == 0)  // the largest divisor of n not above its square root
+             for (std::size_t r = 1; r * r <= ids.size(); ++r)
+                 if (ids.size() % r == 0) rows = r;
+         return Topology::torus(ids, rows);
+     }},
+    {"erdos-renyi", "each pair linked with probability p, redrawn until the honest nodes are connected",
+     "p (default 0.5), topology seed (default: the run's)",
+     [](const std::vector<std::uint32_t>& ids, const TopologySpec& t) { return Topology::erdos_renyi(ids, t.p, t.seed); },
+     true},
+    {"random-regular", "every node with exactly degree neighbours, drawn at random (honest nodes connected)",
+     "degree (default 3), topology seed",
+     [](const std::vector<std::uint32_t>& ids, const TopologySpec& t) {
+         return Topology::random_regular(ids, t.degree, t.seed);
+     },
+     true},
+    {"exponential", "node i linked to i +- 2^j (positions in id order, mod n)", "",
+     [](const std::vector<std::uint32_t>& ids, const TopologySpec&) { return Topology::exponential(ids); }},
+    {"two-cliques", "two cliques (the lower and upper half of the ids) joined by bridges edges",
+     "bridges (default 1)",
+     [](const std::vector<std::uint32_t>& ids, const TopologySpec& t) { return Topology::two_cliques(ids, t.bridges); }},
 };
 
 }  // namespace

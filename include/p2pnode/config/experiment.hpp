@@ -90,6 +90,12 @@ struct Experiment {
         std::string type = "ring";
         int k = 1;
         std::vector<std::pair<int, int>> edges;
+        int centre = -1;       // star (-1: the lowest id)
+        int rows = 0;          // torus (0: the most square grid)
+        double p = 0.5;        // erdos-renyi
+        int degree = 3;        // random-regular
+        int bridges = 1;       // two-cliques
+        long long seed = -1;   // random graphs (-1: training.seed)
     } topology;
     // Which nodes are Byzantine, over the nodes' `type` in the config: the listed ids, or `count`
     // of them placed on the graph (node::place_byzantine); neither: the config's types.

@@ -38,6 +38,14 @@ data::PartitionSpec partition_of(const Experiment& e);
 void check_shards(std::span<const NodeSettings> nodes, const data::Dataset& train);
 inline void check_shard(const NodeSettings& s, const data::Dataset& train) { check_shards({&s, 1}, train); }
 
+// The graph of the run and the config with its Byzantine nodes placed on it. A random graph
+// (erdos-renyi, random-regular) is drawn from topology.seed, then seed + 1, ... until the honest
+// nodes are connected among themselves (ConfigError after 1,000 draws).
+struct PlacedGraph {
+    Topology graph;
+    NodesConfig config;
+};
+PlacedGraph placed_graph(const NodesConfig& cfg, const Experiment& e);
 Topology topology_of(const NodesConfig& cfg, const Experiment& e);
 
 // The config with the experiment's Byzantine nodes (byzantine.ids, or byzantine.count placed on
@@ -49,5 +57,8 @@ NodesConfig with_placement(const NodesConfig& cfg, const Experiment& e);
 // the rule cannot run with the node's number of inputs and f.
 NodeSettings settings_for(const NodesConfig& cfg, std::uint32_t id, const Experiment& e,
                           const NodeOverrides& o = {});
+// settings_for of every node of the config, in id order, with the graph and placement made
+// once (launch checks a whole run of thousands of nodes this way before starting any).
+std::vector<NodeSettings> settings_for_all(const NodesConfig& cfg, const Experiment& e, const NodeOverrides& o = {});
 
 }  // namespace p2p::node

@@ -21,6 +21,20 @@ public:
     // naming an unknown id or a self-loop.
     static Topology edges(const std::vector<std::uint32_t>& ids,
                           const std::vector<std::pair<std::uint32_t, std::uint32_t>>& edges);
+    // Every node linked to `centre` only (std::invalid_argument: centre not an id).
+    static Topology star(const std::vector<std::uint32_t>& ids, std::uint32_t centre);
+    // rows x cols grid with wrap-around, ids row by row; rows * cols must be the node count.
+    static Topology torus(const std::vector<std::uint32_t>& ids, std::size_t rows);
+    // Each pair linked with probability p, from `seed`.
+    static Topology erdos_renyi(const std::vector<std::uint32_t>& ids, double p, std::uint64_t seed);
+    // Every node with exactly `degree` neighbours, uniform-ish from `seed` (random pairing of
+    // edge ends, restarted when it gets stuck); n * degree must be even and degree < n.
+    static Topology random_regular(const std::vector<std::uint32_t>& ids, std::size_t degree, std::uint64_t seed);
+    // Position i linked to i +- 2^j (mod n) for every 2^j < n.
+    static Topology exponential(const std::vector<std::uint32_t>& ids);
+    // The first ceil(n/2) ids and the rest two cliques, joined by `bridges` edges (the k-th id
+    // of each side, k < bridges).
+    static Topology two_cliques(const std::vector<std::uint32_t>& ids, std::size_t bridges);
 
     // Sorted neighbour ids of `id` (empty for an unknown id).
     const std::vector<std::uint32_t>& neighbours(std::uint32_t id) const;
@@ -32,8 +46,14 @@ public:
     // Hops from `id` to every node, by position in ids() (SIZE_MAX: unreachable; all SIZE_MAX
     // for an unknown id): one breadth-first search.
     std::vector<std::size_t> hops_from(std::uint32_t id) const;
+    // Whether the nodes of `subset` (ids; unknown ones ignored) are connected by paths through
+    // `subset` only (true when it holds fewer than two).
+    bool connected_within(const std::vector<std::uint32_t>& subset) const;
+    std::size_t edge_count() const;
 
 private:
+    static Topology from_pairs(const std::vector<std::uint32_t>& ids,
+                               const std::vector<std::pair<std::size_t, std::size_t>>& pairs);
     std::vector<std::uint32_t> ids_;                   // sorted
     std::vector<std::vector<std::uint32_t>> adjacent_;  // by position in ids_
 };
@@ -43,6 +63,12 @@ struct TopologySpec {
     std::string type = "ring";
     std::size_t k = 1;                                           // ring
     std::vector<std::pair<std::uint32_t, std::uint32_t>> edges;  // edges
+    long long centre = -1;                                       // star (-1: the lowest id)
+    std::size_t rows = 0;                                        // torus (0: the most square)
+    double p = 0.5;                                              // erdos-renyi
+    std::size_t degree = 3;                                      // random-regular
+    std::size_t bridges = 1;                                     // two-cliques
+    std::uint64_t seed = 0;                                      // random graphs: this draw's seed
 };
 
 // The topology catalogue: one row per graph (name, description, parameters, factory); the
@@ -53,6 +79,7 @@ struct TopologyEntry {
     std::string_view params;
     // std::invalid_argument when the spec does not fit the ids (an unknown id, a self-loop).
     Topology (*make)(const std::vector<std::uint32_t>& ids, const TopologySpec& spec);
+    bool random = false;  // drawn from spec.seed: redrawn until the honest nodes are connected
 };
 std::span<const TopologyEntry> topologies();
 
@@ -67,5 +94,43 @@ std::vector<std::uint32_t> place_byzantine(const Topology& graph, std::size_t co
                                            std::uint64_t seed);
 inline constexpr std::string_view kPlacements[] = {"random", "spread", "clustered"};
 const TopologyEntry* find_topology(std::string_view name);
+
+// Mixing matrices of a graph over `members` (ids, in that order; edges to others ignored), and
+// their spectral gap. uniform: a node averages itself and its neighbours, W_ij = 1/(d_i + 1)
+// for j = i or a neighbour (what the mean over one's own and the neighbours' vectors does);
+// metropolis: W_ij = 1/(1 + max(d_i, d_j)) for a neighbour, W_ii the rest of the row (doubly
+// stochastic on any undirected graph). Row-major, members.size() squared.
+std::vector<double> mixing_matrix(const Topology& graph, const std::vector<std::uint32_t>& members,
+                                  std::string_view weights);
+inline constexpr std::string_view kMixings[] = {"uniform", "metropolis"};
+// 1 - the second largest eigenvalue magnitude of that mixing matrix (real eigenvalues:
+// metropolis is symmetric, uniform similar to a symmetric matrix); 0 when `members` are not
+// connected among themselves, 1 for a single member.
+double spectral_gap(const Topology& graph, const std::vector<std::uint32_t>& members, std::string_view weights);
+
+// What a graph means for robustness, with `byzantine` (ids) placed on it: degrees, whether the
+// honest nodes are connected among themselves, the spectral gaps of the honest mixing matrices,
+// and each honest node's Byzantine neighbours.
+struct GraphStats {
+    std::size_t nodes = 0, edges = 0;
+    std::size_t degree_min = 0, degree_max = 0;
+    double degree_mean = 0;
+    std::size_t honest = 0;
+    bool honest_connected = true;
+    bool gaps_computed = true;                   // false above kMaxGapNodes honest nodes
+    double gap_uniform = 0, gap_metropolis = 0;  // of the honest subgraph's matrices
+    std::size_t byzantine_min = 0, byzantine_max = 0;  // Byzantine neighbours of an honest node
+    double byzantine_mean = 0;
+    std::vector<std::uint32_t> most_exposed;  // honest ids with byzantine_max Byzantine neighbours (if > 0)
+    struct Node {
+        std::uint32_t id;
+        bool byzantine;
+        std::size_t degree, byzantine_neighbours;
+    };
+    std::vector<Node> per_node;  // by id
+};
+// The gaps take an eigen-decomposition (cubic in the honest nodes): not above this many.
+inline constexpr std::size_t kMaxGapNodes = 2048;
+GraphStats graph_stats(const Topology& graph, const std::vector<std::uint32_t>& byzantine);
 
 }  // namespace p2p::node

@@ -96,7 +96,7 @@ TEST_CASE("bad usage exits 2 with a one-line reason and the usage") {
     const std::string cfg = example("nodes_example.yaml");
     const Case cases[] = {
         {{}, "A subcommand is required"},
-        {{"frobnicate"}, "unknown subcommand 'frobnicate' (expected one of: broker, keygen, hub-client, mesh, launch, train, aggregate, sweep, plot, partition, config, summary, list)"},
+        {{"frobnicate"}, "unknown subcommand 'frobnicate' (expected one of: broker, keygen, hub-client, mesh, launch, train, aggregate, sweep, plot, partition, config, topology, summary, list)"},
         {{"mesh", "--config", cfg, "--node-id", "0", "--bogus"}, "--bogus"},
         {{"mesh", "--node-id", "0"}, "--config is required"},
         {{"hub-client", "--server-host", "h", "--total-nodes", "3", "--honest-nodes", "2"}, "--node-id is required"},

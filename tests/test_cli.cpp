@@ -501,7 +501,10 @@ TEST_CASE("a run's metrics folder holds run.json, and every row has the same col
     const std::string run = p2p::test::slurp(std::filesystem::path(m) / "run.json");
     for (const char* part : {"\"command\": \"launch\"", "\"p2pnode\": \"", "\"started\": \"20", "\"pattern\": \"mesh\"",
                              "\"endpoint\": \"inproc\"", "\"seed\": 7", "{\"id\": 4, \"type\": \"byzantine\"}",
-                             "\"experiment\": {\"training\": {\"rounds\": 4, ", "\"pre_aggregators\": []"})
+                             "\"experiment\": {\"training\": {\"rounds\": 4, ", "\"pre_aggregators\": []",
+                             // the graph's figures (issue 17): a 5-ring, node 4 Byzantine
+                             "\"graph\": {\"edges\": 5, \"degree_min\": 2, \"degree_mean\": 2, \"degree_max\": 2, "
+                             "\"honest_connected\": true, \"gap_uniform\": 0.2712864", "\"byzantine_neighbours_max\": 1}"})
         CHECK(contains(run, part));
     std::string header;
     for (int id = 0; id < 5; ++id) {

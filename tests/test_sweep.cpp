@@ -145,8 +145,14 @@ TEST_CASE("a sweep runs its grid, records failures and skips, resumes, and refus
     // results.csv: a header naming the axes, a row per run, values as the runs' summaries say.
     const std::string csv = p2p::test::slurp(out / "results.csv");
     CHECK(csv.rfind("name,aggregator,root,seed,status,acc_mean,acc_worst,acc_best,loss_mean,rounds,seconds,"
-                    "bytes_per_node_round,aggregate_ms_round,error\n",
+                    "bytes_per_node_round,aggregate_ms_round,gap_uniform,gap_metropolis,byzantine_neighbours_max,error\n",
                     0) == 0);
+    // The graph's figures beside the accuracy (issue 17): two honest nodes of a complete graph
+    // average each other in one step (gap 1), each with one Byzantine neighbour.
+    CHECK(rows[0].gap_uniform == doctest::Approx(1.0));
+    CHECK(rows[0].gap_metropolis == doctest::Approx(1.0));
+    CHECK(rows[0].byzantine_neighbours_max == 1);
+    CHECK(contains(csv, ",1.0000,1.0000,1,"));
     CHECK(std::count(csv.begin(), csv.end(), '\n') == 5);
     const std::string s0 = p2p::test::slurp(run0 / "node-0.summary.json"), s1 = p2p::test::slurp(run0 / "node-1.summary.json");
     auto acc_of = [](const std::string& s) { return std::stod(s.substr(s.find("\"acc\": ") + 7)); };

@@ -107,6 +107,14 @@ void write_whole(const std::string& path, const std::string& text) {
     std::filesystem::rename(tmp, path);
 }
 
+node::GraphStats graph_figures(const NodesConfig& cfg, const Experiment& e) {
+    const node::PlacedGraph placed = node::placed_graph(cfg, e);
+    std::vector<std::uint32_t> byzantine;
+    for (const auto& n : placed.config.nodes)
+        if (n.type == NodeType::Byzantine) byzantine.push_back(static_cast<std::uint32_t>(n.id));
+    return node::graph_stats(placed.graph, byzantine);
+}
+
 void write_run_record(const std::string& dir, const std::string& command, const std::string& version,
                       const NodesConfig& cfg, const Experiment& e, const std::string& name) {
     if (dir.empty()) return;
@@ -119,11 +127,19 @@ void write_run_record(const std::string& dir, const std::string& command, const 
     std::string nodes;
     for (const auto& n : node::with_placement(cfg, e).nodes)
         nodes += fmt::format("{}{{\"id\": {}, \"type\": \"{}\"}}", nodes.empty() ? "" : ", ", n.id, to_string(n.type));
+    const node::GraphStats g = graph_figures(cfg, e);
+    auto gap = [&](double v) { return g.gaps_computed ? fmt::format("{}", v) : std::string("null"); };
+    const std::string graph = fmt::format(
+        "{{\"edges\": {}, \"degree_min\": {}, \"degree_mean\": {}, \"degree_max\": {}, \"honest_connected\": {}, "
+        "\"gap_uniform\": {}, \"gap_metropolis\": {}, \"byzantine_neighbours_min\": {}, "
+        "\"byzantine_neighbours_mean\": {}, \"byzantine_neighbours_max\": {}}}",
+        g.edges, g.degree_min, g.degree_mean, g.degree_max, g.honest_connected ? "true" : "false", gap(g.gap_uniform),
+        gap(g.gap_metropolis), g.byzantine_min, g.byzantine_mean, g.byzantine_max);
     const std::string text = fmt::format(
         "{{\"command\": \"{}\", \"p2pnode\": \"{}\", \"started\": \"{}\", \"pattern\": \"{}\", \"endpoint\": \"{}\", "
-        "\"seed\": {}, \"config\": \"{}\", \"nodes\": [{}], \"experiment\": {}}}\n",
+        "\"seed\": {}, \"config\": \"{}\", \"nodes\": [{}], \"graph\": {}, \"experiment\": {}}}\n",
         command, version, started, e.transport.pattern, e.transport.endpoint, e.training.seed, json_escaped(cfg.source), nodes,
-        experiment_json(e));
+        graph, experiment_json(e));
     write_whole(dir + "/" + name, text);  // nodes started by hand may write the same record
 }
 

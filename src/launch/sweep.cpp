@@ -60,10 +60,12 @@ std::string row_json(const SweepRow& r) {
     return fmt::format(
         "{{\"name\": {}, \"group\": {}, \"status\": {}, \"at\": {{{}}}, \"seed\": {}, \"acc_mean\": {}, "
         "\"acc_worst\": {}, \"acc_best\": {}, \"loss_mean\": {}, \"rounds\": {}, \"seconds\": {}, "
-        "\"bytes_per_node_round\": {}, \"aggregate_ms_round\": {}, \"error\": {}}}",
+        "\"bytes_per_node_round\": {}, \"aggregate_ms_round\": {}, \"gap_uniform\": {}, \"gap_metropolis\": {}, "
+        "\"byzantine_neighbours_max\": {}, \"error\": {}}}",
         json_text(r.name), json_text(r.group), json_text(r.status), at, r.seed, number(r.acc_mean),
         number(r.acc_worst), number(r.acc_best), number(r.loss_mean), r.rounds, number(r.seconds),
-        number(r.bytes_per_node_round), number(r.aggregate_ms_round), json_text(r.error));
+        number(r.bytes_per_node_round), number(r.aggregate_ms_round), number(r.gap_uniform), number(r.gap_metropolis),
+        r.byzantine_neighbours_max, json_text(r.error));
 }
 
 // A status.json written by row_json, or nullopt when there is none or it does not parse.
@@ -88,6 +90,9 @@ std::optional<SweepRow> read_row(const fs::path& p) {
         r.seconds = num("seconds");
         r.bytes_per_node_round = num("bytes_per_node_round");
         r.aggregate_ms_round = num("aggregate_ms_round");
+        r.gap_uniform = num("gap_uniform");
+        r.gap_metropolis = num("gap_metropolis");
+        r.byzantine_neighbours_max = n["byzantine_neighbours_max"] ? n["byzantine_neighbours_max"].as<int>() : 0;
         r.error = n["error"].as<std::string>();
         return r;
     } catch (const std::exception&) {
@@ -103,6 +108,7 @@ SweepRow blank_row(const SweepPoint& p) {
     r.seed = p.seed;
     r.acc_mean = r.acc_worst = r.acc_best = r.loss_mean = NAN;
     r.seconds = r.bytes_per_node_round = r.aggregate_ms_round = NAN;
+    r.gap_uniform = r.gap_metropolis = NAN;
     return r;
 }
 
@@ -147,6 +153,13 @@ SweepRow run_point(const SweepSpec& spec, const SweepPoint& p, const fs::path& d
     write_whole(dir / "nodes.txt", nodes_text(spec.nodes));
     write_run_record(dir.string(), "sweep", o.version, spec.nodes, e);
     const auto t0 = Clock::now();
+    try {  // the graph's figures beside the accuracy (a graph that cannot be made: skipped below)
+        const auto g = graph_figures(spec.nodes, e);
+        row.gap_uniform = g.gaps_computed ? g.gap_uniform : NAN;
+        row.gap_metropolis = g.gaps_computed ? g.gap_metropolis : NAN;
+        row.byzantine_neighbours_max = static_cast<int>(g.byzantine_max);
+    } catch (const std::exception&) {
+    }
     if (const std::string why = unrunnable(spec, e); !why.empty()) {
         row.status = "skipped";
         row.error = why;
@@ -219,7 +232,7 @@ void write_results(const SweepSpec& spec, const fs::path& out, const std::vector
         csv += csv_field(axis_label(spec, a.key));
     }
     csv += ",seed,status,acc_mean,acc_worst,acc_best,loss_mean,rounds,seconds,bytes_per_node_round,"
-           "aggregate_ms_round,error\n";
+           "aggregate_ms_round,gap_uniform,gap_metropolis,byzantine_neighbours_max,error\n";
     std::string json = "[\n";
     for (std::size_t i = 0; i < rows.size(); ++i) {
         const auto& r = rows[i];
@@ -228,9 +241,10 @@ void write_results(const SweepSpec& spec, const fs::path& out, const std::vector
             csv += ',';
             csv += csv_field(v);
         }
-        csv += fmt::format(",{},{},{},{},{},{},{},{},{},{},{}\n", r.seed, r.status, fixed(r.acc_mean),
+        csv += fmt::format(",{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", r.seed, r.status, fixed(r.acc_mean),
                            fixed(r.acc_worst), fixed(r.acc_best), fixed(r.loss_mean), r.rounds, fixed(r.seconds, 2),
-                           fixed(r.bytes_per_node_round, 0), fixed(r.aggregate_ms_round, 3), csv_field(r.error));
+                           fixed(r.bytes_per_node_round, 0), fixed(r.aggregate_ms_round, 3), fixed(r.gap_uniform),
+                           fixed(r.gap_metropolis), r.byzantine_neighbours_max, csv_field(r.error));
         json += "  " + row_json(r) + (i + 1 < rows.size() ? ",\n" : "\n");
     }
     json += "]\n";

@@ -8,6 +8,7 @@
 
 #include "p2pnode/config/nodes_config.hpp"
 #include "p2pnode/node/round_node.hpp"
+#include "p2pnode/node/topology.hpp"
 
 namespace p2p::launch {
 
@@ -30,6 +31,10 @@ void write_summary(const std::string& dir, const node::NodeSettings& s, const no
 // seed, every node's id and type, and the resolved experiment (experiment_json).
 void write_run_record(const std::string& dir, const std::string& command, const std::string& version,
                       const NodesConfig& cfg, const Experiment& e, const std::string& name = "run.json");
+
+// The graph of the run with its Byzantine nodes placed, and what it means for robustness
+// (node::graph_stats): what run.json and a sweep's rows report beside the accuracy.
+node::GraphStats graph_figures(const NodesConfig& cfg, const Experiment& e);
 
 // The table of every node of `cfg` from the summaries in `dir`; a node without one is listed as
 // not finished. Returns how many were.

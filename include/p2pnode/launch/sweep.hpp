@@ -36,6 +36,10 @@ struct SweepRow {
     double acc_mean = 0, acc_worst = 0, acc_best = 0, loss_mean = 0;
     int rounds = 0;
     double seconds = 0, bytes_per_node_round = 0, aggregate_ms_round = 0;
+    // The graph's figures (node::graph_stats): the honest mixing matrix's spectral gaps
+    // (NaN when not computed) and the most Byzantine neighbours of an honest node.
+    double gap_uniform = 0, gap_metropolis = 0;
+    int byzantine_neighbours_max = 0;
     std::string error;
 };
 

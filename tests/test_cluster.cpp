@@ -311,6 +311,20 @@ TEST_CASE("p2pnode config: host lists, hostfiles, Slurm's task counts, placement
     CHECK(cfg.experiment.training.rounds == 30);
     CHECK(cfg.experiment.topology.type == "complete");
     CHECK(cfg.warnings.empty());
+    // A random graph: the config names the draw the Byzantine nodes were placed on (seed 0's
+    // first draws leave the honest nodes apart), so the nodes build that graph, not another.
+    const std::string er = (dir.path() / "er.yaml").string();
+    auto g = p2p::test::run_p2pnode({"config", "--nodes", "8", "--topology", "erdos-renyi", "--p", "0.25",
+                                     "--byzantine-count", "2", "--placement", "spread", "--out", er});
+    REQUIRE_MESSAGE(g.status == 0, g.err);
+    const auto er_cfg = p2p::load_nodes_config(er);
+    CHECK(er_cfg.experiment.topology.seed > 0);
+    auto from_file = p2p::test::run_p2pnode({"topology", "--config", er, "--json"});
+    auto direct = p2p::test::run_p2pnode({"topology", "--config", out, "--topology", "erdos-renyi", "--p", "0.25",
+                                          "--byzantine-count", "2", "--placement", "spread", "--seed", "0", "--json"});
+    REQUIRE(from_file.status == 0);
+    CHECK(contains(from_file.out, "\"honest_connected\": true"));
+    CHECK(from_file.out == direct.out);  // the same edges, types and figures
     const std::string hostfile = dir.write("hosts", "x slots=1\ny slots=1\n");
     auto many = p2p::test::run_p2pnode({"config", "--hostfile", hostfile, "--nodes", "3"});
     CHECK(many.status == 2);

@@ -12,7 +12,8 @@
 # OMPI_COMM_WORLD_RANK) and prints the table `launch` prints. Results go to one folder per run:
 #   $P2PNODE_RUNS/<time>/nodes.yaml, metrics/ (each node's JSONL and summary), summary.txt
 # Environment: P2PNODE (the binary, default p2pnode on PATH, at the same path on every machine),
-# P2PNODE_RUNS (default ./runs; on a file system every machine sees, or gather metrics/ after),
+# P2PNODE_RUNS (default ./runs; on a file system every machine sees: every node reads nodes.yaml
+# there; or copy nodes.yaml to the same path on each machine first),
 # P2PNODE_BASE_PORT (default 8880), MPIRUN_ARGS (more mpirun options, e.g. --oversubscribe).
 # Run as root, mpirun wants OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1.
 set -euo pipefail
@@ -23,8 +24,11 @@ p2pnode=${P2PNODE:-p2pnode}
 run=${P2PNODE_RUNS:-runs}/$(date -u +%Y%m%d-%H%M%S)-$$
 mkdir -p "$run/metrics"
 
-"$p2pnode" config --hostfile "$hostfile" --base-port "${P2PNODE_BASE_PORT:-8880}" --out "$run/nodes.yaml" "$@"
-nodes=$(grep -c '^  - {id:' "$run/nodes.yaml")
+# config says "config: N nodes (K Byzantine) on H host(s) written to FILE" (or why it cannot).
+msg=$("$p2pnode" config --hostfile "$hostfile" --base-port "${P2PNODE_BASE_PORT:-8880}" --out "$run/nodes.yaml" "$@" 2>&1) ||
+  { echo "$msg" >&2; exit 2; }
+nodes=${msg#config: }
+nodes=${nodes%% *}
 echo "p2pnode: $nodes nodes over $hostfile, results in $run"
 
 status=0  # mpirun's, then the summary's

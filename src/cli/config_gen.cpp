@@ -108,11 +108,17 @@ int run_config(const ConfigFlags& f) {
     cfg.source = "p2pnode config";
     cfg.nodes = launch::spread_nodes(hosts, nodes, f.base_port, bind);
     std::vector<std::string> warnings;
-    const Experiment e = resolve_experiment(f.experiment, cfg.experiment, warnings);
+    Experiment e = resolve_experiment(f.experiment, cfg.experiment, warnings);
     node::check_names(e);
-    cfg = node::with_placement(cfg, e);
-    const std::string sections =
-        experiment_yaml(e, [&](const Field& fl) { return written_section(fl) && given(f.experiment, fl.key); });
+    // A random graph: the nodes must draw the graph the Byzantine nodes were placed on, so the
+    // config names the accepted draw's seed (the placement is written as the nodes' types).
+    const node::PlacedGraph placed = node::placed_graph(cfg, e);
+    cfg = placed.config;
+    const bool random = node::find_topology(e.topology.type)->random;
+    if (random) e.topology.seed = static_cast<long long>(placed.seed);
+    const std::string sections = experiment_yaml(e, [&](const Field& fl) {
+        return written_section(fl) && (given(f.experiment, fl.key) || (random && fl.key == "topology.seed"));
+    });
     const std::string text = launch::nodes_yaml(cfg.nodes, sections);
     if (f.out.empty()) {
         std::fputs(text.c_str(), stdout);

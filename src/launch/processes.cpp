@@ -98,7 +98,10 @@ std::string json_escaped(const std::string& s) {
 }  // namespace
 
 void write_whole(const std::string& path, const std::string& text) {
-    const std::string tmp = fmt::format("{}.{}.tmp", path, ::getpid());
+    // Unique among processes of every machine writing to one shared folder: host and pid.
+    char host[64] = {};
+    ::gethostname(host, sizeof host - 1);
+    const std::string tmp = fmt::format("{}.{}.{}.tmp", path, host, ::getpid());
     {
         std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
         out << text;
@@ -127,14 +130,20 @@ void write_run_record(const std::string& dir, const std::string& command, const 
     std::string nodes;
     for (const auto& n : node::with_placement(cfg, e).nodes)
         nodes += fmt::format("{}{{\"id\": {}, \"type\": \"{}\"}}", nodes.empty() ? "" : ", ", n.id, to_string(n.type));
+    // The graph's figures, or null when it cannot be made (a sweep point it skips, train's
+    // one-node config under a launch's experiment): the record is written either way.
+    std::string graph = "null";
+    try {
     const node::GraphStats g = graph_figures(cfg, e);
     auto gap = [&](double v) { return g.gaps_computed ? fmt::format("{}", v) : std::string("null"); };
-    const std::string graph = fmt::format(
+    graph = fmt::format(
         "{{\"edges\": {}, \"degree_min\": {}, \"degree_mean\": {}, \"degree_max\": {}, \"honest_connected\": {}, "
         "\"gap_uniform\": {}, \"gap_metropolis\": {}, \"byzantine_neighbours_min\": {}, "
         "\"byzantine_neighbours_mean\": {}, \"byzantine_neighbours_max\": {}}}",
         g.edges, g.degree_min, g.degree_mean, g.degree_max, g.honest_connected ? "true" : "false", gap(g.gap_uniform),
         gap(g.gap_metropolis), g.byzantine_min, g.byzantine_mean, g.byzantine_max);
+    } catch (const std::exception&) {
+    }
     const std::string text = fmt::format(
         "{{\"command\": \"{}\", \"p2pnode\": \"{}\", \"started\": \"{}\", \"pattern\": \"{}\", \"endpoint\": \"{}\", "
         "\"seed\": {}, \"config\": \"{}\", \"nodes\": [{}], \"graph\": {}, \"experiment\": {}}}\n",

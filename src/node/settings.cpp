@@ -118,13 +118,25 @@ TopologySpec spec_of(const Experiment& e) {
     return spec;
 }
 
+// The field a graph's errors are about: its parameter (where it was given), else its type.
+std::string param_of(const std::string& type) {
+    if (type == "star") return "topology.centre";
+    if (type == "torus") return "topology.rows";
+    if (type == "erdos-renyi") return "topology.p";
+    if (type == "random-regular") return "topology.degree";
+    if (type == "two-cliques") return "topology.bridges";
+    if (type == "ring") return "topology.k";
+    if (type == "edges") return "topology.edges";
+    return "topology.type";
+}
+
 Topology draw(const NodesConfig& cfg, const Experiment& e, const TopologySpec& spec) {
     std::vector<std::uint32_t> ids;
     for (const auto& n : cfg.nodes) ids.push_back(static_cast<std::uint32_t>(n.id));
     try {
         return find_topology(spec.type)->make(ids, spec);
     } catch (const std::invalid_argument& ex) {
-        throw ConfigError(fmt::format("{}: topology.{}: {}", where(e, "topology.type"), spec.type, ex.what()));
+        throw ConfigError(fmt::format("{}: topology.{}: {}", where(e, param_of(spec.type)), spec.type, ex.what()));
     }
 }
 
@@ -141,7 +153,7 @@ PlacedGraph placed_graph(const NodesConfig& cfg, const Experiment& e) {
     const std::uint64_t first = spec.seed;
     for (int d = 0; d < (row->random ? kDraws : 1); ++d) {
         spec.seed = first + static_cast<std::uint64_t>(d);
-        PlacedGraph g{draw(cfg, e, spec), {}};
+        PlacedGraph g{draw(cfg, e, spec), {}, spec.seed};
         g.config = placed_on(cfg, e, g.graph);
         std::vector<std::uint32_t> honest;
         for (const auto& n : g.config.nodes)
@@ -149,8 +161,9 @@ PlacedGraph placed_graph(const NodesConfig& cfg, const Experiment& e) {
         if (!row->random || g.graph.connected_within(honest)) return g;
     }
     throw ConfigError(fmt::format("{}: topology.{}: no draw in {} (seeds {}..{}) left the honest nodes connected: "
-                                  "raise topology.p or the degree",
-                                  where(e, "topology.type"), spec.type, kDraws, first, first + kDraws - 1));
+                                  "raise {}",
+                                  where(e, param_of(spec.type)), spec.type, kDraws, first, first + kDraws - 1,
+                                  param_of(spec.type)));
 }
 
 Topology topology_of(const NodesConfig& cfg, const Experiment& e) { return placed_graph(cfg, e).graph; }

@@ -22,6 +22,10 @@ std::vector<std::uint32_t> sorted_unique(std::vector<std::uint32_t> v) {
     return v;
 }
 
+// The graphs' streams start away from the random placement's (seed ^ the golden ratio), so the
+// two draws of one seed are unrelated.
+constexpr std::uint64_t kGraphSalt = 0x6A09E667F3BCC909ull;
+
 // splitmix64: the random graphs' stream (the same draw on every machine and compiler).
 struct SplitMix {
     std::uint64_t state;
@@ -81,7 +85,7 @@ Topology Topology::torus(const std::vector<std::uint32_t>& ids, std::size_t rows
 Topology Topology::erdos_renyi(const std::vector<std::uint32_t>& ids, double p, std::uint64_t seed) {
     if (!(p >= 0.0 && p <= 1.0)) throw std::invalid_argument("p must be in [0, 1]");
     const auto sorted = sorted_unique(ids);
-    SplitMix rng{seed};
+    SplitMix rng{seed ^ kGraphSalt};
     std::vector<std::pair<std::size_t, std::size_t>> pairs;
     for (std::size_t i = 0; i < sorted.size(); ++i)
         for (std::size_t j = i + 1; j < sorted.size(); ++j)
@@ -97,7 +101,7 @@ Topology Topology::random_regular(const std::vector<std::uint32_t>& ids, std::si
     if ((n * degree) % 2 != 0)
         throw std::invalid_argument("nodes x degree (" + std::to_string(n) + " x " + std::to_string(degree) +
                                     ") must be even");
-    SplitMix rng{seed};
+    SplitMix rng{seed ^ kGraphSalt};
     // Pair the free edge ends at random, never a loop or a second edge between the same two;
     // when no allowed pair is left among the ends, start again (a bounded number of times).
     for (int attempt = 0; attempt < 1000; ++attempt) {
@@ -114,8 +118,10 @@ Topology Topology::random_regular(const std::vector<std::uint32_t>& ids, std::si
                 if (u == v || linked[u][v]) continue;
                 linked[u][v] = linked[v][u] = true;
                 pairs.emplace_back(u, v);
-                ends.erase(ends.begin() + static_cast<std::ptrdiff_t>(std::max(a, b)));
-                ends.erase(ends.begin() + static_cast<std::ptrdiff_t>(std::min(a, b)));
+                for (std::size_t k : {std::max(a, b), std::min(a, b)}) {  // swap with the last, then drop it
+                    ends[k] = ends.back();
+                    ends.pop_back();
+                }
                 stuck = false;
                 break;
             }

@@ -44,6 +44,7 @@ inline void check_shard(const NodeSettings& s, const data::Dataset& train) { che
 struct PlacedGraph {
     Topology graph;
     NodesConfig config;
+    std::uint64_t seed = 0;  // the draw's seed (a random graph's: the one accepted)
 };
 PlacedGraph placed_graph(const NodesConfig& cfg, const Experiment& e);
 Topology topology_of(const NodesConfig& cfg, const Experiment& e);

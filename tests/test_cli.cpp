@@ -601,3 +601,36 @@ TEST_CASE("launch trains on a torus, a random-regular graph and two cliques") {
         CHECK(contains(r.err + r.out, "[Node 7] Round 3/3 (aggregated 4 gradients)"));  // degree 3 on each graph, and itself
     }
 }
+
+// Issue 17: --mixing metropolis in training. On a ring every node and neighbour has degree 2, so
+// the Metropolis weights are the mean's 1/3 (the same run up to float rounding); on a star they
+// are not (a leaf keeps 4/5 of itself, the centre 1/5 of itself), so the run differs.
+TEST_CASE("--mixing metropolis: the mean on a regular graph, another run on a star") {
+    p2p::test::TempDir dir;
+    p2p::test::write_set(dir, 512, false);
+    std::string nodes = "nodes:\n";
+    for (int i = 0; i < 5; ++i) nodes += fmt::format("  - {{id: {}, host: 127.0.0.1, port: {}}}\n", i, 20000 + i);
+    const std::string cfg = dir.write("five.yaml", nodes);
+    int runs = 0;
+    auto final_loss = [&](const std::vector<std::string>& extra) {
+        const std::string m = (dir.path() / fmt::format("m{}", runs++)).string();
+        std::vector<std::string> args{"launch", "--config", cfg, "--endpoint", "inproc", "--rounds", "8", "--batch-size",
+                                      "16", "--eval-every", "8", "--aggregator", "mean", "--exchange", "model",
+                                      "--data-root", dir.path().string(), "--metrics-dir", m};
+        args.insert(args.end(), extra.begin(), extra.end());
+        auto r = run_p2pnode(args);
+        REQUIRE_MESSAGE(r.status == 0, r.err);
+        const std::string s = p2p::test::slurp(std::filesystem::path(m) / "node-1.summary.json");
+        return std::stod(s.substr(s.find("\"loss\": ") + 8));
+    };
+    const double ring_uniform = final_loss({"--mixing", "uniform"});
+    const double ring_metropolis = final_loss({"--mixing", "metropolis"});
+    CHECK(ring_metropolis == doctest::Approx(ring_uniform).epsilon(1e-5));
+    const double star_uniform = final_loss({"--topology", "star", "--mixing", "uniform"});
+    const double star_metropolis = final_loss({"--topology", "star", "--mixing", "metropolis"});
+    CHECK(std::abs(star_metropolis - star_uniform) > 1e-5);
+    auto bad = run_p2pnode({"launch", "--config", cfg, "--endpoint", "inproc", "--mixing", "metropolis",
+                            "--data-root", dir.path().string()});
+    CHECK(bad.status == 2);
+    CHECK(contains(bad.err, "--mixing: training.mixing metropolis weighs the vectors themselves"));
+}

@@ -202,6 +202,26 @@ TEST_CASE("Byzantine placement: random is seeded, spread is evenly spaced, clust
     CHECK(node::place_byzantine(split, 3, "clustered", 0) == std::vector<std::uint32_t>{0, 1, 2});
 }
 
+// Issue 17: --mixing metropolis, the mean's weights by degree.
+TEST_CASE("mixing metropolis: neighbours' degrees in the settings, the mean only, and it trains") {
+    std::string text = "nodes:\n";
+    for (int i = 0; i < 5; ++i) text += fmt::format("  - {{id: {}, host: a, port: {}}}\n", i, 1000 + i);
+    const auto cfg = parse_nodes_config(text, "five.yaml");
+    Experiment e = cfg.experiment;
+    e.topology.type = "star";  // centre 0: degree 4, leaves degree 1
+    e.training.mixing = "metropolis";
+    CHECK_THROWS_WITH_AS(node::settings_for(cfg, 1, e),
+                         doctest::Contains("training.mixing metropolis weighs the vectors themselves, which only the "
+                                           "plain mean does; the aggregator is 'median'"),
+                         ConfigError);
+    e.robust.aggregator = "mean";
+    const auto centre = node::settings_for(cfg, 0, e), leaf = node::settings_for(cfg, 3, e);
+    CHECK(centre.neighbour_degrees == std::vector<std::size_t>{1, 1, 1, 1});
+    CHECK(leaf.neighbour_degrees == std::vector<std::size_t>{4});
+    e.robust.pre_aggregators = {"nnm"};
+    CHECK_THROWS_WITH_AS(node::settings_for(cfg, 0, e), doctest::Contains("with pre-aggregators"), ConfigError);
+}
+
 TEST_CASE("byzantine ids or count over the config's types reach every node's settings and f") {
     std::string text = "nodes:\n";
     for (int i = 0; i < 8; ++i) text += fmt::format("  - {{id: {}, host: a, port: {}}}\n", i, 1000 + i);

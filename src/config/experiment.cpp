@@ -129,6 +129,10 @@ const Field kFields[] = {
                "step, w*own + (1-w)*aggregate: 0 is the reference's step on the aggregate alone, 1 ignores the "
                "neighbours",
                kRun, 0, 1, false, training.self_weight),
+    P2P_TEXT("training.mixing", "--mixing",
+             "How the aggregate weighs the vectors: uniform (the robust rule over one's own and the neighbours') or "
+             "metropolis (--aggregator mean only: neighbour j weighs 1/(1 + max(d_i, d_j)), oneself the rest)",
+             kRun, C::None, (Choices{"uniform", "metropolis"}), training.mixing),
     P2P_DOUBLE("training.momentum", "--momentum",
                "Momentum beta: nodes send their worker momentum m = beta*m + (1-beta)*g (ByzFL's); train uses "
                "PyTorch's SGD momentum (0: plain SGD, like the reference)",

@@ -285,7 +285,10 @@ public:
         for (auto& [from, v] : inputs) views.push_back(v);
         std::size_t aggregated = 0;
         try {
-            pipeline_.aggregate(views, aggregate_);
+            if (s_.training.mixing == "metropolis")
+                metropolis(got);
+            else
+                pipeline_.aggregate(views, aggregate_);
             robust::mix_own<float>(own_vector(), aggregate_, s_.training.self_weight);
             if (model_exchange_)
                 std::copy(aggregate_.begin(), aggregate_.end(), trainer_.params().begin());
@@ -316,6 +319,28 @@ private:
     std::span<const float> own_vector() const {
         if (model_exchange_) return half_;
         return vector_;
+    }
+
+    // --mixing metropolis (the mean's weights by degree): each neighbour heard this round weighs
+    // W_ij = 1/(1 + max(d_i, d_j)), oneself the rest (a neighbour not heard leaves its weight
+    // with oneself), summed in id order.
+    void metropolis(const std::map<std::uint32_t, Grad>& got) {
+        const auto own = own_vector();
+        const std::size_t d = s_.neighbours.size();
+        double self = 1.0;
+        std::fill(aggregate_.begin(), aggregate_.end(), 0.0f);
+        for (const auto& [from, g] : got) {
+            const auto at = std::lower_bound(s_.neighbours.begin(), s_.neighbours.end(), from);
+            if (at == s_.neighbours.end() || *at != from) continue;
+            const std::size_t dj = s_.neighbour_degrees[static_cast<std::size_t>(at - s_.neighbours.begin())];
+            const double w = 1.0 / static_cast<double>(1 + std::max(d, dj));
+            self -= w;
+            const auto& v = g.decoded.payload;
+            const auto wf = static_cast<float>(w);
+            for (std::size_t k = 0; k < aggregate_.size(); ++k) aggregate_[k] += wf * v[k];
+        }
+        const auto sf = static_cast<float>(self);
+        for (std::size_t k = 0; k < aggregate_.size(); ++k) aggregate_[k] += sf * own[k];
     }
 
     const NodeSettings& s_;

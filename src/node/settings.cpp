@@ -255,8 +255,16 @@ NodeSettings settings_in(const RunView& v, std::uint32_t id, const Experiment& e
     // Nodes asked to stop together agree on the round: a proposal travels a hop a round, and
     // the rounds of two nodes d hops apart differ by at most d (node/round_node.cpp).
     s.stop_margin = 2 * topo.eccentricity(id) + 1;
-    for (auto n : s.neighbours)
+    for (auto n : s.neighbours) {
         if (v.type_of(n) == NodeType::Honest) s.honest_neighbours.push_back(n);
+        s.neighbour_degrees.push_back(topo.neighbours(n).size());
+    }
+    if (e.training.mixing == "metropolis" && (e.robust.aggregator != "mean" || !e.robust.pre_aggregators.empty()))
+        throw ConfigError(fmt::format("{}: training.mixing metropolis weighs the vectors themselves, which only the "
+                                      "plain mean does; the aggregator is '{}'{} (use --aggregator mean, no "
+                                      "pre-aggregators, or --mixing uniform)",
+                                      where(e, "training.mixing"), e.robust.aggregator,
+                                      e.robust.pre_aggregators.empty() ? "" : " with pre-aggregators"));
     s.training = e.training;
     s.model = e.model.name;
     s.model_options = model_options_of(e);

@@ -42,6 +42,10 @@ struct TrainingOptions {
     // models apart along the loss's curved directions; weighing one's own gradient by 1/2 makes
     // every eigenvalue non-negative (see README, "Round protocol").
     double self_weight = 0.5;
+    // How the aggregate weighs the vectors: "uniform" (the robust rule over one's own and the
+    // neighbours' vectors) or "metropolis" (with the mean only: neighbour j weighs
+    // 1/(1 + max(d_i, d_j)), oneself the rest; doubly stochastic mixing on any graph).
+    std::string mixing = "uniform";
     // Nodes: worker momentum, m <- beta m + (1 - beta) g, and m is what a node sends (ByzFL,
     // Karimireddy et al.); `train`: PyTorch's SGD momentum (v <- beta v + g). 0: plain SGD.
     double momentum = 0.0;

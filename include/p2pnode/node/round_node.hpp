@@ -34,6 +34,7 @@ struct NodeSettings {
     NodeType type = NodeType::Honest;
     std::vector<std::uint32_t> neighbours;         // sorted
     std::vector<std::uint32_t> honest_neighbours;  // the ones a Byzantine node forges from
+    std::vector<std::size_t> neighbour_degrees;    // by position in neighbours (Metropolis weights)
     TrainingOptions training;                      // rounds, batch, lr, seed, eval_every, exchange, self weight
     std::size_t shard = 0, shards = 1;             // honest index h of H: shard h of the partition
     data::PartitionSpec partition;                 // how the training set is split (strided: h, h+H, ...)

@@ -102,10 +102,7 @@ int run_topology(const TopologyFlags& f) {
     const Experiment e = resolve_experiment(f.experiment, cfg.experiment, warnings);
     for (const auto& w : warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
     const node::PlacedGraph placed = node::placed_graph(cfg, e);
-    std::vector<std::uint32_t> byzantine;
-    for (const auto& n : placed.config.nodes)
-        if (n.type == NodeType::Byzantine) byzantine.push_back(static_cast<std::uint32_t>(n.id));
-    const node::GraphStats st = node::graph_stats(placed.graph, byzantine);
+    const node::GraphStats st = node::graph_stats(placed);
     const std::string gaps = st.gaps_computed
                                  ? fmt::format("uniform {:.4f}, metropolis {:.4f}", st.gap_uniform, st.gap_metropolis)
                                  : fmt::format("not computed above {} honest nodes", node::kMaxGapNodes);

@@ -110,14 +110,6 @@ void write_whole(const std::string& path, const std::string& text) {
     std::filesystem::rename(tmp, path);
 }
 
-node::GraphStats graph_figures(const NodesConfig& cfg, const Experiment& e) {
-    const node::PlacedGraph placed = node::placed_graph(cfg, e);
-    std::vector<std::uint32_t> byzantine;
-    for (const auto& n : placed.config.nodes)
-        if (n.type == NodeType::Byzantine) byzantine.push_back(static_cast<std::uint32_t>(n.id));
-    return node::graph_stats(placed.graph, byzantine);
-}
-
 void write_run_record(const std::string& dir, const std::string& command, const std::string& version,
                       const NodesConfig& cfg, const Experiment& e, const std::string& name) {
     if (dir.empty()) return;
@@ -134,7 +126,7 @@ void write_run_record(const std::string& dir, const std::string& command, const 
     // one-node config under a launch's experiment): the record is written either way.
     std::string graph = "null";
     try {
-    const node::GraphStats g = graph_figures(cfg, e);
+    const node::GraphStats g = node::graph_stats(node::placed_graph(cfg, e));
     auto gap = [&](double v) { return g.gaps_computed ? fmt::format("{}", v) : std::string("null"); };
     graph = fmt::format(
         "{{\"edges\": {}, \"degree_min\": {}, \"degree_mean\": {}, \"degree_max\": {}, \"honest_connected\": {}, "

@@ -154,7 +154,7 @@ SweepRow run_point(const SweepSpec& spec, const SweepPoint& p, const fs::path& d
     write_run_record(dir.string(), "sweep", o.version, spec.nodes, e);
     const auto t0 = Clock::now();
     try {  // the graph's figures beside the accuracy (a graph that cannot be made: skipped below)
-        const auto g = graph_figures(spec.nodes, e);
+        const auto g = node::graph_stats(node::placed_graph(spec.nodes, e));
         row.gap_uniform = g.gaps_computed ? g.gap_uniform : NAN;
         row.gap_metropolis = g.gaps_computed ? g.gap_metropolis : NAN;
         row.byzantine_neighbours_max = static_cast<int>(g.byzantine_max);

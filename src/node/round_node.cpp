@@ -258,7 +258,7 @@ class HonestNode final : public Role {
 public:
     HonestNode(const NodeSettings& s, transport::Transport& t, Trainer& trainer, NodeResult& result)
         : s_(s), t_(t), trainer_(trainer), result_(result), pipeline_(s.pre_aggregators, s.aggregator, s.robust),
-          model_exchange_(s.training.exchange == "model"), lr_(static_cast<float>(s.training.learning_rate)),
+          model_exchange_(s.training.exchange == "model"), metropolis_(s.training.mixing == "metropolis"), lr_(static_cast<float>(s.training.learning_rate)),
           aggregate_(trainer.dim()), half_(model_exchange_ ? trainer.dim() : 0) {}
 
     double before_gather(std::uint64_t r) override {
@@ -285,7 +285,7 @@ public:
         for (auto& [from, v] : inputs) views.push_back(v);
         std::size_t aggregated = 0;
         try {
-            if (s_.training.mixing == "metropolis")
+            if (metropolis_)
                 metropolis(got);
             else
                 pipeline_.aggregate(views, aggregate_);
@@ -349,6 +349,7 @@ private:
     NodeResult& result_;
     robust::Pipeline<float> pipeline_;
     bool model_exchange_;
+    bool metropolis_;  // --mixing metropolis: weights by degree instead of the rule
     float lr_;
     std::span<const float> vector_;  // this round's gradient or worker momentum (the trainer's)
     std::vector<float> aggregate_, half_;

@@ -168,6 +168,13 @@ PlacedGraph placed_graph(const NodesConfig& cfg, const Experiment& e) {
 
 Topology topology_of(const NodesConfig& cfg, const Experiment& e) { return placed_graph(cfg, e).graph; }
 
+GraphStats graph_stats(const PlacedGraph& placed) {
+    std::vector<std::uint32_t> byzantine;
+    for (const auto& n : placed.config.nodes)
+        if (n.type == NodeType::Byzantine) byzantine.push_back(static_cast<std::uint32_t>(n.id));
+    return graph_stats(placed.graph, byzantine);
+}
+
 namespace {
 
 // with_placement on a graph already made (the types do not change the graph).

@@ -189,11 +189,12 @@ std::vector<double> mixing_matrix(const Topology& graph, const std::vector<std::
     const std::size_t n = members.size();
     std::vector<std::size_t> degree(n, 0);
     std::vector<std::vector<std::size_t>> within(n);  // neighbours among the members, by position
+    std::vector<std::size_t> member_at(graph.ids().size(), n);  // graph position -> position in members
     for (std::size_t i = 0; i < n; ++i)
-        for (auto v : graph.neighbours(members[i])) {
-            const auto it = std::find(members.begin(), members.end(), v);
-            if (it != members.end()) within[i].push_back(static_cast<std::size_t>(it - members.begin()));
-        }
+        if (const std::size_t p = graph.index_of(members[i]); p < member_at.size()) member_at[p] = i;
+    for (std::size_t i = 0; i < n; ++i)
+        for (auto v : graph.neighbours(members[i]))
+            if (const std::size_t j = member_at[graph.index_of(v)]; j < n) within[i].push_back(j);
     for (std::size_t i = 0; i < n; ++i) degree[i] = within[i].size();
     std::vector<double> w(n * n, 0.0);
     for (std::size_t i = 0; i < n; ++i) {

@@ -32,10 +32,6 @@ void write_summary(const std::string& dir, const node::NodeSettings& s, const no
 void write_run_record(const std::string& dir, const std::string& command, const std::string& version,
                       const NodesConfig& cfg, const Experiment& e, const std::string& name = "run.json");
 
-// The graph of the run with its Byzantine nodes placed, and what it means for robustness
-// (node::graph_stats): what run.json and a sweep's rows report beside the accuracy.
-node::GraphStats graph_figures(const NodesConfig& cfg, const Experiment& e);
-
 // The table of every node of `cfg` from the summaries in `dir`; a node without one is listed as
 // not finished. Returns how many were.
 int print_table(const NodesConfig& cfg, const std::string& dir);

@@ -47,6 +47,9 @@ struct PlacedGraph {
     std::uint64_t seed = 0;  // the draw's seed (a random graph's: the one accepted)
 };
 PlacedGraph placed_graph(const NodesConfig& cfg, const Experiment& e);
+// What the placed graph means for robustness (graph_stats with its Byzantine nodes): what
+// `p2pnode topology`, run.json and a sweep's rows report.
+GraphStats graph_stats(const PlacedGraph& placed);
 Topology topology_of(const NodesConfig& cfg, const Experiment& e);
 
 // The config with the experiment's Byzantine nodes (byzantine.ids, or byzantine.count placed on

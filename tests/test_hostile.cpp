@@ -18,6 +18,7 @@
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+#include <zmq_addon.hpp>
 
 #include "p2pnode/errors.hpp"
 #include "p2pnode/launch/cluster.hpp"
@@ -309,29 +310,51 @@ TEST_CASE("hostile peer in the hub: the broker and the clients drop, count and g
     };
     auto hello = [&](std::uint32_t id) { return control('H', id); };
     const unsigned char to_both[9] = {'M', 0, 0, 0, 0, 1, 0, 0, 0};
-    std::uint64_t iteration = 0;
+    std::uint64_t iteration = 0, volleys = 0;
     bool node0_live = false;  // the thief claims node 0's id once node 0 is registered and training
+    // The broker passes node 2 only a share of messages for a target until the target sends
+    // again, so a volley is sent right after node 0's gradient reaches node 2 (the share has just
+    // been renewed and no earlier volley is still in flight), for node 0's round, starting six
+    // kinds on from the last volley: two volleys in a row bring every kind within the share.
+    std::uint64_t node0_round = 0;  // of the gradient from node 0 not yet answered (0: none)
     while (!done) {
         ++iteration;
         s.send(hello(2), zmq::send_flags::dontwait);  // HELLO storm (and registration)
         if (node0_live) thief.send(hello(0), zmq::send_flags::dontwait);
         else s.send(control('Q', 0), zmq::send_flags::dontwait);  // is node 0 registered?
         s.send(zmq::str_buffer("\x01\x02\x03"), zmq::send_flags::dontwait);  // not a control frame
-        volley(
-            [&](std::vector<zmq::message_t> frames) {
-                s.send(zmq::const_buffer(to_both, 9), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
-                for (std::size_t i = 0; i < frames.size(); ++i)
-                    s.send(frames[i], (i + 1 < frames.size() ? zmq::send_flags::sndmore : zmq::send_flags::none) |
-                                          zmq::send_flags::dontwait);
-            },
-            1 + iteration % rounds, iteration, iteration % 50 == 0);
+        if (node0_round > 0) {
+            volley(
+                [&](std::vector<zmq::message_t> frames) {
+                    s.send(zmq::const_buffer(to_both, 9), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
+                    for (std::size_t i = 0; i < frames.size(); ++i)
+                        s.send(frames[i], (i + 1 < frames.size() ? zmq::send_flags::sndmore : zmq::send_flags::none) |
+                                              zmq::send_flags::dontwait);
+                },
+                node0_round, 6 * volleys, volleys % 4 == 3);
+            ++volleys;
+            node0_round = 0;
+        }
         zmq::pollitem_t items[2] = {{s.handle(), 0, ZMQ_POLLIN, 0}, {thief.handle(), 0, ZMQ_POLLIN, 0}};
         if (zmq::poll(items, 2, 20ms) > 0) {  // pace on replies, draining both
-            zmq::message_t m;
-            // a message forwarded from node 0, or the broker's answer that node 0 is registered
-            while (s.recv(m, zmq::recv_flags::dontwait))
-                if (m.size() == 5 && (std::memcmp(m.data(), "F\0\0\0\0", 5) == 0 || std::memcmp(m.data(), "q\0\0\0\0", 5) == 0))
+            // a message forwarded from node 0 ([F 0][header][payload]), or the broker's answer
+            // that node 0 is registered
+            std::vector<zmq::message_t> parts;
+            while (zmq::recv_multipart(s, std::back_inserter(parts), zmq::recv_flags::dontwait)) {
+                if (!parts.empty() && parts[0].size() == 5 && std::memcmp(parts[0].data(), "q\0\0\0\0", 5) == 0)
                     node0_live = true;
+                if (parts.size() == 3 && parts[0].size() == 5 && std::memcmp(parts[0].data(), "F\0\0\0\0", 5) == 0) {
+                    node0_live = true;
+                    try {
+                        auto m = wire::decode({static_cast<const std::byte*>(parts[1].data()), parts[1].size()},
+                                              {static_cast<const std::byte*>(parts[2].data()), parts[2].size()});
+                        if (m.header.kind == wire::Kind::Grad) node0_round = m.header.round;
+                    } catch (const ProtocolError&) {
+                    }
+                }
+                parts.clear();
+            }
+            zmq::message_t m;
             while (thief.recv(m, zmq::recv_flags::dontwait)) {
             }
         }

@@ -248,6 +248,48 @@ TEST_CASE("sweep and plot on the command line: dry run, errors, results and PNG 
     CHECK(nodir.status == 2);
 }
 
+// PNG width in pixels (the IHDR chunk), 0 if `png` is not a PNG file.
+static std::uint32_t png_width(const std::string& png) {
+    if (png.size() < 24 || png.substr(0, 8) != std::string("\x89PNG\r\n\x1a\n", 8) || png.substr(12, 4) != "IHDR") return 0;
+    std::uint32_t w = 0;
+    for (int i = 16; i < 20; ++i) w = (w << 8) | std::uint8_t(png[i]);
+    return w;
+}
+
+// A grid of more than 10 points draws accuracy in one panel per value of the axes other than
+// the rule (a wide figure), and a rule with its pre-aggregators is one defence; a small grid
+// draws one axes (narrower).
+TEST_CASE("plot: a grid of many points draws a panel per the other axes, one line per defence") {
+    p2p::test::TempDir dir;
+    p2p::test::write_set(dir, 256, false);
+    const std::string root = dir.path().string();
+    const std::string file = dir.write(
+        "many.yaml", three_nodes() + fmt::format("training: {{rounds: 2, batch_size: 16, eval_every: 1}}\n"
+                                                 "robust: {{aggregator: [mean, median, trimmed-mean], pre_aggregators: [[], [nnm]],"
+                                                 " attack: [alie, sign-flip]}}\n"
+                                                 "data: {{root: '{}'}}\n",
+                                                 root));
+    const auto out = dir.path() / "many";
+    auto r = p2p::test::run_p2pnode({"sweep", file, "--out", out.string()});
+    REQUIRE_MESSAGE(r.status == 0, r.err);
+    CHECK(contains(r.out, "sweep: 12 done, 0 failed"));
+    const std::uint32_t wide = png_width(p2p::test::slurp(out / "accuracy_vs_round.png"));
+    CHECK(wide >= 1100);  // two panels side by side (attack alie, attack sign-flip), 5.2 in each
+    CHECK(png_width(p2p::test::slurp(out / "heatmap_aggregator_attack.png")) >= 500);
+    CHECK(png_width(p2p::test::slurp(out / "time_per_round.png")) >= 500);
+    // The same runs' first four points alone: one axes, narrower.
+    const std::string few = dir.write(
+        "few.yaml", three_nodes() + fmt::format("training: {{rounds: 2, batch_size: 16, eval_every: 1}}\n"
+                                                "robust: {{aggregator: [mean, median], attack: [alie, sign-flip]}}\n"
+                                                "data: {{root: '{}'}}\n",
+                                                root));
+    auto f = p2p::test::run_p2pnode({"sweep", few, "--out", (dir.path() / "few").string()});
+    REQUIRE_MESSAGE(f.status == 0, f.err);
+    const std::uint32_t narrow = png_width(p2p::test::slurp(dir.path() / "few" / "accuracy_vs_round.png"));
+    CHECK(narrow >= 500);
+    CHECK(narrow < wide);
+}
+
 // Issue 16: Ctrl-C stops a sweep cleanly: the finished runs stay whole, results.csv lists every
 // point, and running the sweep again keeps the finished runs and redoes the rest.
 TEST_CASE("a sweep interrupted by SIGINT leaves finished runs whole and resumes the rest") {

@@ -106,34 +106,78 @@ def plot_sweep(out):
     if not done:
         print("plot: no finished run to draw")
         return
+    # A rule and the pre-aggregators before it are one defence ("nnm + trimmed-mean"): one row of
+    # the heatmaps, not a panel of its own.
+    if {"robust.aggregator", "robust.pre_aggregators"} <= done[0]["at"].keys():
+        for r in done:
+            at = {}
+            for k, v in r["at"].items():
+                if k == "robust.aggregator":
+                    pre = r["at"]["robust.pre_aggregators"]
+                    at["robust.defence"] = v if pre == "none" else f"{pre} + {v}"
+                elif k != "robust.pre_aggregators":
+                    at[k] = v
+            r["at"] = at
     keys = list(done[0]["at"].keys())
     short = {k: k.split(".", 1)[1] for k in keys}
+    rule = "robust.defence" if "robust.defence" in keys else "robust.aggregator"
     # 1. accuracy vs round: mean over seeds (band: min..max of the seeds), worst honest node dashed.
+    # Past 10 curves, one panel per value of the axes other than the rule's (a legend of 45
+    # entries on one axes cannot be read).
     groups = {}
     for r in done:
         groups.setdefault(r["group"], []).append(r)
-    fig, ax = plt.subplots(figsize=(9, 5.5))
-    colours = plt.cm.tab20.colors
+    others = [k for k in keys if k != rule] if rule in keys and len(groups) > 10 else []
+    panels = list(dict.fromkeys(tuple(runs[0]["at"][k] for k in others) for runs in groups.values()))
+    cols = min(3, len(panels))
+    rows_n = (len(panels) + cols - 1) // cols
+    fig, axes = plt.subplots(rows_n, cols, figsize=(9 if cols == 1 else 5.2 * cols, 5.5 if cols == 1 else 3.8 * rows_n),
+                             squeeze=False, sharex=True, sharey=True, layout="constrained")
+    colours = plt.cm.tab10.colors if others else plt.cm.tab20.colors
+    line_of = {}  # rule value -> colour, the same in every panel
     splits = {}
     for i, (g, runs) in enumerate(groups.items()):
         series = [honest_series(os.path.join(out, "runs", r["name"])) for r in runs]
         series = [s for s in series if s[0]]
         if not series:
             continue
+        at = runs[0]["at"]
+        panel = panels.index(tuple(at[k] for k in others))
+        ax = axes[panel // cols][panel % cols]
         rounds = series[0][0]
         n = min(len(s[0]) for s in series)
         rounds = rounds[:n]
         means = [[s[1][j] for s in series] for j in range(n)]
         worsts = [[s[2][j] for s in series] for j in range(n)]
-        c = colours[i % len(colours)]
+        if others:
+            c = line_of.setdefault(at[rule], colours[len(line_of) % len(colours)])
+            label = at[rule]
+        else:
+            c = colours[i % len(colours)]
+            label = label_of(short, at)
         m = [sum(v) / len(v) for v in means]
-        ax.plot(rounds, m, "-o", color=c, markersize=3, label=label_of(short, runs[0]["at"]))
+        ax.plot(rounds, m, "-o", color=c, markersize=3, label=label)
         ax.fill_between(rounds, [min(v) for v in means], [max(v) for v in means], color=c, alpha=0.15)
         ax.plot(rounds, [sum(v) / len(v) for v in worsts], "--", color=c, linewidth=1)
-        splits[g] = ([sum(s[3][k] for s in series) / len(series) for k in range(3)], runs[0]["at"])
-    ax.set(title="Honest test accuracy (mean over seeds, band: seeds' range; dashed: worst honest node)",
-           xlabel="round", ylabel="test accuracy", ylim=(0, 1))
-    ax.legend(loc="lower right", ncol=2 if len(groups) > 8 else 1)
+        splits[g] = ([sum(s[3][k] for s in series) / len(series) for k in range(3)], at)
+    for p_i, panel in enumerate(panels):
+        ax = axes[p_i // cols][p_i % cols]
+        ax.set(ylim=(0, 1))
+        if others:
+            ax.set_title(", ".join(f"{short[k]} {v}" for k, v in zip(others, panel)), fontsize=10)
+        if p_i // cols == rows_n - 1:
+            ax.set_xlabel("round")
+        if p_i % cols == 0:
+            ax.set_ylabel("test accuracy")
+    for p_i in range(len(panels), rows_n * cols):
+        axes[p_i // cols][p_i % cols].set_visible(False)
+    title = "Honest test accuracy (mean over seeds, band: seeds' range; dashed: worst honest node)"
+    if others:
+        fig.suptitle(title)
+        axes[0][0].legend(loc="lower right", fontsize=8, title=short[rule], title_fontsize=8)
+    else:
+        axes[0][0].set_title(title)
+        axes[0][0].legend(loc="lower right", ncol=2 if len(groups) > 8 else 1)
     save(fig, os.path.join(out, "accuracy_vs_round"))
 
     # 2. heatmaps of the final worst-honest accuracy, mean over seeds (and over any other axes).
@@ -167,14 +211,20 @@ def plot_sweep(out):
         fig.suptitle(title)
         save(fig, os.path.join(out, name))
 
-    if "robust.aggregator" in keys and "robust.attack" in keys:
-        heatmap("robust.aggregator", "robust.attack", "heatmap_aggregator_attack",
+    if rule in keys and "robust.attack" in keys:
+        heatmap(rule, "robust.attack", "heatmap_aggregator_attack",
                 "Worst honest node's final accuracy (mean over seeds)")
     for h in HETEROGENEITY:
         if "robust.f" in keys and h in keys:
             heatmap("robust.f", h, f"heatmap_f_{short[h]}", "Worst honest node's accuracy: f against heterogeneity")
 
     # 3. time per round, split into compute, wait and aggregate (honest nodes, mean over runs).
+    if splits and others:  # many points: one bar per rule, averaged over the other axes
+        by_rule = {}
+        for part, at in splits.values():
+            by_rule.setdefault(at[rule], []).append(part)
+        splits = {v: ([sum(p[k] for p in parts) / len(parts) for k in range(3)], {rule: v})
+                  for v, parts in by_rule.items()}
     if splits:
         names = list(splits)
         fig, ax = plt.subplots(figsize=(max(6, 0.6 * len(names) + 3), 4.5))

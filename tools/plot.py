@@ -164,7 +164,7 @@ def plot_sweep(out):
         ax = axes[p_i // cols][p_i % cols]
         ax.set(ylim=(0, 1))
         if others:
-            ax.set_title(", ".join(f"{short[k]} {v}" for k, v in zip(others, panel)), fontsize=10)
+            ax.set_title(label_of(short, dict(zip(others, panel))), fontsize=10)
         if p_i // cols == rows_n - 1:
             ax.set_xlabel("round")
         if p_i % cols == 0:
@@ -206,7 +206,7 @@ def plot_sweep(out):
             ax.set_yticks(range(len(rvals)), rvals)
             ax.set(xlabel=short[ck], ylabel=short[rk])
             if others:
-                ax.set_title(", ".join(f"{short[k]} {v}" for k, v in zip(others, panel)))
+                ax.set_title(label_of(short, dict(zip(others, panel))))
         fig.colorbar(im, ax=axes[0].tolist(), label="accuracy", shrink=0.95)
         fig.suptitle(title)
         save(fig, os.path.join(out, name))

@@ -574,6 +574,20 @@ TEST_CASE("p2pnode topology: degrees, honest connectivity, spectral gaps, Byzant
     auto odd = run_p2pnode({"topology", "--config", cfg, "--topology", "torus", "--rows", "3"});
     CHECK(odd.status == 2);
     CHECK(contains(odd.err, "rows 3 does not divide the 16 nodes"));
+    // Time-varying graphs: the figures are round 1's, and what the run's rounds use together.
+    auto op = run_p2pnode({"topology", "--config", cfg, "--topology", "one-peer-exponential", "--rounds", "2"});
+    REQUIRE_MESSAGE(op.status == 0, op.err);
+    CHECK(contains(op.out, "one-peer-exponential of " + cfg + ": 16 nodes, 16 edges; degree min 2, mean 2.00, max 2"));
+    CHECK(contains(op.out, "time-varying: a new graph every 1 round(s), repeating after 4; the figures are round 1's"));
+    CHECK(contains(op.out, "over the run's 2 rounds: 2 distinct graphs, 32 edges in all"));  // hops 2 and 4
+    auto ev = run_p2pnode({"topology", "--config", cfg, "--topology", "erdos-renyi", "--p", "0.3", "--every", "5",
+                           "--rounds", "20", "--json"});
+    REQUIRE_MESSAGE(ev.status == 0, ev.err);
+    CHECK(contains(ev.out, "\"time_varying\": {\"every\": 5, \"cycle\": 0, \"graphs\": 4,"));
+    CHECK(contains(e1.out, "\"time_varying\": null"));
+    auto bad = run_p2pnode({"topology", "--config", cfg, "--topology", "torus", "--every", "5"});
+    CHECK(bad.status == 2);
+    CHECK(contains(bad.err, "topology.every: only erdos-renyi is redrawn every R rounds, not torus"));
     // The drawing: a PNG from Graphviz, written whole.
     const auto png = dir.path() / "g.png";
     auto d = run_p2pnode({"topology", "--config", cfg, "--topology", "exponential", "--png", png.string()});
@@ -600,6 +614,32 @@ TEST_CASE("launch trains on a torus, a random-regular graph and two cliques") {
         REQUIRE_MESSAGE(r.status == 0, r.err);
         CHECK(contains(r.err + r.out, "[Node 7] Round 3/3 (aggregated 4 gradients)"));  // degree 3 on each graph, and itself
     }
+}
+
+// Issue 17: time-varying graphs through the command line: one-peer exponential on 8 nodes links
+// node 7 to 5 and 1 in round 1 (hop 2), to 3 alone in round 2 (hop 4), to 6 and 0 in round 3.
+TEST_CASE("launch trains on time-varying graphs: one-peer-exponential and erdos-renyi with every") {
+    p2p::test::TempDir dir;
+    p2p::test::write_set(dir, 512, false);
+    std::string nodes = "nodes:\n";
+    for (int i = 0; i < 8; ++i) nodes += fmt::format("  - {{id: {}, host: 127.0.0.1, port: {}}}\n", i, 20000 + i);
+    const std::string cfg = dir.write("eight.yaml", nodes);
+    std::vector<std::string> args{"launch", "--config", cfg, "--endpoint", "inproc", "--rounds", "3", "--batch-size",
+                                  "16", "--eval-every", "3", "--data-root", dir.path().string(), "--aggregator", "mean"};
+    auto op = args;
+    op.insert(op.end(), {"--topology", "one-peer-exponential"});
+    auto r = run_p2pnode(op);
+    REQUIRE_MESSAGE(r.status == 0, r.err);
+    const std::string log = r.err + r.out;
+    CHECK(contains(log, "[Node 7] honest node, neighbours 0, 1, 3, 5, 6,"));  // every round's, connected once
+    CHECK(contains(log, "[Node 7] Round 1/3 (aggregated 3 gradients)"));
+    CHECK(contains(log, "[Node 7] Round 2/3 (aggregated 2 gradients)"));
+    CHECK(contains(log, "[Node 7] Round 3/3 (aggregated 3 gradients)"));
+    auto er = args;
+    er.insert(er.end(), {"--topology", "erdos-renyi", "--p", "0.4", "--every", "1", "--pattern", "hub"});
+    auto h = run_p2pnode(er);
+    REQUIRE_MESSAGE(h.status == 0, h.err);
+    for (int id = 0; id < 8; ++id) CHECK(contains(h.err + h.out, fmt::format("[Node {}] Final: loss=", id)));
 }
 
 // Issue 17: --mixing metropolis in training. On a ring every node and neighbour has degree 2, so

@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <ctime>
 #include <csignal>
 #include <fstream>
 #include <functional>
@@ -40,6 +41,35 @@ std::vector<int> free_ports(int count) {
         ports.push_back(std::stoi(ep.substr(ep.rfind(':') + 1)));
     }
     return ports;
+}
+
+// The first of `count` consecutive free loopback ports, for scripts that give node k the port
+// base + k. Drawn below the kernel's ephemeral range (ip_local_port_range), where the outgoing
+// connections of tests running beside this one take their ports (seen: one took base + 3
+// between this check and the node's bind); each candidate block is bound whole, then released.
+int free_block(int count) {
+    int low = 32768;
+    if (std::ifstream range("/proc/sys/net/ipv4/ip_local_port_range"); range) range >> low;
+    const int top = std::max(low - count, 10001);
+    std::mt19937 rng(static_cast<unsigned>(::getpid()) ^ static_cast<unsigned>(std::time(nullptr)));
+    zmq::context_t ctx;
+    for (int attempt = 0; attempt < 200; ++attempt) {
+        const int base = std::uniform_int_distribution<int>(10000, top - 1)(rng);
+        std::vector<zmq::socket_t> held;
+        bool all = true;
+        for (int k = 0; k < count && all; ++k) {
+            held.emplace_back(ctx, zmq::socket_type::router);
+            try {
+                held.back().bind(fmt::format("tcp://127.0.0.1:{}", base + k));
+            } catch (const zmq::error_t&) {
+                all = false;
+            }
+        }
+        for (auto& h : held) h.set(zmq::sockopt::linger, 0);
+        if (all) return base;
+    }
+    FAIL("no block of " << count << " free ports below " << low);
+    return 0;
 }
 
 // The "loss" of node `id`'s summary in `dir`, as written (every digit: equal models give equal text).
@@ -367,7 +397,7 @@ TEST_CASE("Slurm: a one-host cluster of the test's own; srun -n 5 (mesh), srun -
         REQUIRE(hub.status == 0);
         CHECK(contains(hub.err + hub.out, "broker: all 5 nodes registered and left; stopping"));
         // The batch script of configs/cluster: config from the allocation, one srun, the table.
-        const std::string base = std::to_string(free_ports(1)[0]);
+        const std::string base = std::to_string(free_block(8));  // node k binds base + k
         ::setenv("P2PNODE", bin.c_str(), 1);
         ::setenv("P2PNODE_RUNS", runs.c_str(), 1);
         ::setenv("P2PNODE_BASE_PORT", base.c_str(), 1);
@@ -436,7 +466,7 @@ TEST_CASE("configs/cluster/mpirun.sh: a hostfile's slots, mpirun --node-id auto,
     const std::string root = p2p::test::required_env("P2PNODE_SOURCE_ROOT");
     const std::string hosts = dir.write("hosts", "127.0.0.1 slots=5\n");  // no /etc/hosts in a fresh chroot
     const auto runs = dir.path() / "runs";
-    const std::string base = std::to_string(free_ports(1)[0]);
+    const std::string base = std::to_string(free_block(8));  // node k binds base + k
     ::setenv("P2PNODE", bin.c_str(), 1);
     ::setenv("P2PNODE_RUNS", runs.c_str(), 1);
     ::setenv("P2PNODE_BASE_PORT", base.c_str(), 1);

@@ -542,6 +542,41 @@ TEST_CASE("hostile peer: stale messages do not hold every round to the timeout")
     }
 }
 
+// Issue 17: on a time-varying graph a peer linked to a node in some rounds is a neighbour of
+// those rounds only. One-peer exponential on 4 nodes: odd rounds link 0-2 and 1-3, even rounds
+// 0-1, 1-2, 2-3, 3-0. The hostile node 3 sends a valid gradient for every round to 0 and 1:
+// node 0 takes it in even rounds only, node 1 in odd rounds only, and each counts the others.
+TEST_CASE("hostile peer on a time-varying graph: a gradient for a round it is not linked in is refused") {
+    Harness h;
+    auto& dir = h.dir;
+    auto& data = h.data;
+    auto s = hostile_setup(dir, 19620);
+    s.cfg = parse_nodes_config("nodes:\n  - {id: 0, host: 127.0.0.1, port: 19620}\n"
+                               "  - {id: 1, host: 127.0.0.1, port: 19621}\n"
+                               "  - {id: 2, host: 127.0.0.1, port: 19622}\n"
+                               "  - {id: 3, host: 127.0.0.1, port: 19623, type: byzantine}\n",
+                               "varying.yaml");
+    s.choice.topology.type = "one-peer-exponential";
+    s.choice.robust.aggregator = "mean";
+    s.choice.timeouts.round = 2.0;
+    s.options.only = {0, 1, 2};
+    const int rounds = s.choice.training.rounds;
+    RawPeer peer3(dir, 19620, 3, {0, 1});
+    const auto results = under_attack(s, *data, [&](std::uint64_t iteration) {
+        peer3.announce();
+        const auto r = 1 + iteration % static_cast<std::uint64_t>(rounds);
+        for (std::uint32_t peer : {0u, 1u}) peer3.grad(peer, r);
+        peer3.pace(5ms);
+    });
+    for (std::uint32_t id : {0u, 1u, 2u}) {
+        CAPTURE(id);
+        const auto& r = results.at(id);
+        CHECK(r.rounds_done == rounds);
+        if (id == 2) CHECK(r.rejected.count("not_neighbour") == 0);  // 3 never sends to it
+        else CHECK(r.rejected.at("not_neighbour") > 0);
+    }
+}
+
 // Issue 19, item 4: a node that starts (or is stopped) far behind its neighbours catches up to
 // the round they vouch for, and they take it back: afterwards it hears them and they hear it.
 TEST_CASE("a node far behind its neighbours catches up and is taken back") {
@@ -553,11 +588,16 @@ TEST_CASE("a node far behind its neighbours catches up and is taken back") {
                                "  - {id: 1, host: 127.0.0.1, port: 19591, type: honest}\n"
                                "  - {id: 2, host: 127.0.0.1, port: 19592, type: honest}\n",
                                "late.yaml");
-    s.choice.training.rounds = 300;
+    // Rounds enough never to end by themselves: the nodes are stopped together (the Ctrl-C
+    // agreement) once node 2 has heard both neighbours for 25 rounds, so that on a loaded machine
+    // nodes 0 and 1 cannot finish before node 2 is up (seen: they did, at 300 rounds).
+    s.choice.training.rounds = 100000;
     s.choice.timeouts.round = 2.0;
     s.choice.timeouts.hard = 2.0;
     s.choice.timeouts.startup = 1.0;  // nodes 0 and 1 start without node 2
     s.choice.outputs.metrics_dir = (dir.path() / "metrics").string();
+    std::atomic<bool> stop{false};
+    s.options.stop_requested = [&] { return stop.load(); };
     auto rows = [&](std::uint32_t id) {
         std::vector<std::string> out;
         std::ifstream in(fmt::format("{}/node-{}.jsonl", s.choice.outputs.metrics_dir, id));
@@ -568,40 +608,50 @@ TEST_CASE("a node far behind its neighbours catches up and is taken back") {
         const auto at = row.find("\"peers_heard\":");
         return at == std::string::npos ? -1 : std::stoi(row.substr(at + 14));
     };
+    auto with_both = [&](const std::vector<std::string>& r) {
+        return std::count_if(r.begin(), r.end(), [&](const std::string& row) { return heard(row) == 2; });
+    };
     std::map<std::uint32_t, node::NodeResult> early, late;
     std::thread a([&] {
         auto o = s.options;
         o.only = {0, 1};
         early = launch::run_threads(s.cfg, s.choice, o, *data);
     });
-    // Node 2 starts once node 0 has done 20 rounds without it.
-    const auto deadline = std::chrono::steady_clock::now() + 60s;
+    // Node 2 starts once node 0 has done 20 rounds without it (polling files, with deadlines).
+    auto deadline = std::chrono::steady_clock::now() + 60s;
     while (rows(0).size() < 20 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(10ms);
-    {
+    std::thread b([&] {
         auto o = s.options;
         o.only = {2};
         late = launch::run_threads(s.cfg, s.choice, o, *data);
-    }
+    });
+    deadline = std::chrono::steady_clock::now() + 60s;
+    while (with_both(rows(2)) < 25 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(10ms);
+    stop = true;
+    b.join();
     a.join();
     REQUIRE(late.count(2) == 1);
-    CHECK(late.at(2).rounds_done == 300);
+    REQUIRE(early.count(0) == 1);
+    const int done = late.at(2).rounds_done;
+    CHECK(done < 100000);
+    CHECK(early.at(0).rounds_done == done);  // stopped together
+    CHECK(early.at(1).rounds_done == done);
     // Node 2 starts once its neighbours are 20 rounds in; on a loaded machine it may step a few
     // rounds alone before their messages reach it (seen: 17 skipped), so ask for a real jump, not
     // an exact one, and that every round it did not skip has its row.
     const auto skipped = late.at(2).rejected["rounds_skipped"];
     CHECK(skipped >= 10);
     const auto r2 = rows(2);
-    CHECK(r2.size() + skipped == 300);
-    const auto with_both = std::count_if(r2.begin(), r2.end(), [&](const std::string& row) { return heard(row) == 2; });
-    CHECK(with_both >= 20);  // after catching up, node 2 aggregated its two neighbours' gradients
-    for (std::uint32_t id : {0u, 1u}) {  // and they took it back before the end
+    CHECK(r2.size() + skipped == static_cast<std::size_t>(done));
+    CHECK(with_both(r2) >= 25);  // after catching up, node 2 aggregated its two neighbours' gradients
+    for (std::uint32_t id : {0u, 1u}) {  // and they took it back
         CAPTURE(id);
         const auto r = rows(id);
         REQUIRE(r.size() >= 2);
         CHECK(heard(r[r.size() - 2]) == 2);
     }
     MESSAGE("node 2 skipped " << late.at(2).rejected["rounds_skipped"] << " rounds, then heard both neighbours in "
-                              << with_both << " of its " << r2.size() << " rows");
+                              << with_both(r2) << " of its " << r2.size() << " rows");
 }
 
 // Issue 19, item 7: a checkpoint whose CRC is valid but whose fields do not fit the run is

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include <spdlog/spdlog.h>
+#include <yaml-cpp/yaml.h>
 
 #include "p2pnode/data/idx.hpp"
 #include "p2pnode/errors.hpp"
@@ -639,5 +640,131 @@ TEST_CASE("nodes asked to stop together stop after the same round") {
         CHECK(r.rounds_done == stopped);
         CHECK(node::load_checkpoint(node::checkpoint_path(e.outputs.checkpoint_dir, id)).round ==
               static_cast<std::uint64_t>(stopped));
+    }
+}
+
+// Issue 17: time-varying graphs. One-peer exponential: round r links i to i + 2^(r mod J);
+// erdos-renyi with every R: a fresh connected draw every R rounds, the same on every node.
+TEST_CASE("time-varying graphs: each round's neighbours, the union the transport connects, f over every round") {
+    using V = std::vector<std::uint32_t>;
+    const V eight{0, 1, 2, 3, 4, 5, 6, 7};
+    const auto op = node::one_peer_exponential(eight);
+    CHECK(op.cycle() == 3);
+    CHECK(op.at(1).neighbours(0) == V{2, 6});  // j = 1
+    CHECK(op.at(2).neighbours(0) == V{4});     // j = 2: +4 and -4 are one node
+    CHECK(op.at(3).neighbours(0) == V{1, 7});  // j = 0
+    CHECK(op.at(4).neighbours(0) == V{2, 6});  // the cycle again
+    CHECK(op.at(3).neighbours(5) == V{4, 6});
+    CHECK(op.epochs_in(100).size() == 3);
+    CHECK(op.epochs_in(2).size() == 2);
+    const auto ex = node::Topology::exponential(eight);
+    for (auto id : eight) CHECK(op.union_over(3).neighbours(id) == ex.neighbours(id));
+    CHECK(op.union_over(1).neighbours(0) == V{2, 6});  // a one-round run connects round 1's peers only
+    // Not a power of two: 6 nodes, J = 3; round 2 (j = 2): 0 -> 4 and 2 -> 0.
+    const auto six = node::one_peer_exponential({0, 1, 2, 3, 4, 5});
+    CHECK(six.at(2).neighbours(0) == V{2, 4});
+    CHECK(six.at(3).neighbours(0) == V{1, 5});
+
+    std::string text = "nodes:\n";
+    for (int i = 0; i < 8; ++i) text += fmt::format("  - {{id: {}, host: a, port: {}}}\n", i, 1000 + i);
+    const auto cfg = parse_nodes_config(text, "eight.yaml");
+    Experiment e = cfg.experiment;
+    e.training.rounds = 10;
+    e.byzantine.ids = {3};
+    e.topology.type = "one-peer-exponential";
+    const auto ops = node::settings_for_all(cfg, e);
+    REQUIRE(ops.size() == 8);
+    REQUIRE(ops[0].varying);
+    CHECK(ops[0].neighbours == V{1, 2, 4, 6, 7});  // every round's peers
+    CHECK(ops[2].honest_neighbours == V{0, 1, 4, 6});  // 3 is Byzantine
+    CHECK(ops[0].robust.f == 1);                    // the most Byzantine neighbours in any one round
+    CHECK(ops[0].f_reason.find("in any round") != std::string::npos);
+
+    e.topology.type = "erdos-renyi";
+    e.topology.p = 0.3;
+    e.topology.every = 3;  // rounds 1-3, 4-6, 7-9, 10: four graphs
+    const auto er = node::settings_for_all(cfg, e);
+    REQUIRE(er[0].varying);
+    const auto& tv = *er[0].varying;
+    CHECK(tv.epoch_of(1) == 0);
+    CHECK(tv.epoch_of(3) == 0);
+    CHECK(tv.epoch_of(4) == 1);
+    CHECK(tv.epoch_of(10) == 3);
+    REQUIRE(tv.epochs_in(10).size() == 4);
+    const V honest{0, 1, 2, 4, 5, 6, 7};
+    std::set<std::vector<V>> distinct;
+    for (std::uint64_t epoch = 0; epoch < 4; ++epoch) {
+        CAPTURE(epoch);
+        const auto g = tv.epoch(epoch);
+        CHECK(g.connected_within(honest));  // each draw keeps the honest nodes connected
+        std::vector<V> adjacency;
+        for (auto id : eight) {
+            adjacency.push_back(g.neighbours(id));
+            for (auto n : g.neighbours(id))  // within the union every node connects to
+                CHECK(std::binary_search(er[id].neighbours.begin(), er[id].neighbours.end(), n));
+        }
+        distinct.insert(adjacency);
+        CHECK(g.neighbours(0) == er[5].varying->epoch(epoch).neighbours(0));  // the same graph on every node
+    }
+    CHECK(distinct.size() == 4);  // a fresh graph every 3 rounds
+    // Round 1's graph is the one placed and reported.
+    CHECK(tv.epoch(0).neighbours(2) == node::placed_graph(cfg, e).graph.neighbours(2));
+    // The same seed, the same graphs; another seed, others.
+    CHECK(node::settings_for_all(cfg, e)[0].varying->epoch(2).neighbours(1) == tv.epoch(2).neighbours(1));
+    e.topology.seed = 99;
+    bool differs = false;
+    for (std::uint64_t epoch = 0; epoch < 4; ++epoch)
+        for (auto id : eight)
+            differs |= node::settings_for_all(cfg, e)[0].varying->epoch(epoch).neighbours(id) != tv.epoch(epoch).neighbours(id);
+    CHECK(differs);
+    e.topology.type = "ring";
+    CHECK_THROWS_WITH_AS(node::settings_for_all(cfg, e), doctest::Contains("topology.every: only erdos-renyi"),
+                         ConfigError);
+}
+
+// Each round waits for that round's neighbours only: a neighbour of the last round that is not
+// one now is not waited for (with the round timeout at 3 s, a wait for it would show), and a new
+// one is (every honest node hears exactly its round's degree, every round, mesh and hub).
+TEST_CASE("a time-varying run: every honest node finishes, hearing each round's neighbours and no others") {
+    QuietLogs quiet;
+    p2p::test::TempDir dir;
+    p2p::test::write_set(dir, 256, false);
+    auto data = data::load_mnist_data(dir.path().string());
+    std::string text = "nodes:\n";
+    for (int i = 0; i < 8; ++i) text += fmt::format("  - {{id: {}, host: 127.0.0.1, port: {}}}\n", i, 9500 + i);
+    const auto cfg = parse_nodes_config(text, "eight.yaml");
+    Experiment e = quick(12);
+    e.topology.type = "one-peer-exponential";
+    e.byzantine.ids = {5};
+    e.robust.aggregator = "trimmed-mean";  // runs on 2 inputs with f = 1 (median does not: rounds with one peer)
+    e.robust.f = 0;
+    e.timeouts.round = 3.0;
+    const auto op = node::one_peer_exponential({0, 1, 2, 3, 4, 5, 6, 7});
+    for (const auto pattern : {Pattern::Mesh, Pattern::Hub}) {
+        CAPTURE(static_cast<int>(pattern));
+        ClusterOptions o = inproc();
+        o.pattern = pattern;
+        const std::string metrics = (dir.path() / (pattern == Pattern::Mesh ? "mesh" : "hub")).string();
+        e.outputs.metrics_dir = metrics;
+        const auto results = launch::run_threads(cfg, e, o, *data);
+        REQUIRE(results.size() == 8);
+        for (const auto& [id, r] : results) {
+            CAPTURE(id);
+            CHECK(r.rounds_done == 12);
+            if (id == 5) continue;
+            CHECK(r.rejected.count("not_neighbour") == 0);
+            CHECK(r.rejected.count("stale") == 0);
+            std::ifstream in(fmt::format("{}/node-{}.jsonl", metrics, id));
+            int rows = 0;
+            for (std::string line; std::getline(in, line); ++rows) {
+                const YAML::Node j = YAML::Load(line);  // a JSON row
+                const auto row = j["round"].as<long long>(), heard = j["peers_heard"].as<long long>();
+                const double wait = j["seconds_wait"].as<double>();
+                CAPTURE(row);
+                CHECK(heard == static_cast<long long>(op.at(static_cast<std::uint64_t>(row)).neighbours(id).size()));
+                CHECK(wait < 1.5);
+            }
+            CHECK(rows == 12);
+        }
     }
 }

@@ -25,7 +25,9 @@ namespace p2p::cli {
 namespace {
 
 bool decides_graph(const Field& f) {
-    return f.key.substr(0, 9) == "topology." || f.key.substr(0, 10) == "byzantine." || f.key == "training.seed";
+    // the rounds: which graphs a time-varying one goes through
+    return f.key.substr(0, 9) == "topology." || f.key.substr(0, 10) == "byzantine." || f.key == "training.seed" ||
+           f.key == "training.rounds";
 }
 
 std::string describe(const Experiment& e) {
@@ -33,7 +35,9 @@ std::string describe(const Experiment& e) {
     if (t.type == "ring") return fmt::format("ring (k {})", t.k);
     if (t.type == "star") return t.centre >= 0 ? fmt::format("star (centre {})", t.centre) : "star (centre: the lowest id)";
     if (t.type == "torus") return t.rows > 0 ? fmt::format("torus ({} rows)", t.rows) : "torus (the most square grid)";
-    if (t.type == "erdos-renyi") return fmt::format("erdos-renyi (p {})", t.p);
+    if (t.type == "erdos-renyi")
+        return t.every > 0 ? fmt::format("erdos-renyi (p {}, a new draw every {} rounds)", t.p, t.every)
+                           : fmt::format("erdos-renyi (p {})", t.p);
     if (t.type == "random-regular") return fmt::format("random-regular (degree {})", t.degree);
     if (t.type == "two-cliques") return fmt::format("two-cliques ({} bridges)", t.bridges);
     return t.type;
@@ -103,6 +107,27 @@ int run_topology(const TopologyFlags& f) {
     for (const auto& w : warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
     const node::PlacedGraph placed = node::placed_graph(cfg, e);
     const node::GraphStats st = node::graph_stats(placed);
+    // A time-varying graph: the figures are round 1's; what the run's rounds use together.
+    std::string varying_text, varying_json = "null";
+    if (placed.varying) {
+        const auto rounds = static_cast<std::uint64_t>(e.training.rounds);
+        const node::Topology all = placed.varying->union_over(rounds);
+        std::vector<std::uint32_t> honest;
+        for (const auto& n : st.per_node)
+            if (!n.byzantine) honest.push_back(n.id);
+        const bool connected = all.connected_within(honest);
+        const auto distinct = placed.varying->epochs_in(rounds).size();
+        varying_text = fmt::format(
+            "time-varying: a new graph every {} round(s), {}; the figures are round 1's graph.\n"
+            "over the run's {} rounds: {} distinct graphs, {} edges in all, honest nodes {} over them\n",
+            placed.varying->period(),
+            placed.varying->cycle() ? fmt::format("repeating after {}", placed.varying->cycle()) : "never repeating",
+            rounds, distinct, all.edge_count(), connected ? "connected" : "NOT connected");
+        varying_json = fmt::format("{{\"every\": {}, \"cycle\": {}, \"graphs\": {}, \"union_edges\": {}, "
+                                   "\"union_honest_connected\": {}}}",
+                                   placed.varying->period(), placed.varying->cycle(), distinct, all.edge_count(),
+                                   connected ? "true" : "false");
+    }
     const std::string gaps = st.gaps_computed
                                  ? fmt::format("uniform {:.4f}, metropolis {:.4f}", st.gap_uniform, st.gap_metropolis)
                                  : fmt::format("not computed above {} honest nodes", node::kMaxGapNodes);
@@ -118,11 +143,12 @@ int run_topology(const TopologyFlags& f) {
                                       "  \"honest\": {},\n  \"honest_connected\": {},\n"
                                       "  \"spectral_gap\": {{\"uniform\": {}, \"metropolis\": {}}},\n"
                                       "  \"byzantine_neighbours\": {{\"min\": {}, \"mean\": {}, \"max\": {}, "
-                                      "\"most_exposed\": [{}]}},\n  \"per_node\": [{}\n  ]\n}}\n",
+                                      "\"most_exposed\": [{}]}},\n  \"time_varying\": {},\n"
+                                      "  \"per_node\": [{}\n  ]\n}}\n",
                                       e.topology.type, st.nodes, st.edges, st.degree_min, st.degree_mean, st.degree_max,
                                       st.honest, st.honest_connected ? "true" : "false", gap(st.gap_uniform),
                                       gap(st.gap_metropolis), st.byzantine_min, st.byzantine_mean, st.byzantine_max,
-                                      fmt::join(st.most_exposed, ", "), nodes)
+                                      fmt::join(st.most_exposed, ", "), varying_json, nodes)
                               .c_str());
     } else {
         std::printf("%s", fmt::format("{} of {}: {} nodes, {} edges; degree min {}, mean {:.2f}, max {}\n", describe(e),
@@ -136,6 +162,7 @@ int run_topology(const TopologyFlags& f) {
                                       st.byzantine_min, st.byzantine_mean, st.byzantine_max,
                                       exposed(st))
                               .c_str());
+        if (!varying_text.empty()) std::printf("%s\n", varying_text.c_str());
         if (st.nodes > kTableNodes) {
             std::printf("(each node's degree and Byzantine neighbours: --json)\n");
             return finish(f, placed, st, e);

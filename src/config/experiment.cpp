@@ -223,6 +223,9 @@ const Field kFields[] = {
             topology.bridges),
     P2P_INT("topology.seed", "--topology-seed", "random graphs: the draw's seed (-1: the run's --seed)", kRun, -1,
             9'007'199'254'740'992.0, topology.seed),
+    P2P_INT("topology.every", "--every",
+            "erdos-renyi: a new draw every R rounds, a time-varying graph (0: one graph for the run)", kRun, 0,
+            1'000'000'000, topology.every),
     Field{"topology.edges", "", "edges: the undirected edges [[a, b], ...]", kFileOnly, FieldKind::Pairs, C::None,
           0, 1'000'000, false, {},
           [](Experiment& e, const FieldValue& v) {

@@ -33,16 +33,65 @@ struct Grad {
     wire::Message decoded;
 };
 
+// A node's links in a round: to whom it sends, whom it waits for, and their degrees (Metropolis).
+struct Links {
+    std::vector<std::uint32_t> neighbours, honest;  // sorted
+    std::vector<std::size_t> degrees;               // by position in neighbours
+    std::size_t quorum = 0;
+};
+
+// The links of each round: the settings' own on a static graph; on a time-varying one the
+// round's graph, made once per epoch for the rounds in flight (this one and the future window).
+class RoundLinks {
+public:
+    explicit RoundLinks(const NodeSettings& s) : s_(s) {
+        fixed_.neighbours = s.neighbours;
+        fixed_.honest = s.honest_neighbours;
+        fixed_.degrees = s.neighbour_degrees;
+        fixed_.quorum = s.quorum;
+    }
+
+    const Links& at(std::uint64_t round) {
+        if (!s_.varying) return fixed_;
+        const std::uint64_t epoch = s_.varying->epoch_of(round);
+        auto it = cache_.find(epoch);
+        if (it != cache_.end()) return it->second;
+        // Epochs that never come back: past the rounds in flight (at most future_window + 1
+        // epochs), the lowest is one gone by. A cycle's few epochs all stay.
+        if (s_.varying->cycle() == 0 && cache_.size() >= 2 * s_.future_window + 2) cache_.erase(cache_.begin());
+        const Topology g = s_.varying->epoch(epoch);
+        Links l;
+        l.neighbours = g.neighbours(s_.id);
+        for (auto n : l.neighbours) {
+            if (std::binary_search(s_.honest_neighbours.begin(), s_.honest_neighbours.end(), n)) l.honest.push_back(n);
+            l.degrees.push_back(g.neighbours(n).size());
+        }
+        const std::size_t deg = l.neighbours.size(), f = s_.robust.f;
+        l.quorum = s_.quorum_given ? std::min(s_.quorum, deg) : (deg > f ? deg - f : 0);
+        return cache_.emplace(epoch, std::move(l)).first->second;
+    }
+
+    bool linked(std::uint64_t round, std::uint32_t from) {
+        const auto& n = at(round).neighbours;
+        return std::binary_search(n.begin(), n.end(), from);
+    }
+
+private:
+    const NodeSettings& s_;
+    Links fixed_;
+    std::map<std::uint64_t, Links> cache_;  // by epoch (a cyclic schedule's epochs come back)
+};
+
 class Gather {
 public:
-    Gather(const NodeSettings& s, std::size_t dim) : s_(s), dim_(dim) {
+    Gather(const NodeSettings& s, std::size_t dim, RoundLinks& links) : s_(s), dim_(dim), links_(links) {
         limits_.max_dim = static_cast<std::uint32_t>(dim);
         for (auto id : s.neighbours) neighbours_.insert(id);
     }
 
     // Collects round r's gradients from `from` (a subset of the neighbours).
     std::map<std::uint32_t, Grad> collect(transport::Transport& t, std::uint64_t r, const std::vector<std::uint32_t>& from,
-                                          std::map<std::string, std::uint64_t>& rejected) {
+                                          std::size_t quorum, std::map<std::string, std::uint64_t>& rejected) {
         std::map<std::uint32_t, Grad> have;
         // Earlier arrivals for this round; those for rounds skipped over (a rejoin) go.
         for (auto it = future_.begin(); it != future_.end();) {
@@ -85,7 +134,7 @@ public:
                 break;
             }
             const std::size_t got = have.size();
-            if (now >= start + s_.soft_timeout && got >= s_.quorum) {
+            if (now >= start + s_.soft_timeout && got >= quorum) {
                 mark_absent(missing, r);
                 break;
             }
@@ -94,7 +143,7 @@ public:
                 break;
             }
             Clock::time_point until = std::min(start + s_.hard_timeout, now + std::chrono::milliseconds(250));
-            if (got >= s_.quorum) until = std::min(until, start + s_.soft_timeout);
+            if (got >= quorum) until = std::min(until, start + s_.soft_timeout);
             if (only_absent) until = std::min(until, start + s_.absent_grace);
             auto m = t.receive(until);
             if (!m) continue;
@@ -204,6 +253,10 @@ private:
             ++rejected["too_far_ahead"];
             return;
         }
+        if (s_.varying && !links_.linked(round, from)) {  // a neighbour of some round, not of this one
+            ++rejected["not_neighbour"];
+            return;
+        }
         Grad g{std::move(m), std::move(d)};
         if (round == r) {  // only a message that counts for this round brings an absent neighbour back
             if (!have.emplace(from, std::move(g)).second)
@@ -217,6 +270,7 @@ private:
 
     const NodeSettings& s_;
     std::size_t dim_;
+    RoundLinks& links_;
     wire::Limits limits_;
     std::set<std::uint32_t> neighbours_, absent_, said_bye_;
     std::map<std::pair<std::uint64_t, std::uint32_t>, Grad> future_;
@@ -229,15 +283,15 @@ constexpr const char* kRejectReasons[] = {"malformed",     "wrong_dim",    "non_
                                           "too_far_ahead", "beyond_run",   "duplicate",      "from_mismatch",
                                           "not_neighbour", "rounds_skipped", "rounds_without_aggregation"};
 
-void send_grad(transport::Transport& t, const NodeSettings& s, std::uint64_t round, std::span<const float> g,
-               wire::Kind kind = wire::Kind::Grad) {
+void send_grad(transport::Transport& t, const NodeSettings& s, const std::vector<std::uint32_t>& to, std::uint64_t round,
+               std::span<const float> g, wire::Kind kind = wire::Kind::Grad) {
     wire::Header h;
     h.kind = kind;
     h.from = s.id;
     h.round = round;
     h.dim = kind == wire::Kind::Grad ? static_cast<std::uint32_t>(g.size()) : 0;
     const auto header = wire::encode_header(h);
-    t.send(s.neighbours, header, kind == wire::Kind::Grad ? wire::payload_bytes(g) : std::span<const std::byte>());
+    t.send(to, header, kind == wire::Kind::Grad ? wire::payload_bytes(g) : std::span<const std::byte>());
 }
 
 // What a node does around the shared gather: an honest node computes and sends its vector,
@@ -247,8 +301,8 @@ public:
     virtual ~Role() = default;
     // Before the gather: the round's own computation and sends. Returns the train loss (NaN: none).
     virtual double before_gather(std::uint64_t r) = 0;
-    // The neighbours whose messages the round gathers.
-    virtual const std::vector<std::uint32_t>& sources() const = 0;
+    // The neighbours whose messages round r gathers.
+    virtual const std::vector<std::uint32_t>& sources(std::uint64_t r) = 0;
     // After the gather, on what arrived (sorted by sender). Returns the round's log line.
     virtual std::string after_gather(std::uint64_t r, int round, std::map<std::uint32_t, Grad>& got) = 0;
     virtual bool honest() const = 0;
@@ -256,8 +310,8 @@ public:
 
 class HonestNode final : public Role {
 public:
-    HonestNode(const NodeSettings& s, transport::Transport& t, Trainer& trainer, NodeResult& result)
-        : s_(s), t_(t), trainer_(trainer), result_(result), pipeline_(s.pre_aggregators, s.aggregator, s.robust),
+    HonestNode(const NodeSettings& s, transport::Transport& t, Trainer& trainer, NodeResult& result, RoundLinks& links)
+        : s_(s), t_(t), trainer_(trainer), result_(result), links_(links), pipeline_(s.pre_aggregators, s.aggregator, s.robust),
           model_exchange_(s.training.exchange == "model"), metropolis_(s.training.mixing == "metropolis"), lr_(static_cast<float>(s.training.learning_rate)),
           aggregate_(trainer.dim()), half_(model_exchange_ ? trainer.dim() : 0) {}
 
@@ -270,13 +324,13 @@ public:
             const auto params = trainer_.params();
             for (std::size_t k = 0; k < half_.size(); ++k) half_[k] = params[k] - lr_ * vector_[k];
         }
-        send_grad(t_, s_, r, own_vector());
+        send_grad(t_, s_, links_.at(r).neighbours, r, own_vector());
         return loss;
     }
 
-    const std::vector<std::uint32_t>& sources() const override { return s_.neighbours; }
+    const std::vector<std::uint32_t>& sources(std::uint64_t r) override { return links_.at(r).neighbours; }
 
-    std::string after_gather(std::uint64_t, int round, std::map<std::uint32_t, Grad>& got) override {
+    std::string after_gather(std::uint64_t r, int round, std::map<std::uint32_t, Grad>& got) override {
         std::vector<std::pair<std::uint32_t, std::span<const float>>> inputs;
         inputs.emplace_back(s_.id, own_vector());
         for (auto& [from, g] : got) inputs.emplace_back(from, g.decoded.payload);
@@ -286,7 +340,7 @@ public:
         std::size_t aggregated = 0;
         try {
             if (metropolis_)
-                metropolis(got);
+                metropolis(got, links_.at(r));
             else
                 pipeline_.aggregate(views, aggregate_);
             robust::mix_own<float>(own_vector(), aggregate_, s_.training.self_weight);
@@ -324,15 +378,16 @@ private:
     // --mixing metropolis (the mean's weights by degree): each neighbour heard this round weighs
     // W_ij = 1/(1 + max(d_i, d_j)), oneself the rest (a neighbour not heard leaves its weight
     // with oneself), summed in id order.
-    void metropolis(const std::map<std::uint32_t, Grad>& got) {
+    void metropolis(const std::map<std::uint32_t, Grad>& got, const Links& links) {
         const auto own = own_vector();
-        const std::size_t d = s_.neighbours.size();
+        const auto& mine = links.neighbours;
+        const std::size_t d = mine.size();
         double self = 1.0;
         std::fill(aggregate_.begin(), aggregate_.end(), 0.0f);
         for (const auto& [from, g] : got) {
-            const auto at = std::lower_bound(s_.neighbours.begin(), s_.neighbours.end(), from);
-            if (at == s_.neighbours.end() || *at != from) continue;
-            const std::size_t dj = s_.neighbour_degrees[static_cast<std::size_t>(at - s_.neighbours.begin())];
+            const auto at = std::lower_bound(mine.begin(), mine.end(), from);
+            if (at == mine.end() || *at != from) continue;
+            const std::size_t dj = links.degrees[static_cast<std::size_t>(at - mine.begin())];
             const double w = 1.0 / static_cast<double>(1 + std::max(d, dj));
             self -= w;
             const auto& v = g.decoded.payload;
@@ -347,6 +402,7 @@ private:
     transport::Transport& t_;
     Trainer& trainer_;
     NodeResult& result_;
+    RoundLinks& links_;
     robust::Pipeline<float> pipeline_;
     bool model_exchange_;
     bool metropolis_;  // --mixing metropolis: weights by degree instead of the rule
@@ -364,8 +420,8 @@ private:
 // gradient attack keeps its meaning.
 class ByzantineNode final : public Role {
 public:
-    ByzantineNode(const NodeSettings& s, transport::Transport& t, Trainer& trainer)
-        : s_(s), t_(t), trainer_(trainer), attack_(robust::make_attack<float>(s.attack, s.attack_params)),
+    ByzantineNode(const NodeSettings& s, transport::Transport& t, Trainer& trainer, RoundLinks& links)
+        : s_(s), t_(t), trainer_(trainer), links_(links), attack_(robust::make_attack<float>(s.attack, s.attack_params)),
           needs_(robust::attack(s.attack).needs), mean_(robust::make_aggregator<float>("mean", {})),
           model_exchange_(s.training.exchange == "model"), lr_(static_cast<float>(s.training.learning_rate)),
           forged_(trainer.dim()) {}
@@ -375,7 +431,7 @@ public:
         return NAN;
     }
 
-    const std::vector<std::uint32_t>& sources() const override { return s_.honest_neighbours; }
+    const std::vector<std::uint32_t>& sources(std::uint64_t r) override { return links_.at(r).honest; }
 
     std::string after_gather(std::uint64_t r, int round, std::map<std::uint32_t, Grad>& got) override {
         const std::size_t dim = trainer_.dim();
@@ -411,7 +467,7 @@ public:
                     mean_->aggregate(models, reference);
                 }
             }
-            send_grad(t_, s_, r, forged_);
+            send_grad(t_, s_, links_.at(r).neighbours, r, forged_);
         }
         return fmt::format("[Node {}] Round {}/{} (forged from {} gradients)", s_.id, round, s_.training.rounds,
                            got.size());
@@ -423,6 +479,7 @@ private:
     const NodeSettings& s_;
     transport::Transport& t_;
     Trainer& trainer_;
+    RoundLinks& links_;
     std::unique_ptr<robust::Attack<float>> attack_;
     robust::AttackNeeds needs_;
     std::unique_ptr<robust::Aggregator<float>> mean_;  // the next reference
@@ -440,11 +497,12 @@ NodeResult run_node(const NodeSettings& s, transport::Transport& t, const data::
     Trainer trainer(tr, s.model, s.shard, s.shards, data, 0.0f, 0.0f, s.partition, s.model_options);
     const std::size_t dim = trainer.dim();
     NodeResult result;
+    RoundLinks links(s);
     std::unique_ptr<Role> role;
     if (s.type == NodeType::Honest)
-        role = std::make_unique<HonestNode>(s, t, trainer, result);
+        role = std::make_unique<HonestNode>(s, t, trainer, result, links);
     else
-        role = std::make_unique<ByzantineNode>(s, t, trainer);
+        role = std::make_unique<ByzantineNode>(s, t, trainer, links);
     const bool honest = role->honest();
 
     int first_round = 1;
@@ -513,7 +571,7 @@ NodeResult run_node(const NodeSettings& s, transport::Transport& t, const data::
                  honest ? fmt::format("aggregator {} with f = {} ({})", s.aggregator, s.robust.f, s.f_reason)
                         : fmt::format("attack {}", s.attack));
 
-    Gather gather(s, dim);
+    Gather gather(s, dim, links);
     gather.start_absent(missing);
     // Ctrl-C: a node asked to stop proposes to stop stop_margin rounds on (2 x its eccentricity
     // + 1) and goes on in step with its neighbours, telling them its target at the start of
@@ -538,10 +596,10 @@ NodeResult run_node(const NodeSettings& s, transport::Transport& t, const data::
         const auto r = static_cast<std::uint64_t>(round);
         const auto t0 = Clock::now();
         agree_stop(r);
-        if (stop_after) send_grad(t, s, *stop_after, {}, wire::Kind::Stop);  // before this round's gradient
+        if (stop_after) send_grad(t, s, s.neighbours, *stop_after, {}, wire::Kind::Stop);  // before this round's gradient
         const double train_loss = role->before_gather(r);
         const auto t1 = Clock::now();
-        auto got = gather.collect(t, r, role->sources(), result.rejected);
+        auto got = gather.collect(t, r, role->sources(r), links.at(r).quorum, result.rejected);
         const auto t2 = Clock::now();
         if (gather.rejoin_round() > r + 1) {  // the neighbours went on (we were stopped, late or resumed): catch up
             const int target = static_cast<int>(std::min<std::uint64_t>(gather.rejoin_round() + 1, tr.rounds));
@@ -609,7 +667,7 @@ NodeResult run_node(const NodeSettings& s, transport::Transport& t, const data::
             break;
         }
     }
-    send_grad(t, s, static_cast<std::uint64_t>(result.rounds_done) + 1, {}, wire::Kind::Bye);
+    send_grad(t, s, s.neighbours, static_cast<std::uint64_t>(result.rounds_done) + 1, {}, wire::Kind::Bye);
     result.seconds_per_round = result.rounds_done ? seconds(Clock::now() - run_start) / result.rounds_done : 0;
     if (honest) {
         spdlog::info("[Node {}] Final: loss={:.4f}, acc={:.4f}", s.id, result.final_eval.loss, result.final_eval.accuracy);

@@ -115,6 +115,7 @@ TopologySpec spec_of(const Experiment& e) {
     spec.degree = static_cast<std::size_t>(t.degree);
     spec.bridges = static_cast<std::size_t>(t.bridges);
     spec.seed = t.seed >= 0 ? static_cast<std::uint64_t>(t.seed) : e.training.seed;
+    spec.every = static_cast<std::size_t>(t.every);
     return spec;
 }
 
@@ -142,6 +143,32 @@ Topology draw(const NodesConfig& cfg, const Experiment& e, const TopologySpec& s
 
 NodesConfig placed_on(const NodesConfig& cfg, const Experiment& e, const Topology& graph);
 
+constexpr int kDraws = 1000;  // a random graph's draws before giving up
+
+// The schedule of a time-varying graph, once round 1's graph is placed (null: a static one).
+std::shared_ptr<const TimeVarying> schedule_of(const PlacedGraph& g, const Experiment& e, const TopologySpec& spec) {
+    const std::vector<std::uint32_t>& ids = g.graph.ids();
+    if (spec.type == "one-peer-exponential") return std::make_shared<const TimeVarying>(one_peer_exponential(ids));
+    if (spec.type != "erdos-renyi" || spec.every == 0) return nullptr;
+    std::vector<std::uint32_t> honest;
+    for (const auto& n : g.config.nodes)
+        if (n.type == NodeType::Honest) honest.push_back(static_cast<std::uint32_t>(n.id));
+    const std::string field = where(e, "topology.p");
+    auto make = [ids, honest, spec, first = g.graph, field](std::uint64_t epoch) {
+        if (epoch == 0) return first;
+        TopologySpec s = spec;
+        for (int d = 0; d < kDraws; ++d) {
+            s.seed = spec.seed + epoch * kDraws + static_cast<std::uint64_t>(d);
+            Topology t = Topology::erdos_renyi(ids, s.p, s.seed);
+            if (t.connected_within(honest)) return t;
+        }
+        throw ConfigError(fmt::format("{}: topology.erdos-renyi: no draw of round {}'s graph in {} left the honest "
+                                      "nodes connected: raise topology.p",
+                                      field, epoch * spec.every + 1, kDraws));
+    };
+    return std::make_shared<const TimeVarying>(spec.every, 0, ids.size() > 0 ? ids.size() - 1 : 0, make);
+}
+
 }  // namespace
 
 PlacedGraph placed_graph(const NodesConfig& cfg, const Experiment& e) {
@@ -149,16 +176,22 @@ PlacedGraph placed_graph(const NodesConfig& cfg, const Experiment& e) {
     TopologySpec spec = spec_of(e);
     const TopologyEntry* row = find_topology(spec.type);
     // A random graph is drawn again (seed, seed + 1, ...) until its honest nodes are connected.
-    constexpr int kDraws = 1000;
+    if (spec.every > 0 && spec.type != "erdos-renyi")
+        throw ConfigError(fmt::format("{}: topology.every: only erdos-renyi is redrawn every R rounds, not {} "
+                                      "(one-peer-exponential changes every round by itself)",
+                                      where(e, "topology.every"), spec.type));
     const std::uint64_t first = spec.seed;
     for (int d = 0; d < (row->random ? kDraws : 1); ++d) {
         spec.seed = first + static_cast<std::uint64_t>(d);
-        PlacedGraph g{draw(cfg, e, spec), {}, spec.seed};
+        PlacedGraph g{draw(cfg, e, spec), {}, spec.seed, nullptr};
         g.config = placed_on(cfg, e, g.graph);
         std::vector<std::uint32_t> honest;
         for (const auto& n : g.config.nodes)
             if (n.type == NodeType::Honest) honest.push_back(static_cast<std::uint32_t>(n.id));
-        if (!row->random || g.graph.connected_within(honest)) return g;
+        if (!row->random || g.graph.connected_within(honest)) {
+            g.varying = schedule_of(g, e, spec);
+            return g;
+        }
     }
     throw ConfigError(fmt::format("{}: topology.{}: no draw in {} (seeds {}..{}) left the honest nodes connected: "
                                   "raise {}",
@@ -224,6 +257,7 @@ namespace {
 // node's type by position on it, the honest ids in order, and the default f.
 struct RunView {
     PlacedGraph placed;
+    Topology links;               // whom each node is linked to in some round (placed.graph when static)
     std::vector<NodeType> types;  // by position in placed.graph.ids()
     std::vector<int> honest;      // sorted
     std::size_t most_byzantine = 0;  // the most Byzantine neighbours any honest node has
@@ -232,7 +266,7 @@ struct RunView {
 
 RunView view_of(const NodesConfig& config, const Experiment& e) {
     check_names(e);
-    RunView v{placed_graph(config, e), {}, {}, 0};
+    RunView v{placed_graph(config, e), {}, {}, {}, 0};
     const Topology& topo = v.placed.graph;
     v.types.assign(topo.ids().size(), NodeType::Honest);
     for (const auto& n : v.placed.config.nodes) {
@@ -243,16 +277,30 @@ RunView view_of(const NodesConfig& config, const Experiment& e) {
     std::sort(v.honest.begin(), v.honest.end());
     // The most Byzantine neighbours any honest node has: what a node must tolerate in the worst
     // place of the graph (on a sparse graph far fewer than the Byzantine nodes).
-    for (int h : v.honest) {
-        std::size_t byz = 0;
-        for (auto n : topo.neighbours(static_cast<std::uint32_t>(h))) byz += v.type_of(n) == NodeType::Byzantine;
-        v.most_byzantine = std::max(v.most_byzantine, byz);
+    // A time-varying graph: the most in any round of the run.
+    auto count_in = [&](const Topology& g) {
+        for (int h : v.honest) {
+            std::size_t byz = 0;
+            for (auto n : g.neighbours(static_cast<std::uint32_t>(h))) byz += v.type_of(n) == NodeType::Byzantine;
+            v.most_byzantine = std::max(v.most_byzantine, byz);
+        }
+    };
+    if (!v.placed.varying) {
+        count_in(topo);
+        v.links = topo;
+        return v;
     }
+    std::vector<Topology> graphs;
+    for (auto epoch : v.placed.varying->epochs_in(static_cast<std::uint64_t>(e.training.rounds))) {
+        graphs.push_back(v.placed.varying->epoch(epoch));
+        count_in(graphs.back());
+    }
+    v.links = Topology::merged(graphs);
     return v;
 }
 
 NodeSettings settings_in(const RunView& v, std::uint32_t id, const Experiment& e, const NodeOverrides& o) {
-    const Topology& topo = v.placed.graph;
+    const Topology& topo = v.links;
     const NodeSpec& self = v.placed.config.require(static_cast<int>(id));
     const std::vector<int>& honest = v.honest;
     NodeSettings s;
@@ -261,7 +309,9 @@ NodeSettings settings_in(const RunView& v, std::uint32_t id, const Experiment& e
     s.neighbours = topo.neighbours(id);
     // Nodes asked to stop together agree on the round: a proposal travels a hop a round, and
     // the rounds of two nodes d hops apart differ by at most d (node/round_node.cpp).
-    s.stop_margin = 2 * topo.eccentricity(id) + 1;
+    // On a time-varying graph news travels along each round's edges only: its flood bound.
+    s.stop_margin = 2 * (v.placed.varying ? v.placed.varying->flood() : topo.eccentricity(id)) + 1;
+    s.varying = v.placed.varying;
     for (auto n : s.neighbours) {
         if (v.type_of(n) == NodeType::Honest) s.honest_neighbours.push_back(n);
         s.neighbour_degrees.push_back(topo.neighbours(n).size());
@@ -291,7 +341,8 @@ NodeSettings settings_in(const RunView& v, std::uint32_t id, const Experiment& e
         s.f_reason = where(e, "robust.f");
     } else {
         s.robust.f = v.most_byzantine;
-        s.f_reason = "the most Byzantine neighbours of any honest node";
+        s.f_reason = v.placed.varying ? "the most Byzantine neighbours of any honest node in any round"
+                                      : "the most Byzantine neighbours of any honest node";
     }
     if (e.robust.q > 0) s.robust.q = static_cast<std::size_t>(e.robust.q);
     s.robust.tau = e.robust.tau;
@@ -316,6 +367,7 @@ NodeSettings settings_in(const RunView& v, std::uint32_t id, const Experiment& e
     s.attack_params.rule_params = s.robust;
     const std::size_t deg = s.neighbours.size();
     s.quorum = o.quorum.value_or(deg > s.robust.f ? deg - s.robust.f : 0);
+    s.quorum_given = o.quorum.has_value();
     auto ms = [](double sec) { return std::chrono::milliseconds(static_cast<long long>(sec * 1000)); };
     s.soft_timeout = ms(e.timeouts.round);
     s.hard_timeout = ms(std::max(e.timeouts.hard, e.timeouts.round));

@@ -141,6 +141,58 @@ Topology Topology::exponential(const std::vector<std::uint32_t>& ids) {
     return from_pairs(sorted, pairs);
 }
 
+Topology Topology::one_peer(const std::vector<std::uint32_t>& ids, std::size_t j) {
+    const auto sorted = sorted_unique(ids);
+    const std::size_t n = sorted.size();
+    if (n < 2) throw std::invalid_argument("one-peer exponential needs at least 2 nodes");
+    std::vector<std::pair<std::size_t, std::size_t>> pairs;
+    const std::size_t hop = std::size_t{1} << j;
+    for (std::size_t i = 0; i < n; ++i) pairs.emplace_back(i, (i + hop) % n);
+    return from_pairs(sorted, pairs);
+}
+
+Topology Topology::merged(const std::vector<Topology>& graphs) {
+    Topology t;
+    if (graphs.empty()) return t;
+    t.ids_ = graphs.front().ids_;
+    t.adjacent_.assign(t.ids_.size(), {});
+    for (const auto& g : graphs)
+        for (std::size_t p = 0; p < t.ids_.size() && p < g.adjacent_.size(); ++p)
+            t.adjacent_[p].insert(t.adjacent_[p].end(), g.adjacent_[p].begin(), g.adjacent_[p].end());
+    for (auto& a : t.adjacent_) a = sorted_unique(a);
+    return t;
+}
+
+TimeVarying::TimeVarying(std::uint64_t period, std::uint64_t cycle, std::size_t flood, Make make)
+    : period_(std::max<std::uint64_t>(1, period)), cycle_(cycle), flood_(flood), make_(std::move(make)) {}
+
+std::uint64_t TimeVarying::epoch_of(std::uint64_t round) const {
+    const std::uint64_t e = (std::max<std::uint64_t>(round, 1) - 1) / period_;
+    return cycle_ ? e % cycle_ : e;
+}
+
+std::vector<std::uint64_t> TimeVarying::epochs_in(std::uint64_t rounds) const {
+    std::uint64_t count = (std::max<std::uint64_t>(rounds, 1) + period_ - 1) / period_;
+    if (cycle_) count = std::min(count, cycle_);
+    std::vector<std::uint64_t> out;
+    for (std::uint64_t e = 0; e < count; ++e) out.push_back(e);
+    return out;
+}
+
+Topology TimeVarying::union_over(std::uint64_t rounds) const {
+    std::vector<Topology> graphs;
+    for (auto e : epochs_in(rounds)) graphs.push_back(make_(e));
+    return Topology::merged(graphs);
+}
+
+TimeVarying one_peer_exponential(const std::vector<std::uint32_t>& ids) {
+    std::size_t cycle = 0;
+    for (std::size_t hop = 1; hop < ids.size(); hop *= 2) ++cycle;
+    if (cycle == 0) throw std::invalid_argument("one-peer exponential needs at least 2 nodes");
+    // Round r = e + 1 of a cycle uses j = r mod J.
+    return TimeVarying(1, cycle, cycle, [ids, cycle](std::uint64_t e) { return Topology::one_peer(ids, (e + 1) % cycle); });
+}
+
 Topology Topology::two_cliques(const std::vector<std::uint32_t>& ids, std::size_t bridges) {
     const auto sorted = sorted_unique(ids);
     const std::size_t n = sorted.size(), first = (n + 1) / 2, second = n - first;
@@ -455,7 +507,7 @@ const TopologyEntry kTopologies[] = {
          return Topology::torus(ids, rows);
      }},
     {"erdos-renyi", "each pair linked with probability p, redrawn until the honest nodes are connected",
-     "p (default 0.5), topology seed (default: the run's)",
+     "p (default 0.5), topology seed (default: the run's), every (a new draw every R rounds; default 0: never)",
      [](const std::vector<std::uint32_t>& ids, const TopologySpec& t) { return Topology::erdos_renyi(ids, t.p, t.seed); },
      true},
     {"random-regular", "every node with exactly degree neighbours, drawn at random (honest nodes connected)",
@@ -469,6 +521,11 @@ const TopologyEntry kTopologies[] = {
     {"two-cliques", "two cliques (the lower and upper half of the ids) joined by bridges edges",
      "bridges (default 1)",
      [](const std::vector<std::uint32_t>& ids, const TopologySpec& t) { return Topology::two_cliques(ids, t.bridges); }},
+    {"one-peer-exponential",
+     "time-varying: in round r node i is linked to i + 2^j, j = r mod ceil(log2 n) (positions in id order, mod n)",
+     "",
+     [](const std::vector<std::uint32_t>& ids, const TopologySpec&) { return one_peer_exponential(ids).at(1); }, false,
+     true},
 };
 
 }  // namespace

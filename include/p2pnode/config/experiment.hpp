@@ -100,6 +100,7 @@ struct Experiment {
         int degree = 3;        // random-regular
         int bridges = 1;       // two-cliques
         long long seed = -1;   // random graphs (-1: training.seed)
+        int every = 0;         // erdos-renyi: a new draw every R rounds (0: one graph for the run)
     } topology;
     // Which nodes are Byzantine, over the nodes' `type` in the config: the listed ids, or `count`
     // of them placed on the graph (node::place_byzantine); neither: the config's types.

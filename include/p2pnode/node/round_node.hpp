@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -24,6 +25,7 @@
 #include "p2pnode/data/idx.hpp"
 #include "p2pnode/data/partition.hpp"
 #include "p2pnode/nn/model.hpp"
+#include "p2pnode/node/topology.hpp"
 #include "p2pnode/robust/robust.hpp"
 #include "p2pnode/transport/transport.hpp"
 
@@ -35,6 +37,10 @@ struct NodeSettings {
     std::vector<std::uint32_t> neighbours;         // sorted
     std::vector<std::uint32_t> honest_neighbours;  // the ones a Byzantine node forges from
     std::vector<std::size_t> neighbour_degrees;    // by position in neighbours (Metropolis weights)
+    // A time-varying graph (null: the neighbours above every round). `neighbours` then holds every
+    // node linked to this one in some round (whom the transport connects to and says BYE to), and
+    // each round sends to, waits for and accepts gradients from that round's neighbours only.
+    std::shared_ptr<const TimeVarying> varying;
     TrainingOptions training;                      // rounds, batch, lr, seed, eval_every, exchange, self weight
     std::size_t shard = 0, shards = 1;             // honest index h of H: shard h of the partition
     data::PartitionSpec partition;                 // how the training set is split (strided: h, h+H, ...)
@@ -49,6 +55,7 @@ struct NodeSettings {
     robust::AttackParams attack_params;     // scale, n, f, ...
 
     std::size_t quorum = 0;                 // received gradients enough after the soft deadline
+    bool quorum_given = false;              // a time-varying graph's default: each round's neighbours - f
     std::chrono::milliseconds soft_timeout{5000};
     std::chrono::milliseconds hard_timeout{30000};
     std::chrono::milliseconds absent_grace{200};  // how long a round waits for an absent neighbour

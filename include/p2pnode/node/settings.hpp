@@ -2,6 +2,7 @@
 // and the attack's n, derived the same way for every pattern and transport.
 #pragma once
 
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -41,10 +42,14 @@ inline void check_shard(const NodeSettings& s, const data::Dataset& train) { che
 // The graph of the run and the config with its Byzantine nodes placed on it. A random graph
 // (erdos-renyi, random-regular) is drawn from topology.seed, then seed + 1, ... until the honest
 // nodes are connected among themselves (ConfigError after 1,000 draws).
+// A time-varying graph (one-peer-exponential, erdos-renyi with every) also has its schedule:
+// `graph` is then round 1's, and a later erdos-renyi epoch e is the first draw from seed
+// topology.seed + 1000 e, + 1000 e + 1, ... that leaves the honest nodes connected.
 struct PlacedGraph {
     Topology graph;
     NodesConfig config;
     std::uint64_t seed = 0;  // the draw's seed (a random graph's: the one accepted)
+    std::shared_ptr<const TimeVarying> varying;  // null: the same graph every round
 };
 PlacedGraph placed_graph(const NodesConfig& cfg, const Experiment& e);
 // What the placed graph means for robustness (graph_stats with its Byzantine nodes): what

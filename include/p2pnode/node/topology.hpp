@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -35,6 +36,11 @@ public:
     // The first ceil(n/2) ids and the rest two cliques, joined by `bridges` edges (the k-th id
     // of each side, k < bridges).
     static Topology two_cliques(const std::vector<std::uint32_t>& ids, std::size_t bridges);
+    // One round of the one-peer exponential graph: position i linked to i + 2^j (mod n), so
+    // that i also hears i - 2^j (degree 2, or 1 where 2^j = n/2).
+    static Topology one_peer(const std::vector<std::uint32_t>& ids, std::size_t j);
+    // Every edge of any of `graphs` (which share their ids).
+    static Topology merged(const std::vector<Topology>& graphs);
 
     // Sorted neighbour ids of `id` (empty for an unknown id).
     const std::vector<std::uint32_t>& neighbours(std::uint32_t id) const;
@@ -69,7 +75,40 @@ struct TopologySpec {
     std::size_t degree = 3;                                      // random-regular
     std::size_t bridges = 1;                                     // two-cliques
     std::uint64_t seed = 0;                                      // random graphs: this draw's seed
+    std::size_t every = 0;                                       // erdos-renyi: a new draw every R rounds (0: never)
 };
+
+// A graph that changes with the round. Round r (from 1) uses the graph of epoch (r - 1) / period,
+// and epochs repeat after `cycle` of them (0: they never repeat). The graphs come from `make`
+// (epoch -> graph; it must give the same graph for the same epoch on every node).
+//   one-peer-exponential: period 1, cycle J = the number of j with 2^j < n (ceil(log2 n));
+//                         round r is Topology::one_peer(ids, r mod J);
+//   erdos-renyi, every R: period R, never repeating, a fresh seeded draw each epoch.
+// `flood` bounds the rounds news needs to reach every node from any node, a hop a round along
+// each round's edges (one-peer: J, since any J rounds in a row use every 2^j; a connected draw
+// every round: n - 1): what a Ctrl-C's agreed stop waits for.
+class TimeVarying {
+public:
+    using Make = std::function<Topology(std::uint64_t epoch)>;
+    TimeVarying(std::uint64_t period, std::uint64_t cycle, std::size_t flood, Make make);
+    std::uint64_t period() const { return period_; }
+    std::uint64_t cycle() const { return cycle_; }
+    std::size_t flood() const { return flood_; }
+    std::uint64_t epoch_of(std::uint64_t round) const;
+    Topology epoch(std::uint64_t e) const { return make_(e); }
+    Topology at(std::uint64_t round) const { return make_(epoch_of(round)); }
+    // The distinct epochs of rounds 1..rounds, in order.
+    std::vector<std::uint64_t> epochs_in(std::uint64_t rounds) const;
+    // Every edge used in rounds 1..rounds: the peers a node's transport connects to.
+    Topology union_over(std::uint64_t rounds) const;
+
+private:
+    std::uint64_t period_, cycle_;
+    std::size_t flood_;
+    Make make_;
+};
+// The one-peer exponential graph over `ids` as a TimeVarying.
+TimeVarying one_peer_exponential(const std::vector<std::uint32_t>& ids);
 
 // The topology catalogue: one row per graph (name, description, parameters, factory); the
 // config's `topology.type`, `p2pnode list topologies` and the errors read it.
@@ -80,6 +119,7 @@ struct TopologyEntry {
     // std::invalid_argument when the spec does not fit the ids (an unknown id, a self-loop).
     Topology (*make)(const std::vector<std::uint32_t>& ids, const TopologySpec& spec);
     bool random = false;  // drawn from spec.seed: redrawn until the honest nodes are connected
+    bool varying = false;  // always time-varying (make gives round 1's graph); erdos-renyi is with `every`
 };
 std::span<const TopologyEntry> topologies();
 

@@ -79,3 +79,30 @@ TEST_CASE("every catalogue model's training step allocates nothing after the fir
         CHECK(g_allocations.load() - before == 0);
     }
 }
+
+// Issue 17: models sharing a pool of workspaces (nodes as threads) also allocate nothing per
+// step once the pool's workspaces have taken their shapes.
+TEST_CASE("a step with a shared workspace pool allocates nothing after the first ones") {
+    using namespace p2p::nn;
+    set_blas_threads(1);
+    auto pool = std::make_shared<WorkspacePool>(1);
+    Sequential a = make_small_cnn(0), b = make_small_cnn(1);
+    a.share_workspaces(pool);
+    b.share_workspaces(pool);
+    Tensor input = Tensor::from_shape({1, 16, 28, 28});
+    std::mt19937 rng(1);
+    std::uniform_real_distribution<float> u(0.0f, 1.0f);
+    for (auto& v : input) v = u(rng);
+    std::vector<std::uint8_t> labels(16);
+    for (std::size_t i = 0; i < labels.size(); ++i) labels[i] = static_cast<std::uint8_t>(i % 10);
+    for (int warm = 0; warm < 2; ++warm) {
+        a.compute_gradient(input, labels);
+        b.compute_gradient(input, labels);
+    }
+    const long before = g_allocations.load();
+    for (int step = 0; step < 5; ++step) {
+        a.compute_gradient(input, labels);
+        b.compute_gradient(input, labels);
+    }
+    CHECK(g_allocations.load() - before == 0);
+}

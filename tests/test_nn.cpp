@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <random>
+#include <thread>
 #include <vector>
 
 #include "p2pnode/nn/layers.hpp"
@@ -382,4 +383,64 @@ TEST_CASE("every model of the catalogue passes a gradient check and has its PyTo
     CHECK(find_model("cnn-cifar")->misfit({1, 28, 28, 10}) == "takes 3x32x32 images");
     CHECK(find_model("small-cnn")->misfit({1, 28, 28, 47}) == "has 10 classes");
     CHECK(find_model("logreg")->misfit({3, 32, 32, 100}).empty());
+}
+
+// Issue 17: models that borrow their scratch from a shared pool (nodes as threads of one
+// process) compute what models with their own compute, bit for bit, however many threads
+// contend for how few workspaces.
+TEST_CASE("a shared workspace pool: the same gradients and evaluations, threads contending for one workspace") {
+    std::mt19937 rng(3);
+    constexpr int kModels = 4, kSteps = 6;
+    std::vector<Tensor> inputs;
+    std::vector<std::vector<std::uint8_t>> labels;
+    for (int m = 0; m < kModels; ++m) {
+        inputs.push_back(random_tensor({1, 8, 28, 28}, rng, 0.0f, 1.0f));
+        labels.push_back({static_cast<std::uint8_t>(m), 1, 2, 3, 4, 5, 6, 7});
+    }
+    auto train = [&](Sequential& model, int m) {  // kSteps SGD steps; the gradient of each
+        std::vector<std::vector<float>> out;
+        Sgd sgd(0.05f);
+        for (int s = 0; s < kSteps; ++s) {
+            model.compute_gradient(inputs[m], labels[m]);
+            out.emplace_back(model.grads().begin(), model.grads().end());
+            sgd.step(model.params(), model.grads());
+        }
+        return out;
+    };
+    std::vector<std::vector<std::vector<float>>> own(kModels), shared(kModels);
+    for (int m = 0; m < kModels; ++m) {
+        Sequential model = make_small_cnn(static_cast<std::uint64_t>(m));
+        own[m] = train(model, m);
+    }
+    auto pool = std::make_shared<WorkspacePool>(1);
+    std::vector<Sequential> models;
+    for (int m = 0; m < kModels; ++m) {
+        models.push_back(make_small_cnn(static_cast<std::uint64_t>(m)));
+        models.back().share_workspaces(pool);
+    }
+    std::vector<std::thread> threads;
+    for (int m = 0; m < kModels; ++m) threads.emplace_back([&, m] { shared[m] = train(models[m], m); });
+    for (auto& t : threads) t.join();
+    for (int m = 0; m < kModels; ++m) {
+        CAPTURE(m);
+        CHECK(shared[m] == own[m]);
+    }
+    // An evaluation borrows per batch: the same loss and accuracy as with the model's own.
+    p2p::data::Dataset ds;
+    ds.count = 250;
+    ds.rows = ds.cols = 28;
+    ds.classes = 10;
+    ds.pixels.resize(ds.count * 28 * 28);
+    for (auto& p : ds.pixels) p = static_cast<std::uint8_t>(rng() % 256);
+    ds.labels.resize(ds.count);
+    for (auto& l : ds.labels) l = static_cast<std::uint8_t>(rng() % 10);
+    Sequential alone = make_small_cnn(0);
+    const auto e_own = evaluate(alone, ds), e_shared = evaluate(models[0], ds);
+    CHECK(e_own.count == 250);
+    CHECK(e_shared.loss != e_own.loss);  // models[0] has trained, alone has not
+    Sequential fresh = make_small_cnn(0);
+    fresh.share_workspaces(pool);
+    const auto e_fresh = evaluate(fresh, ds);
+    CHECK(e_fresh.loss == e_own.loss);
+    CHECK(e_fresh.accuracy == e_own.accuracy);
 }

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <cstring>
+#include <fstream>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -572,4 +573,67 @@ TEST_CASE("hub: the broker's status counts live registrations only") {
     }
     stop = true;
     bt.join();
+}
+
+// Issue 17: the broker forwards a message to every target it names by reference (ZeroMQ's
+// zmq_msg_copy shares the buffer), so over inproc the three targets hold the very bytes the
+// sender's transport put in its message; and a target that never reads costs the broker at
+// most its senders' shares however much is sent to it.
+TEST_CASE("hub: payloads are forwarded without copies, and a flood costs the broker a bounded memory") {
+    auto resident_mib = [] {
+        std::ifstream in("/proc/self/status");
+        std::string key;
+        long kib = 0;
+        while (in >> key)
+            if (key == "VmRSS:") {
+                in >> kib;
+                break;
+            }
+        return static_cast<double>(kib) / 1024.0;
+    };
+    Net net;
+    build(net, true, Scheme::Inproc, 4, 32, {0, 1, 2, 3}, 16);
+    std::vector<std::thread> ready;
+    for (std::uint32_t i = 1; i < 4; ++i)
+        ready.emplace_back([&, i] { net.nodes[i]->wait_ready({0}, Clock::now() + 10s); });
+    REQUIRE(net.nodes[0]->wait_ready({1, 2, 3}, Clock::now() + 10s).empty());
+    for (auto& t : ready) t.join();
+    const std::vector<float> payload(1 << 18, 0.5f);  // 1 MiB
+    std::byte h{7};
+    REQUIRE(net.nodes[0]->send({1, 2, 3}, std::span(&h, 1), std::as_bytes(std::span(payload))).empty());
+    std::vector<const std::byte*> where;
+    std::vector<Incoming> held;  // kept, so that no buffer is freed and reused between receives
+    for (std::uint32_t i = 1; i < 4; ++i) {
+        auto m = net.nodes[i]->receive(Clock::now() + 10s);
+        REQUIRE(m.has_value());
+        REQUIRE(m->payload.bytes().size() == payload.size() * sizeof(float));
+        CHECK(std::memcmp(m->payload.bytes().data(), payload.data(), 1 << 20) == 0);
+        where.push_back(m->payload.bytes().data());
+        held.push_back(std::move(*m));
+    }
+    CHECK(where[0] == where[1]);  // one buffer, forwarded three times
+    CHECK(where[1] == where[2]);
+    CHECK(static_cast<const void*>(where[0]) != static_cast<const void*>(payload.data()));  // the sender's one copy
+    held.clear();
+
+    // Node 0 sends node 1, which does not read, 1 GiB: 1,024 messages of 1 MiB.
+    const double before = resident_mib();
+    double peak = before;
+    int accepted = 0;
+    for (int i = 0; i < 1024; ++i) {
+        if (net.nodes[0]->send({1}, std::span(&h, 1), std::as_bytes(std::span(payload))).empty()) ++accepted;
+        if (i % 16 == 0) peak = std::max(peak, resident_mib());
+    }
+    peak = std::max(peak, resident_mib());
+    MESSAGE("1024 MiB sent to a node that does not read (" << accepted << " accepted by the sender's queue): resident "
+                                                          << before << " -> peak " << peak << " MiB");
+    // At most the share (16) and the queues' high-water marks (16 each way) of 1 MiB messages.
+    CHECK(peak - before < 96.0);
+    int kept = 0;
+    while (net.nodes[1]->receive(Clock::now() + 300ms)) ++kept;
+    CHECK(kept <= 16);
+    net.nodes.clear();
+    net.stop = true;
+    net.broker_thread.join();
+    CHECK(net.broker->stats().dropped_over_share + net.broker->stats().dropped_queue_full > 0);
 }

@@ -22,10 +22,14 @@ std::map<std::uint32_t, node::NodeResult> run_threads(const NodesConfig& cfg, co
     std::vector<node::NodeSettings> settings;
     node::NodeOverrides overrides;
     overrides.resume = o.resume;
+    // The nodes' passes share as many scratch workspaces as there are cores: a node holds its
+    // model and vectors, not a pass's activations (about 20 MB each for SmallCnn).
+    auto workspaces = std::make_shared<nn::WorkspacePool>(std::max(1u, std::thread::hardware_concurrency()));
     for (auto& s : node::settings_for_all(cfg, experiment, overrides)) {
         if (!o.only.empty() && std::find(o.only.begin(), o.only.end(), s.id) == o.only.end()) continue;
         settings.push_back(std::move(s));
         settings.back().stop_requested = o.stop_requested;
+        settings.back().workspaces = workspaces;
     }
 
     std::optional<Security> security;

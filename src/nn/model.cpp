@@ -23,8 +23,62 @@ Sequential::Sequential(std::vector<std::unique_ptr<Layer>> layers) : layers_(std
         l->bind(std::span<float>(params_).subspan(offset, n), std::span<float>(grads_).subspan(offset, n));
         offset += n;
     }
-    acts_.resize(layers_.size());
-    dacts_.resize(layers_.size());
+    own_.acts.resize(layers_.size());
+    own_.dacts.resize(layers_.size());
+}
+
+WorkspacePool::WorkspacePool(std::size_t slots) : slots_(std::max<std::size_t>(1, slots)) {
+    for (std::size_t i = 0; i < slots_; ++i) free_.push_back(std::make_unique<Workspace>());
+}
+
+WorkspacePool::Lease WorkspacePool::borrow() {
+    std::unique_lock lock(m_);
+    if (!free_.empty()) {  // none waits when one is free
+        auto w = std::move(free_.back());
+        free_.pop_back();
+        return Lease(*this, std::move(w));
+    }
+    Waiter me;
+    waiting_.push_back(&me);
+    me.cv.wait(lock, [&] { return me.given != nullptr; });
+    return Lease(*this, std::move(me.given));
+}
+
+void WorkspacePool::give_back(std::unique_ptr<Workspace> w) {
+    std::lock_guard lock(m_);
+    if (waiting_.empty()) {
+        free_.push_back(std::move(w));
+        return;
+    }
+    Waiter* first = waiting_.front();  // first come, first served
+    waiting_.pop_front();
+    first->given = std::move(w);
+    first->cv.notify_one();  // under the lock: `first` lives until it has seen `given`
+}
+
+void Sequential::share_workspaces(std::shared_ptr<WorkspacePool> pool) {
+    pool_ = std::move(pool);
+    if (pool_) own_ = Workspace{};  // its memory goes
+    own_.acts.resize(layers_.size());
+    own_.dacts.resize(layers_.size());
+}
+
+Sequential::Pass::Pass(Sequential& m) : m_(m) {
+    if (m_.pool_ && !m_.held_) {
+        m_.held_.emplace(m_.pool_->borrow());
+        borrowed_ = true;
+    }
+}
+
+Sequential::Pass::~Pass() {
+    if (borrowed_) m_.held_.reset();
+}
+
+Workspace& Sequential::scratch() {
+    Workspace& w = held_ ? held_->get() : own_;
+    if (w.acts.size() < layers_.size()) w.acts.resize(layers_.size());  // a pool's, first lent to this model
+    if (w.dacts.size() < layers_.size()) w.dacts.resize(layers_.size());
+    return w;
 }
 
 void Sequential::init(std::uint64_t seed) {
@@ -47,21 +101,24 @@ void Sequential::init(std::uint64_t seed) {
 
 const Tensor& Sequential::forward(const Tensor& input) {
     input_ = &input;
+    Workspace& w = scratch();
     const Tensor* x = &input;
     for (std::size_t i = 0; i < layers_.size(); ++i) {
-        layers_[i]->forward(*x, acts_[i]);
-        x = &acts_[i];
+        layers_[i]->forward(*x, w.acts[i]);
+        x = &w.acts[i];
     }
     return *x;
 }
 
 LossResult Sequential::compute_gradient(const Tensor& input, std::span<const std::uint8_t> labels) {
+    Pass pass(*this);
     const Tensor& logits = forward(input);
-    LossResult r = softmax_cross_entropy(logits, labels, &dlogits_);
-    const Tensor* dout = &dlogits_;
+    Workspace& w = scratch();
+    LossResult r = softmax_cross_entropy(logits, labels, &w.dlogits);
+    const Tensor* dout = &w.dlogits;
     for (std::size_t i = layers_.size(); i-- > 0;) {
-        const Tensor& in = i == 0 ? *input_ : acts_[i - 1];
-        Tensor* din = i == 0 ? nullptr : &dacts_[i - 1];
+        const Tensor& in = i == 0 ? *input_ : w.acts[i - 1];
+        Tensor* din = i == 0 ? nullptr : &w.dacts[i - 1];
         layers_[i]->backward(in, *dout, din);
         dout = din;
     }
@@ -126,6 +183,7 @@ EvalResult evaluate(Sequential& model, const data::Dataset& ds, std::size_t batc
         const std::vector<std::size_t> shape{ds.channels, b, ds.rows, ds.cols};
         if (input.shape() != xt::xarray<float>::shape_type(shape.begin(), shape.end())) input.resize(shape);
         std::copy_n(pixels.data(), b * ds.image_size(), input.data());
+        Sequential::Pass pass(model);  // a shared workspace per batch
         const Tensor& logits = model.forward(input);
         LossResult r = softmax_cross_entropy(logits, std::span<const std::uint8_t>(labels).first(b), nullptr);
         loss_sum += r.loss_sum;

@@ -495,6 +495,7 @@ NodeResult run_node(const NodeSettings& s, transport::Transport& t, const data::
     const TrainingOptions& tr = s.training;
     check_shard(s, data.train);
     Trainer trainer(tr, s.model, s.shard, s.shards, data, 0.0f, 0.0f, s.partition, s.model_options);
+    if (s.workspaces) trainer.share_workspaces(s.workspaces);
     const std::size_t dim = trainer.dim();
     NodeResult result;
     RoundLinks links(s);

@@ -69,6 +69,7 @@ struct NodeSettings {
     int checkpoint_every = 10;              // rounds between checkpoints (and one at exit)
     bool resume = false;                    // start from the checkpoint (every node rejoins its neighbours' round)
     std::function<bool()> stop_requested;   // checked between rounds
+    std::shared_ptr<nn::WorkspacePool> workspaces;  // nodes as threads: the passes' shared scratch (null: its own)
 };
 
 struct NodeResult {

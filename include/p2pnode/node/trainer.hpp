@@ -45,6 +45,8 @@ public:
         return last || (training_.eval_every > 0 && round % training_.eval_every == 0);
     }
     nn::EvalResult evaluate() { return nn::evaluate(model_, data_.test); }
+    // Nodes as threads of one process: the model's passes borrow their scratch from `pool`.
+    void share_workspaces(std::shared_ptr<nn::WorkspacePool> pool) { model_.share_workspaces(std::move(pool)); }
 
     std::span<float> params() { return model_.params(); }
     std::span<const float> grads() const { return model_.grads(); }

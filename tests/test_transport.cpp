@@ -449,8 +449,13 @@ TEST_CASE("transport: data that arrives before the peers are ready is bounded an
         // Node 0 waits for node 1 and for node 5, which never comes, until node 1 has sent everything.
         while (!sent_all) net.nodes[0]->wait_ready({1, 5}, Clock::now() + 100ms);
         sender.join();
+        // Everything sent is kept or dropped once it has arrived; through the broker the last
+        // messages may still be on their way (seen: 199 of 200 after a 300 ms lull under load).
         std::size_t kept = 0;
-        while (net.nodes[0]->receive(Clock::now() + 300ms)) ++kept;
+        const auto deadline = Clock::now() + 20s;
+        while (kept + net.nodes[0]->counters().dropped_early < 200 && Clock::now() < deadline)
+            if (net.nodes[0]->receive(Clock::now() + 100ms)) ++kept;
+        while (net.nodes[0]->receive(Clock::now() + 300ms)) ++kept;  // and nothing more comes
         const auto& c = net.nodes[0]->counters();
         MESSAGE("kept " << kept << ", dropped " << c.dropped_early);
         CHECK(c.dropped_early > 0);

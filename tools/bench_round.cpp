@@ -4,8 +4,9 @@
 // evaluation is off (it is not part of a round's protocol cost).
 //   transports: mesh and hub over tcp, ipc and inproc, N = 5 and 16, ring k = 1;
 //   scale:      mesh and hub over inproc, N = 5, 16, 64, 128 (up to MAX_N), ring k = 1 and
-//               complete, ROUNDS x 16 / N rounds (at least 3), the process's peak memory.
-// Usage: bench-round [ROUNDS=30] [DATA_ROOT] [MAX_N=128] [transports|scale|all=all]
+//               complete (and over tcp, complete, up to 64), ROUNDS x 16 / N rounds (at least
+//               3), the process's peak memory.
+// Usage: bench-round [ROUNDS=30] [DATA_ROOT] [MAX_N=128] [transports|scale|scale-tcp|all=all]
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -105,21 +106,28 @@ int main(int argc, char** argv) {
                     std::fflush(stdout);
                 }
     }
-    if (part == "all" || part == "scale") {
-        std::printf("\nscale: inproc, nodes as threads on %u cores; MB a node a round; peak: the process's so far\n",
+    if (part == "all" || part == "scale" || part == "scale-tcp") {
+        std::printf("\nscale: nodes as threads on %u cores; MB a node a round; peak: the process's so far\n",
                     std::max(1u, std::thread::hardware_concurrency()));
-        std::printf("%-7s %-9s %4s %6s %10s %11s %9s %12s %8s %8s %9s\n", "pattern", "graph", "N", "rounds", "ms/round",
-                    "compute ms", "wait ms", "aggregate ms", "MB in", "MB out", "peak MiB");
+        std::printf("%-7s %-7s %-9s %4s %6s %10s %11s %9s %12s %8s %8s %9s\n", "pattern", "scheme", "graph", "N",
+                    "rounds", "ms/round", "compute ms", "wait ms", "aggregate ms", "MB in", "MB out", "peak MiB");
         for (int n : {5, 16, 64, 128}) {
             if (n > max_n) break;
             const int r = std::max(3, rounds * 16 / n);
+            // tcp too for the complete graph up to 64: there every byte crosses the kernel, and the
+            // hub's through one broker thread
             for (const std::string graph : {"ring", "complete"})
-                for (auto pattern : {launch::Pattern::Mesh, launch::Pattern::Hub}) {
-                    const Figures f = run(n, graph, pattern, transport::Scheme::Inproc, r, ipc_dir, *data);
-                    std::printf("%-7s %-9s %4d %6d %10.1f %11.1f %9.1f %12.1f %8.2f %8.2f %9.0f\n", name(pattern),
-                                graph.c_str(), n, r, 1e3 * f.wall, 1e3 * f.compute, 1e3 * f.wait, 1e3 * f.aggregate,
-                                f.bytes_in / 1e6, f.bytes_out / 1e6, peak_mib());
-                    std::fflush(stdout);
+                for (auto scheme : {transport::Scheme::Inproc, transport::Scheme::Tcp}) {
+                    if (scheme == transport::Scheme::Tcp && (graph == "ring" || n > 64)) continue;
+                    if (part == "scale-tcp" && scheme != transport::Scheme::Tcp) continue;
+                    for (auto pattern : {launch::Pattern::Mesh, launch::Pattern::Hub}) {
+                        const Figures f = run(n, graph, pattern, scheme, r, ipc_dir, *data);
+                        std::printf("%-7s %-7s %-9s %4d %6d %10.1f %11.1f %9.1f %12.1f %8.2f %8.2f %9.0f\n",
+                                    name(pattern), std::string(transport::to_string(scheme)).c_str(), graph.c_str(), n,
+                                    r, 1e3 * f.wall, 1e3 * f.compute, 1e3 * f.wait, 1e3 * f.aggregate,
+                                    f.bytes_in / 1e6, f.bytes_out / 1e6, peak_mib());
+                        std::fflush(stdout);
+                    }
                 }
         }
     }

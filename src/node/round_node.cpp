@@ -115,7 +115,7 @@ public:
         while (true) {
             const auto missing = waiting_for();
             if (missing.empty()) break;
-            if (rejoin_round() > r + s_.future_window) break;  // far behind: catch up
+            if (rejoin_round(r) > r + s_.future_window) break;  // far behind: catch up
             const auto now = Clock::now();
             const bool only_absent =
                 std::all_of(missing.begin(), missing.end(), [&](auto id) { return absent_.count(id) > 0; });
@@ -170,17 +170,21 @@ public:
         return all_in(said_bye_);
     }
 
-    // The highest round that at least f + 1 neighbours have reached, so at least one honest
-    // neighbour vouches for it: where a resumed node rejoins. f liars cannot push it ahead.
     // The highest stop round a neighbour announced (0: none).
     std::uint64_t stop_heard() const { return stop_heard_; }
 
     // Neighbours that did not answer at start-up: not waited for until they are heard.
     void start_absent(const std::vector<std::uint32_t>& ids) { absent_.insert(ids.begin(), ids.end()); }
 
-    std::uint64_t rejoin_round() const {
+    // The highest round that at least f + 1 neighbours have reached, so at least one honest
+    // neighbour vouches for it: where a resumed node rejoins. f liars cannot push it ahead.
+    // On a time-varying graph only round r's neighbours vouch: they cannot finish round r without
+    // this node's gradient (unless they went on without it), while a node linked in other rounds
+    // only may run several rounds ahead of this one and still be in step.
+    std::uint64_t rejoin_round(std::uint64_t r) {
         std::vector<std::uint64_t> rounds;
-        for (const auto& [id, round] : seen_by_) rounds.push_back(round);
+        for (const auto& [id, round] : seen_by_)
+            if (!s_.varying || links_.linked(r, id)) rounds.push_back(round);
         const std::size_t q = s_.robust.f + 1;
         if (rounds.size() < q) return 0;
         std::nth_element(rounds.begin(), rounds.begin() + static_cast<long>(q - 1), rounds.end(), std::greater<>());
@@ -602,8 +606,8 @@ NodeResult run_node(const NodeSettings& s, transport::Transport& t, const data::
         const auto t1 = Clock::now();
         auto got = gather.collect(t, r, role->sources(r), links.at(r).quorum, result.rejected);
         const auto t2 = Clock::now();
-        if (gather.rejoin_round() > r + 1) {  // the neighbours went on (we were stopped, late or resumed): catch up
-            const int target = static_cast<int>(std::min<std::uint64_t>(gather.rejoin_round() + 1, tr.rounds));
+        if (gather.rejoin_round(r) > r + 1) {  // the neighbours went on (we were stopped, late or resumed): catch up
+            const int target = static_cast<int>(std::min<std::uint64_t>(gather.rejoin_round(r) + 1, tr.rounds));
             spdlog::info("[Node {}] rejoining at round {} (was at {})", s.id, target, round);
             result.rejected["rounds_skipped"] += static_cast<std::uint64_t>(target - round);
             round = target - 1;

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <new>
 #include <random>
+#include <utility>
 #include <vector>
 
 #include "p2pnode/nn/model.hpp"
@@ -23,17 +24,25 @@ void* operator new(std::size_t size) {
 void operator delete(void* p) noexcept { std::free(p); }
 void operator delete(void* p, std::size_t) noexcept { std::free(p); }
 
-TEST_CASE("a training step allocates nothing after the first ones") {
-    using namespace p2p::nn;
-    set_blas_threads(1);
-    Sequential model = make_small_cnn(0);
-    Sgd sgd(0.05f);
-    Tensor input = Tensor::from_shape({1, 16, 28, 28});
+namespace {
+// 16 random 28 x 28 images, labels 0-9 in turn.
+std::pair<p2p::nn::Tensor, std::vector<std::uint8_t>> batch_of_16() {
+    p2p::nn::Tensor input = p2p::nn::Tensor::from_shape({1, 16, 28, 28});
     std::mt19937 rng(1);
     std::uniform_real_distribution<float> u(0.0f, 1.0f);
     for (auto& v : input) v = u(rng);
     std::vector<std::uint8_t> labels(16);
     for (std::size_t i = 0; i < labels.size(); ++i) labels[i] = static_cast<std::uint8_t>(i % 10);
+    return {std::move(input), std::move(labels)};
+}
+}  // namespace
+
+TEST_CASE("a training step allocates nothing after the first ones") {
+    using namespace p2p::nn;
+    set_blas_threads(1);
+    Sequential model = make_small_cnn(0);
+    Sgd sgd(0.05f);
+    const auto [input, labels] = batch_of_16();
     for (int warm = 0; warm < 2; ++warm) {
         model.compute_gradient(input, labels);
         sgd.step(model.params(), model.grads());
@@ -89,12 +98,7 @@ TEST_CASE("a step with a shared workspace pool allocates nothing after the first
     Sequential a = make_small_cnn(0), b = make_small_cnn(1);
     a.share_workspaces(pool);
     b.share_workspaces(pool);
-    Tensor input = Tensor::from_shape({1, 16, 28, 28});
-    std::mt19937 rng(1);
-    std::uniform_real_distribution<float> u(0.0f, 1.0f);
-    for (auto& v : input) v = u(rng);
-    std::vector<std::uint8_t> labels(16);
-    for (std::size_t i = 0; i < labels.size(); ++i) labels[i] = static_cast<std::uint8_t>(i % 10);
+    const auto [input, labels] = batch_of_16();
     for (int warm = 0; warm < 2; ++warm) {
         a.compute_gradient(input, labels);
         b.compute_gradient(input, labels);

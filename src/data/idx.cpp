@@ -164,7 +164,19 @@ void write_cache(const std::filesystem::path& to, const std::vector<std::uint8_t
 }
 
 std::vector<std::uint8_t> read_images_of(const std::string& path, std::size_t& count, std::size_t& rows,
-                                         std::size_t& cols);
+                                         std::size_t& cols) {
+    IdxFile f(path);
+    f.expect_magic(kImageMagic, "image");
+    count = f.be32("header");
+    rows = f.be32("header");
+    cols = f.be32("header");
+    if (rows == 0 || cols == 0 || count > kMaxBytes / (rows * cols))
+        throw IoError(fmt::format("{}: implausible header ({} images of {}x{})", path, count, rows, cols));
+    std::vector<std::uint8_t> pixels(count * rows * cols);
+    f.read(pixels.data(), pixels.size(), "image data");
+    f.expect_end();
+    return pixels;
+}
 
 }  // namespace
 
@@ -182,25 +194,6 @@ std::vector<std::uint8_t> read_idx_images(const std::string& path, std::size_t& 
     if (!cached.empty()) write_cache(cached, pixels, count, rows, cols);
     return pixels;
 }
-
-namespace {
-
-std::vector<std::uint8_t> read_images_of(const std::string& path, std::size_t& count, std::size_t& rows,
-                                         std::size_t& cols) {
-    IdxFile f(path);
-    f.expect_magic(kImageMagic, "image");
-    count = f.be32("header");
-    rows = f.be32("header");
-    cols = f.be32("header");
-    if (rows == 0 || cols == 0 || count > kMaxBytes / (rows * cols))
-        throw IoError(fmt::format("{}: implausible header ({} images of {}x{})", path, count, rows, cols));
-    std::vector<std::uint8_t> pixels(count * rows * cols);
-    f.read(pixels.data(), pixels.size(), "image data");
-    f.expect_end();
-    return pixels;
-}
-
-}  // namespace
 
 std::vector<std::uint8_t> read_idx_labels(const std::string& path) {
     IdxFile f(path);

@@ -23,12 +23,10 @@ Sequential::Sequential(std::vector<std::unique_ptr<Layer>> layers) : layers_(std
         l->bind(std::span<float>(params_).subspan(offset, n), std::span<float>(grads_).subspan(offset, n));
         offset += n;
     }
-    own_.acts.resize(layers_.size());
-    own_.dacts.resize(layers_.size());
 }
 
-WorkspacePool::WorkspacePool(std::size_t slots) : slots_(std::max<std::size_t>(1, slots)) {
-    for (std::size_t i = 0; i < slots_; ++i) free_.push_back(std::make_unique<Workspace>());
+WorkspacePool::WorkspacePool(std::size_t slots) {
+    for (std::size_t i = 0; i < std::max<std::size_t>(1, slots); ++i) free_.push_back(std::make_unique<Workspace>());
 }
 
 WorkspacePool::Lease WorkspacePool::borrow() {
@@ -59,8 +57,6 @@ void WorkspacePool::give_back(std::unique_ptr<Workspace> w) {
 void Sequential::share_workspaces(std::shared_ptr<WorkspacePool> pool) {
     pool_ = std::move(pool);
     if (pool_) own_ = Workspace{};  // its memory goes
-    own_.acts.resize(layers_.size());
-    own_.dacts.resize(layers_.size());
 }
 
 Sequential::Pass::Pass(Sequential& m) : m_(m) {
@@ -76,7 +72,7 @@ Sequential::Pass::~Pass() {
 
 Workspace& Sequential::scratch() {
     Workspace& w = held_ ? held_->get() : own_;
-    if (w.acts.size() < layers_.size()) w.acts.resize(layers_.size());  // a pool's, first lent to this model
+    if (w.acts.size() < layers_.size()) w.acts.resize(layers_.size());  // first used by this model
     if (w.dacts.size() < layers_.size()) w.dacts.resize(layers_.size());
     return w;
 }

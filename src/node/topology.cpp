@@ -524,8 +524,7 @@ const TopologyEntry kTopologies[] = {
     {"one-peer-exponential",
      "time-varying: in round r node i is linked to i + 2^j, j = r mod ceil(log2 n) (positions in id order, mod n)",
      "",
-     [](const std::vector<std::uint32_t>& ids, const TopologySpec&) { return one_peer_exponential(ids).at(1); }, false,
-     true},
+     [](const std::vector<std::uint32_t>& ids, const TopologySpec&) { return one_peer_exponential(ids).at(1); }},
 };
 
 }  // namespace

@@ -38,7 +38,6 @@ struct Workspace {
 class WorkspacePool {
 public:
     explicit WorkspacePool(std::size_t slots);
-    std::size_t slots() const { return slots_; }
 
     class Lease {
     public:
@@ -65,7 +64,6 @@ public:
 
 private:
     void give_back(std::unique_ptr<Workspace> w);
-    std::size_t slots_;
     // A borrower waiting: a returned workspace is handed to the first in line, and only it wakes.
     struct Waiter {
         std::condition_variable cv;
@@ -116,7 +114,7 @@ public:
     };
 
 private:
-    Workspace& scratch();  // the held workspace, else the model's own
+    Workspace& scratch();  // the held workspace, else the model's own, sized for the layers
     std::vector<std::unique_ptr<Layer>> layers_;
     std::vector<float> params_;
     std::vector<float> grads_;

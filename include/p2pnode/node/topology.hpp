@@ -119,7 +119,6 @@ struct TopologyEntry {
     // std::invalid_argument when the spec does not fit the ids (an unknown id, a self-loop).
     Topology (*make)(const std::vector<std::uint32_t>& ids, const TopologySpec& spec);
     bool random = false;  // drawn from spec.seed: redrawn until the honest nodes are connected
-    bool varying = false;  // always time-varying (make gives round 1's graph); erdos-renyi is with `every`
 };
 std::span<const TopologyEntry> topologies();
 

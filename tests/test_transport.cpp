@@ -93,6 +93,16 @@ std::vector<std::uint32_t> others(std::uint32_t self, std::uint32_t n) {
     return v;
 }
 
+// Stops a broker's thread and joins it at the end of a scope, also when a REQUIRE fails.
+struct StopAndJoin {
+    std::atomic<bool>& stop;
+    std::thread& thread;
+    ~StopAndJoin() {
+        stop = true;
+        if (thread.joinable()) thread.join();
+    }
+};
+
 struct Case {
     bool hub;
     Scheme scheme;
@@ -280,6 +290,104 @@ TEST_CASE("hub: clients reconnect by themselves when the broker restarts on the 
     CHECK(heard);
     stop2 = true;
     bt2.join();
+}
+
+TEST_CASE("hub: a message lost with a broker that restarts is sent again to its target") {
+    p2p::test::TempDir dir;
+    zmq::context_t ctx;
+    Broker::Spec bs;
+    bs.bind_endpoint = "ipc://" + (dir.path() / "broker.ipc").string();
+    bs.status_every = 3600s;
+    auto first = std::make_unique<Broker>(ctx, bs);
+    std::atomic<bool> stop{false};
+    std::thread bt([&] { first->run([&] { return stop.load(); }, [](const std::string&) {}); });
+    HubSpec a, b;
+    a.self = 0;
+    b.self = 1;
+    a.broker_endpoint = b.broker_endpoint = bs.bind_endpoint;
+    auto ta = make_hub_client(ctx, a), tb = make_hub_client(ctx, b);
+    std::thread wb([&] { tb->wait_ready({0}, Clock::now() + 10s); });
+    REQUIRE(ta->wait_ready({1}, Clock::now() + 10s).empty());
+    wb.join();
+    stop = true;
+    bt.join();  // the broker no longer reads: what node 0 sends now dies with it
+    const float x = 3.0f;
+    const std::byte h{7};
+    CHECK(ta->send({1}, std::span(&h, 1), std::as_bytes(std::span(&x, 1))).empty());
+    first.reset();
+    Broker second(ctx, bs);
+    std::atomic<bool> stop2{false};
+    std::thread bt2([&] { second.run([&] { return stop2.load(); }, [](const std::string&) {}); });
+    StopAndJoin joined{stop2, bt2};  // the broker's thread ends even when a REQUIRE below fails
+    // Node 0 registers with the new broker (a new start token) and asks which of its last
+    // message's targets are registered; node 1 has not said HELLO yet (it is not pumped), so
+    // nothing goes again until it does.
+    const auto deadline = Clock::now() + 20s;
+    const auto quiet = Clock::now() + 300ms;
+    while (Clock::now() < quiet) ta->receive(quiet);
+    CHECK(ta->counters().messages_resent == 0);
+    std::atomic<bool> heard{false};
+    std::thread pump_a([&] {
+        while (!heard && Clock::now() < deadline) ta->receive(Clock::now() + 100ms);
+    });
+    std::optional<Incoming> got;
+    while (!got && Clock::now() < deadline) got = tb->receive(Clock::now() + 100ms);
+    heard = true;
+    pump_a.join();
+    REQUIRE(got);
+    CHECK(got->from == 0);
+    REQUIRE(got->header.bytes().size() == 1);
+    CHECK(got->header.bytes()[0] == h);
+    REQUIRE(got->payload.bytes().size() == sizeof(float));
+    float y = 0;
+    std::memcpy(&y, got->payload.bytes().data(), sizeof y);
+    CHECK(y == x);
+    CHECK(ta->counters().messages_resent == 1);
+    const auto after = Clock::now() + 300ms;  // pumped on: nothing goes a second time
+    while (Clock::now() < after) ta->receive(after);
+    CHECK(ta->counters().messages_resent == 1);
+    CHECK_FALSE(tb->receive(Clock::now() + 300ms));  // once, not again with every HELLO
+}
+
+TEST_CASE("hub: a storm of claims to a live id does not fill its holder's queue with pings") {
+    zmq::context_t ctx;
+    Broker::Spec bs;
+    bs.bind_endpoint = "inproc://claims-storm";
+    bs.status_every = 3600s;
+    Broker broker(ctx, bs);
+    std::atomic<bool> stop{false};
+    std::thread bt([&] { broker.run([&] { return stop.load(); }, [](const std::string&) {}); });
+    StopAndJoin joined{stop, bt};
+    auto hello = [](std::uint32_t id) {
+        zmq::message_t m(5);
+        auto* p = static_cast<unsigned char*>(m.data());
+        p[0] = 'H';
+        std::memcpy(p + 1, &id, 4);
+        return m;
+    };
+    zmq::socket_t holder(ctx, zmq::socket_type::dealer), thief(ctx, zmq::socket_type::dealer);
+    holder.set(zmq::sockopt::rcvtimeo, 10000);
+    thief.set(zmq::sockopt::rcvtimeo, 10000);
+    holder.connect(bs.bind_endpoint);
+    thief.connect(bs.bind_endpoint);
+    holder.send(hello(0), zmq::send_flags::none);
+    zmq::message_t m;
+    REQUIRE(holder.recv(m));
+    REQUIRE(static_cast<const char*>(m.data())[0] == 'A');
+    const int claims = 1000;
+    for (int i = 0; i < claims; ++i) thief.send(hello(0), zmq::send_flags::none);
+    int refused = 0;
+    for (int i = 0; i < claims && thief.recv(m); ++i) refused += static_cast<const char*>(m.data())[0] == 'R';
+    CHECK(refused == claims);
+    // Every ping was queued before the refusal that followed it (inproc: at once), so the
+    // holder's queue now holds every ping it will get for these claims.
+    int pings = 0;
+    while (holder.recv(m, zmq::recv_flags::dontwait)) pings += static_cast<const char*>(m.data())[0] == 'P';
+    CHECK(pings >= 1);
+    CHECK(pings <= 2);  // once a second at most (the storm may straddle one second)
+    stop = true;
+    bt.join();
+    CHECK(broker.stats().claims_refused == static_cast<std::uint64_t>(claims));
 }
 
 TEST_CASE("CURVE: a configured key gets through, an unknown key is refused, a key claiming another id is dropped") {

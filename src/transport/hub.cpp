@@ -1,7 +1,10 @@
 #include "p2pnode/transport/hub.hpp"
 
+#include <algorithm>
 #include <deque>
 #include <map>
+#include <optional>
+#include <random>
 #include <set>
 
 #include <fmt/format.h>
@@ -68,6 +71,7 @@ public:
         parts.push_back(control('M', to));
         parts.emplace_back(header.data(), header.size());
         parts.emplace_back(payload.data(), payload.size());
+        keep(to, parts);
         if (!detail::send_parts(socket_, parts)) {
             counters_.send_failures += to.size();
             return to;
@@ -80,6 +84,49 @@ public:
 
 private:
     Counters& mutable_counters() override { return counters_; }
+
+    // The last messages sent are kept (their frames shared with the sent ones, not copied): a
+    // broker that restarts loses what it held, and a node whose gradient was lost with it would
+    // wait for its neighbours' gradients of the round while they wait for its own. In step, a
+    // neighbour can lack at most this node's last two gradients (it cannot have finished the
+    // round before them), so the last two messages with a payload are kept, and the small ones
+    // (STOP, BYE) among and after them, at most kMaxKept in all. When this node registers with
+    // a new broker (its ACCEPT carries another start token), or the broker says it dropped what
+    // this node sent (it did not know the node, or could not route to a target), each kept
+    // message goes again to each of those targets once the broker says the target is registered.
+    static constexpr std::size_t kKeptPayloads = 2, kMaxKept = 8, kSmall = 64;
+    struct Kept {
+        std::set<std::uint32_t> targets, pending;  // pending: to send again once registered
+        std::vector<zmq::message_t> frames;        // header, payload
+        bool large = false;
+    };
+    void keep(const std::vector<std::uint32_t>& to, std::vector<zmq::message_t>& parts) {
+        Kept& k = kept_.emplace_back();
+        k.targets = {to.begin(), to.end()};
+        for (std::size_t i = 1; i < parts.size(); ++i) k.frames.emplace_back().copy(parts[i]);
+        k.large = parts.back().size() > kSmall;
+        auto large = [&] { return std::count_if(kept_.begin(), kept_.end(), [](const Kept& e) { return e.large; }); };
+        while (kept_.size() > kMaxKept || static_cast<std::size_t>(large()) > kKeptPayloads) kept_.pop_front();
+    }
+    std::vector<std::uint32_t> pending() const {
+        std::set<std::uint32_t> all;
+        for (const auto& k : kept_) all.insert(k.pending.begin(), k.pending.end());
+        return {all.begin(), all.end()};
+    }
+    // The broker says these ids are registered: the kept messages pending for them go again.
+    void registered(const std::vector<std::uint32_t>& ids) {
+        for (auto& k : kept_) {
+            std::vector<std::uint32_t> to;
+            for (auto id : ids)
+                if (k.pending.erase(id)) to.push_back(id);
+            if (to.empty()) continue;
+            std::vector<zmq::message_t> parts;
+            parts.push_back(control('M', to));
+            for (auto& m : k.frames) parts.emplace_back().copy(m);
+            if (detail::send_parts(socket_, parts)) counters_.messages_resent += to.size();
+        }
+    }
+
     void send_one(zmq::message_t m) {
         std::vector<zmq::message_t> parts;
         parts.push_back(std::move(m));
@@ -94,6 +141,15 @@ private:
             next_hello_ = Clock::now() + std::chrono::seconds(1);
         }
         deadline = std::min(deadline, next_hello_);
+        if (accepted_ && !kept_.empty()) {  // after a broker restart: which targets are back?
+            if (auto ids = pending(); !ids.empty()) {
+                if (Clock::now() >= next_query_) {
+                    send_one(control('Q', ids));
+                    next_query_ = Clock::now() + std::chrono::milliseconds(100);
+                }
+                deadline = std::min(deadline, next_query_);
+            }
+        }
         if (!detail::wait_readable(socket_, deadline)) return std::nullopt;
         bool overflow = false;
         auto parts = detail::recv_parts(socket_, 3, overflow);
@@ -113,15 +169,25 @@ private:
             in.payload = Frame(std::move((*parts)[2]));
             return in;
         }
-        if (kind == 'A') {
+        if (kind == 'A' && ids.size() <= 1) {
             accepted_ = true;
+            const std::uint32_t start = ids.empty() ? 0 : ids[0];
+            if (broker_start_ && *broker_start_ != start)  // a new broker: what the old one held is gone
+                for (auto& k : kept_) k.pending = k.targets;
+            broker_start_ = start;
         } else if (kind == 'R') {
             throw IoError(fmt::format("node {}: the broker refused the id: another live node holds it, or it is not in the broker's config", spec_.self));
         } else if (kind == 'q') {
             registered_.insert(ids.begin(), ids.end());
+            registered(ids);
         } else if (kind == 'P') {  // the broker checking that we are alive: nothing to do
-        } else if (kind == 'W') {  // the broker restarted: say who we are again
+        } else if (kind == 'U') {  // the broker could not route to these: send again once they are back
+            for (auto& k : kept_)
+                for (auto id : ids)
+                    if (k.targets.count(id)) k.pending.insert(id);
+        } else if (kind == 'W') {  // the broker restarted: say who we are again (what we sent was dropped)
             accepted_ = false;
+            for (auto& k : kept_) k.pending = k.targets;
             send_one(control('H', {spec_.self}));
         } else {
             ++counters_.dropped_malformed;
@@ -134,6 +200,9 @@ private:
     bool accepted_ = false;
     Clock::time_point next_hello_ = Clock::now() + std::chrono::seconds(1);
     std::set<std::uint32_t> registered_;
+    std::optional<std::uint32_t> broker_start_;  // the broker's start token, from its last ACCEPT
+    Clock::time_point next_query_{};
+    std::deque<Kept> kept_;                      // the last messages sent, oldest first
     Counters counters_;
 };
 
@@ -160,10 +229,15 @@ struct Broker::State {
     std::set<std::uint32_t> warned;                 // unroutable targets already logged (until routed again)
     std::set<std::uint32_t> warned_full;            // targets with a full queue already logged
     std::set<std::uint32_t> warned_claims;          // ids outside the config already logged
+    std::set<std::uint32_t> warned_second;          // ids whose second claims were logged
+    std::set<std::uint32_t> warned_keys;            // ids claimed by another node's key, logged
     std::set<std::uint32_t> warned_repeats;         // senders of repeated targets already logged
     std::map<std::uint32_t, std::map<std::uint32_t, int>> in_flight;  // target -> sender -> routed since it last sent
     std::set<std::pair<std::uint32_t, std::uint32_t>> warned_share;   // (sender, target) already logged
+    std::map<std::uint32_t, Clock::time_point> live_at;  // id -> when its holder last answered a ping
     BrokerStats stats;
+    // Told to every node in each ACCEPT: a node that sees another value knows the broker restarted.
+    std::uint32_t start_token = std::random_device{}();
 };
 
 Broker::Broker(zmq::context_t& context, Spec spec) : state_(std::make_unique<State>(context, std::move(spec))) {
@@ -265,24 +339,39 @@ void Broker::run(const std::function<bool()>& stop, const std::function<void(con
             if (st.spec.security && user_id((*parts)[1]) != user_id_for(id)) {
                 // a valid key claiming another node's id
                 ++st.stats.claims_refused;
-                log(fmt::format("broker: refused a claim to node id {} by a key that is not node {}'s", id, id));
+                if (st.warned_keys.size() < kMaxWarned && st.warned_keys.insert(id).second)
+                    log(fmt::format("broker: refused a claim to node id {} by a key that is not node {}'s (further "
+                                    "ones are counted, not logged)",
+                                    id, id));
                 reply(route, control('R'));
                 continue;
             }
             auto held = st.by_id.find(id);
             if (held != st.by_id.end() && held->second != route) {
                 // A live holder keeps its id (even a busy one with a full queue); a gone one
-                // (its pipe closed) is replaced.
-                std::vector<zmq::message_t> ping;
-                ping.emplace_back(held->second.data(), held->second.size());
-                ping.push_back(control('P'));
-                if (detail::try_send_parts(st.socket, ping) != detail::SendResult::Unreachable) {
+                // (its pipe closed) is replaced. The holder is pinged at most once a second:
+                // a storm of claims must not fill its queue with pings, or the broker would
+                // drop its neighbours' gradients to it as to a full queue.
+                auto& last_live = st.live_at[id];
+                bool live = Clock::now() < last_live + std::chrono::seconds(1);
+                if (!live) {
+                    std::vector<zmq::message_t> ping;
+                    ping.emplace_back(held->second.data(), held->second.size());
+                    ping.push_back(control('P'));
+                    live = detail::try_send_parts(st.socket, ping) != detail::SendResult::Unreachable;
+                    if (live) last_live = Clock::now();
+                }
+                if (live) {
                     ++st.stats.claims_refused;
-                    log(fmt::format("broker: refused a second claim to node id {}", id));
+                    if (st.warned_second.size() < kMaxWarned && st.warned_second.insert(id).second)
+                        log(fmt::format("broker: refused a second claim to node id {} (its holder is live; further "
+                                        "claims to it are counted, not logged)",
+                                        id));
                     reply(route, control('R'));
                     continue;
                 }
                 st.by_route.erase(held->second);
+                st.live_at.erase(id);
             }
             if (auto old = st.by_route.find(route); old != st.by_route.end() && old->second != id) {
                 st.by_id.erase(old->second);  // the same connection re-registers under a new id
@@ -291,7 +380,7 @@ void Broker::run(const std::function<bool()>& stop, const std::function<void(con
             st.by_route[route] = id;
             st.registered_once.insert(id);
             st.warned.erase(id);
-            reply(route, control('A'));
+            reply(route, control('A', {st.start_token}));
             continue;
         }
         auto sender = st.by_route.find(route);
@@ -329,7 +418,6 @@ void Broker::run(const std::function<bool()>& stop, const std::function<void(con
                                         sender->second, target, st.spec.share_per_sender, target));
                     continue;
                 }
-                ++used;
                 auto to = st.by_id.find(target);
                 auto result = detail::SendResult::Unreachable;
                 if (to != st.by_id.end()) {
@@ -343,6 +431,7 @@ void Broker::run(const std::function<bool()>& stop, const std::function<void(con
                     result = detail::try_send_parts(st.socket, out);
                 }
                 if (result == detail::SendResult::Sent) {
+                    ++used;  // only what reached its queue counts against the share
                     ++st.stats.messages_routed;
                     st.stats.bytes_routed += size;
                     st.warned.erase(target);
@@ -355,6 +444,7 @@ void Broker::run(const std::function<bool()>& stop, const std::function<void(con
                                         target, sender->second));
                 } else {
                     ++st.stats.dropped_unroutable;
+                    reply(route, control('U', {target}));  // the sender keeps it for when the target is back
                     if (st.warned.size() < kMaxWarned && st.warned.insert(target).second)
                         log(fmt::format("broker: cannot route to node {} (not connected); dropping its messages", target));
                 }

@@ -6,8 +6,12 @@
 // the broker does not know (it restarted) is asked to say HELLO again.
 //
 // Frames, node -> broker: ["H" id] hello, ["Q" ids] which of these are registered,
-// ["M" ids][header][payload] a message for ids. Broker -> node: ["A"] accepted, ["R"] refused,
-// ["q" ids] registered, ["W"] unknown sender, ["F" from][header][payload] a message.
+// ["M" ids][header][payload] a message for ids. Broker -> node: ["A" token] accepted, ["R"] refused,
+// ["q" ids] registered, ["W"] unknown sender, ["U" id] could not route to id, ["F" from][header]
+// [payload] a message. ACCEPT carries the broker's random start token. A client keeps its last
+// two gradients (and the small messages among them); when it is accepted with a new token (the
+// broker restarted and lost what it held), or told W or U, it sends them again to the targets
+// concerned once a Q says those are registered.
 #pragma once
 
 #include <functional>

@@ -50,6 +50,7 @@ struct Counters {
     std::uint64_t dropped_unauthenticated = 0;  // CURVE: a key claiming another node's id
     std::uint64_t dropped_early = 0;      // data beyond the bound kept while waiting for the peers
     std::uint64_t claims_conflicting = 0; // plaintext mesh: a second connection claimed a live id
+    std::uint64_t messages_resent = 0;    // hub: the last message sent again after a broker restart
 };
 
 // Limits on every socket: largest message, queue depth, how long close() flushes. What one

@@ -1,5 +1,7 @@
 #include <doctest/doctest.h>
 
+#include <cstring>
+
 #include <cmath>
 #include <random>
 #include <thread>
@@ -321,6 +323,49 @@ TEST_CASE("conv -> maxpool -> ReLU (as SmallCnn computes it) equals conv -> ReLU
     for (std::size_t i = 0; i < reference.param_count(); ++i) {
         CAPTURE(i);
         CHECK(reference.grads()[i] == doctest::Approx(ours.grads()[i]).epsilon(1e-5));
+    }
+}
+
+// Issue 17: evaluation's inference pass (a convolution, its max pooling and ReLU in one pass,
+// chunk by chunk) gives the very floats of the training forward, for every model, for batches
+// that fill several chunks and one that does not, and for odd sizes (pooling drops a row and a
+// column) with and without a ReLU after the pooling.
+TEST_CASE("infer() equals forward() bit for bit: every model, and conv + maxpool (+ ReLU) on odd sizes") {
+    auto same_bits = [](const Tensor& a, const Tensor& b) {
+        return a.shape() == b.shape() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+    };
+    struct Case {
+        const char* name;
+        ModelShape shape;
+        std::size_t batch;
+    };
+    const Case cases[] = {{"small-cnn", {1, 28, 28, 10}, 1},  {"small-cnn", {1, 28, 28, 10}, 45},
+                          {"small-cnn", {1, 28, 28, 10}, 100}, {"cnn-mnist", {1, 28, 28, 10}, 13},
+                          {"cnn-cifar", {3, 32, 32, 10}, 5},  {"mlp", {1, 28, 28, 10}, 7},
+                          {"logreg", {1, 28, 28, 10}, 7}};
+    for (const auto& c : cases) {
+        CAPTURE(std::string(c.name));
+        CAPTURE(c.batch);
+        Sequential model = find_model(c.name)->make(c.shape, {}, 5);
+        std::mt19937 rng(4);
+        const Tensor input = random_tensor({c.shape.channels, c.batch, c.shape.height, c.shape.width}, rng, 0.0f, 1.0f);
+        const Tensor trained = model.forward(input);
+        CHECK(same_bits(model.infer(input), trained));
+        CHECK(same_bits(model.forward(input), trained));  // and forward() after infer() is unharmed
+    }
+    for (const bool relu : {false, true}) {
+        CAPTURE(relu);
+        std::vector<std::unique_ptr<Layer>> layers;
+        layers.push_back(std::make_unique<Conv2d>(3, 5, 3, 1));
+        layers.push_back(std::make_unique<MaxPool2>());
+        if (relu) layers.push_back(std::make_unique<Relu>());
+        layers.push_back(std::make_unique<Flatten>());
+        Sequential model(std::move(layers));
+        model.init(8);
+        std::mt19937 rng(6);
+        const Tensor input = random_tensor({3, 300, 9, 7}, rng);  // several chunks; negatives, ties at 0
+        const Tensor trained = model.forward(input);
+        CHECK(same_bits(model.infer(input), trained));
     }
 }
 

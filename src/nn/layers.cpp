@@ -206,6 +206,39 @@ float sum(const float* p, std::size_t n) {
     return total;
 }
 
+// 2x2 max pooling of one H x W plane into (H/2) x (W/2); with Relu, then max(., 0) as
+// Relu::forward computes it (x > 0 ? x : +0). Branch-free so that it vectorises; which input
+// won is recovered in MaxPool2::backward().
+template <bool Relu>
+void max_pool_plane(const float* x, std::size_t H, std::size_t W, float* y) {
+    const std::size_t Ho = H / 2, Wo = W / 2;
+    for (std::size_t oy = 0; oy < Ho; ++oy) {
+        const float* r0 = x + 2 * oy * W;
+        const float* r1 = r0 + W;
+        float* dst = y + oy * Wo;
+        std::size_t ox = 0;
+#if defined(__SSE2__)
+        for (; ox + 4 <= Wo; ox += 4) {
+            const __m128 p0 = _mm_loadu_ps(r0 + 2 * ox), p1 = _mm_loadu_ps(r0 + 2 * ox + 4);
+            const __m128 q0 = _mm_loadu_ps(r1 + 2 * ox), q1 = _mm_loadu_ps(r1 + 2 * ox + 4);
+            const __m128 top = _mm_max_ps(_mm_shuffle_ps(p0, p1, _MM_SHUFFLE(2, 0, 2, 0)),
+                                          _mm_shuffle_ps(p0, p1, _MM_SHUFFLE(3, 1, 3, 1)));
+            const __m128 bottom = _mm_max_ps(_mm_shuffle_ps(q0, q1, _MM_SHUFFLE(2, 0, 2, 0)),
+                                             _mm_shuffle_ps(q0, q1, _MM_SHUFFLE(3, 1, 3, 1)));
+            __m128 m = _mm_max_ps(top, bottom);
+            if constexpr (Relu) m = _mm_and_ps(_mm_cmpgt_ps(m, _mm_setzero_ps()), m);
+            _mm_storeu_ps(dst + ox, m);
+        }
+#endif
+        for (; ox < Wo; ++ox) {
+            const float a = std::max(r0[2 * ox], r0[2 * ox + 1]);
+            const float b = std::max(r1[2 * ox], r1[2 * ox + 1]);
+            const float m = std::max(a, b);
+            dst[ox] = Relu ? (m > 0.0f ? m : 0.0f) : m;
+        }
+    }
+}
+
 // Images per chunk so that one chunk's im2col matrix stays in L2 (about 512 KiB).
 std::size_t chunk_images(std::size_t K, std::size_t HoWo) {
     return std::max<std::size_t>(1, (512u * 1024u) / (K * HoWo * sizeof(float)));
@@ -240,6 +273,39 @@ void Conv2d::forward(const Tensor& in, Tensor& out) {
         float* col = col_.data();
         im2col(in.data(), in_, B, H, W, k_, pad_, b0, b1, col);
         sgemm(false, false, out_, Nc, K, w_, K, col, Nc, 1.0f, y + b0 * HoWo, N);
+    }
+}
+
+// As forward() then MaxPool2::forward() (then Relu::forward() with `relu`), bit for bit, but
+// chunk by chunk: a chunk's convolution (bias, then the same sgemm onto it) goes to `chunk`,
+// a buffer that stays in L2, and is pooled from there, so the full-size convolution output is
+// never written to memory and read back. For inference: nothing is kept for backward().
+void Conv2d::forward_pooled(const Tensor& in, std::vector<float>& chunk, bool relu, Tensor& out) {
+    require_dims(in, 4, "conv2d");
+    if (in.shape()[0] != in_) throw std::invalid_argument("conv2d: wrong number of input channels");
+    const std::size_t B = in.shape()[1], H = in.shape()[2], W = in.shape()[3];
+    const std::size_t Ho = H + 2 * pad_ - k_ + 1, Wo = W + 2 * pad_ - k_ + 1;
+    const std::size_t HoWo = Ho * Wo, K = in_ * k_ * k_, Hp = Ho / 2, Wp = Wo / 2;
+    // forward()'s chunks: the same sgemm calls, so the same floats (columns split otherwise
+    // gave other last bits: OpenBLAS's kernel for a call's last columns is another)
+    const std::size_t step = chunk_images(K, HoWo);
+    col_.resize(std::max(col_.size(), K * std::min(B, step) * HoWo));
+    chunk.resize(std::max(chunk.size(), out_ * std::min(B, step) * HoWo));
+    ensure_shape(out, {out_, B, Hp, Wp});
+    float* y = out.data();
+    for (std::size_t b0 = 0; b0 < B; b0 += step) {
+        const std::size_t b1 = std::min(B, b0 + step), Nc = (b1 - b0) * HoWo;
+        float* c = chunk.data();
+        for (std::size_t o = 0; o < out_; ++o) std::fill(c + o * Nc, c + (o + 1) * Nc, b_[o]);
+        im2col(in.data(), in_, B, H, W, k_, pad_, b0, b1, col_.data());
+        sgemm(false, false, out_, Nc, K, w_, K, col_.data(), Nc, 1.0f, c, Nc);
+        for (std::size_t o = 0; o < out_; ++o)
+            for (std::size_t b = b0; b < b1; ++b) {
+                const float* plane = c + o * Nc + (b - b0) * HoWo;
+                float* dst = y + (o * B + b) * Hp * Wp;
+                if (relu) max_pool_plane<true>(plane, Ho, Wo, dst);
+                else max_pool_plane<false>(plane, Ho, Wo, dst);
+            }
     }
 }
 
@@ -303,31 +369,8 @@ void MaxPool2::forward(const Tensor& in, Tensor& out) {
     ensure_shape(out, {C, B, Ho, Wo});
     const float* x = in.data();
     float* y = out.data();
-    // Branch-free so that it vectorises; which input won is recovered in backward().
-    for (std::size_t plane = 0; plane < C * B; ++plane) {
-        for (std::size_t oy = 0; oy < Ho; ++oy) {
-            const float* r0 = x + plane * H * W + 2 * oy * W;
-            const float* r1 = r0 + W;
-            float* dst = y + (plane * Ho + oy) * Wo;
-            std::size_t ox = 0;
-#if defined(__SSE2__)
-            for (; ox + 4 <= Wo; ox += 4) {
-                const __m128 p0 = _mm_loadu_ps(r0 + 2 * ox), p1 = _mm_loadu_ps(r0 + 2 * ox + 4);
-                const __m128 q0 = _mm_loadu_ps(r1 + 2 * ox), q1 = _mm_loadu_ps(r1 + 2 * ox + 4);
-                const __m128 top = _mm_max_ps(_mm_shuffle_ps(p0, p1, _MM_SHUFFLE(2, 0, 2, 0)),
-                                              _mm_shuffle_ps(p0, p1, _MM_SHUFFLE(3, 1, 3, 1)));
-                const __m128 bottom = _mm_max_ps(_mm_shuffle_ps(q0, q1, _MM_SHUFFLE(2, 0, 2, 0)),
-                                                 _mm_shuffle_ps(q0, q1, _MM_SHUFFLE(3, 1, 3, 1)));
-                _mm_storeu_ps(dst + ox, _mm_max_ps(top, bottom));
-            }
-#endif
-            for (; ox < Wo; ++ox) {
-                const float a = std::max(r0[2 * ox], r0[2 * ox + 1]);
-                const float b = std::max(r1[2 * ox], r1[2 * ox + 1]);
-                dst[ox] = std::max(a, b);
-            }
-        }
-    }
+    for (std::size_t plane = 0; plane < C * B; ++plane)
+        max_pool_plane<false>(x + plane * H * W, H, W, y + plane * Ho * Wo);
 }
 
 #if defined(__SSE2__)

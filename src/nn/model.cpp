@@ -106,6 +106,23 @@ const Tensor& Sequential::forward(const Tensor& input) {
     return *x;
 }
 
+const Tensor& Sequential::infer(const Tensor& input) {
+    Workspace& w = scratch();
+    const Tensor* x = &input;
+    for (std::size_t i = 0; i < layers_.size(); ++i) {
+        auto* conv = dynamic_cast<Conv2d*>(layers_[i].get());
+        if (conv && i + 1 < layers_.size() && dynamic_cast<MaxPool2*>(layers_[i + 1].get())) {
+            const bool relu = i + 2 < layers_.size() && dynamic_cast<Relu*>(layers_[i + 2].get());
+            i += relu ? 2 : 1;  // the layers done in this pass
+            conv->forward_pooled(*x, w.chunk, relu, w.acts[i]);
+        } else {
+            layers_[i]->forward(*x, w.acts[i]);
+        }
+        x = &w.acts[i];
+    }
+    return *x;
+}
+
 LossResult Sequential::compute_gradient(const Tensor& input, std::span<const std::uint8_t> labels) {
     Pass pass(*this);
     const Tensor& logits = forward(input);
@@ -180,7 +197,7 @@ EvalResult evaluate(Sequential& model, const data::Dataset& ds, std::size_t batc
         if (input.shape() != xt::xarray<float>::shape_type(shape.begin(), shape.end())) input.resize(shape);
         std::copy_n(pixels.data(), b * ds.image_size(), input.data());
         Sequential::Pass pass(model);  // a shared workspace per batch
-        const Tensor& logits = model.forward(input);
+        const Tensor& logits = model.infer(input);
         LossResult r = softmax_cross_entropy(logits, std::span<const std::uint8_t>(labels).first(b), nullptr);
         loss_sum += r.loss_sum;
         correct += r.correct;

@@ -44,6 +44,10 @@ public:
     std::string name() const override { return "conv2d"; }
     void forward(const Tensor& in, Tensor& out) override;
     void backward(const Tensor& in, const Tensor& dout, Tensor* din) override;
+    // Inference: this convolution, then 2x2 max pooling (then ReLU if `relu`), the same floats
+    // as forward() and MaxPool2 (and Relu) but without the full convolution output; `chunk` is
+    // scratch. Not followed by backward().
+    void forward_pooled(const Tensor& in, std::vector<float>& chunk, bool relu, Tensor& out);
     std::size_t param_count() const override { return weight_count() + out_; }
     std::size_t weight_count() const override { return out_ * in_ * k_ * k_; }
     std::size_t fan_in() const override { return in_ * k_ * k_; }

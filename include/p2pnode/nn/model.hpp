@@ -27,6 +27,7 @@ namespace p2p::nn {
 struct Workspace {
     std::vector<Tensor> acts, dacts;
     Tensor dlogits;
+    std::vector<float> chunk;  // infer(): one chunk of a convolution's output
 };
 
 // Workspaces shared by the models of one process (nodes as threads): a pass borrows one for its
@@ -91,6 +92,10 @@ public:
 
     // `input` is {C, B, H, W}. Returns the logits ({B, K}), valid until the next call.
     const Tensor& forward(const Tensor& input);
+    // The logits of forward(), bit for bit, for inference: a convolution followed by max
+    // pooling (and ReLU) runs as one pass (Conv2d::forward_pooled), without the activations
+    // that backward() would need. What evaluate() uses.
+    const Tensor& infer(const Tensor& input);
     // Forward, loss and backward on one batch: fills grads(), returns the loss summary.
     LossResult compute_gradient(const Tensor& input, std::span<const std::uint8_t> labels);
 

@@ -362,7 +362,8 @@ TEST_CASE("hostile peer in the hub: the broker and the clients drop, count and g
     cluster.join();
     if (failure) std::rethrow_exception(failure);
     check_rejections(results, rounds, false);
-    // No round waited out the 30 s hard timeout: the thief's storm of claims to node 0's id
+    // No round waited out the 30 s hard timeout (the wait of all rounds together is less than
+    // half of it): the thief's storm of claims to node 0's id
     // costs node 0 a ping a second, so its queue stays free for node 1's gradients (before, the
     // pings filled it and the broker dropped a gradient to it, about one run in three).
     for (const auto& [id, r] : results) {

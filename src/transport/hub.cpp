@@ -89,24 +89,26 @@ private:
     // broker that restarts loses what it held, and a node whose gradient was lost with it would
     // wait for its neighbours' gradients of the round while they wait for its own. In step, a
     // neighbour can lack at most this node's last two gradients (it cannot have finished the
-    // round before them), so the last two messages with a payload are kept, and the small ones
-    // (STOP, BYE) among and after them, at most kMaxKept in all. When this node registers with
+    // round before them), so the last two messages with a payload are kept, and those without
+    // one (STOP, BYE) around them, at most kMaxKept in all. When this node registers with
     // a new broker (its ACCEPT carries another start token), or the broker says it dropped what
     // this node sent (it did not know the node, or could not route to a target), each kept
-    // message goes again to each of those targets once the broker says the target is registered.
-    static constexpr std::size_t kKeptPayloads = 2, kMaxKept = 8, kSmall = 64;
+    // message goes again to each of those targets once the broker says the target is registered
+    // (asked every 100 ms while any is pending: for a target that never comes back, until the
+    // kept message is pushed out by newer ones).
+    static constexpr std::size_t kKeptPayloads = 2, kMaxKept = 8;
     struct Kept {
         std::set<std::uint32_t> targets, pending;  // pending: to send again once registered
         std::vector<zmq::message_t> frames;        // header, payload
-        bool large = false;
+        bool payload = false;  // a gradient, not a STOP or BYE
     };
     void keep(const std::vector<std::uint32_t>& to, std::vector<zmq::message_t>& parts) {
         Kept& k = kept_.emplace_back();
         k.targets = {to.begin(), to.end()};
         for (std::size_t i = 1; i < parts.size(); ++i) k.frames.emplace_back().copy(parts[i]);
-        k.large = parts.back().size() > kSmall;
-        auto large = [&] { return std::count_if(kept_.begin(), kept_.end(), [](const Kept& e) { return e.large; }); };
-        while (kept_.size() > kMaxKept || static_cast<std::size_t>(large()) > kKeptPayloads) kept_.pop_front();
+        k.payload = parts.back().size() > 0;
+        auto payloads = [&] { return std::count_if(kept_.begin(), kept_.end(), [](const Kept& e) { return e.payload; }); };
+        while (kept_.size() > kMaxKept || static_cast<std::size_t>(payloads()) > kKeptPayloads) kept_.pop_front();
     }
     std::vector<std::uint32_t> pending() const {
         std::set<std::uint32_t> all;
@@ -124,6 +126,7 @@ private:
             parts.push_back(control('M', to));
             for (auto& m : k.frames) parts.emplace_back().copy(m);
             if (detail::send_parts(socket_, parts)) counters_.messages_resent += to.size();
+            else k.pending.insert(to.begin(), to.end());  // tried again after the next Q
         }
     }
 
@@ -141,7 +144,7 @@ private:
             next_hello_ = Clock::now() + std::chrono::seconds(1);
         }
         deadline = std::min(deadline, next_hello_);
-        if (accepted_ && !kept_.empty()) {  // after a broker restart: which targets are back?
+        if (accepted_ && !kept_.empty()) {  // kept messages to send again: which of their targets are registered?
             if (auto ids = pending(); !ids.empty()) {
                 if (Clock::now() >= next_query_) {
                     send_one(control('Q', ids));
@@ -182,6 +185,7 @@ private:
             registered(ids);
         } else if (kind == 'P') {  // the broker checking that we are alive: nothing to do
         } else if (kind == 'U') {  // the broker could not route to these: send again once they are back
+            counters_.send_failures += ids.size();
             for (auto& k : kept_)
                 for (auto id : ids)
                     if (k.targets.count(id)) k.pending.insert(id);
@@ -234,7 +238,7 @@ struct Broker::State {
     std::set<std::uint32_t> warned_repeats;         // senders of repeated targets already logged
     std::map<std::uint32_t, std::map<std::uint32_t, int>> in_flight;  // target -> sender -> routed since it last sent
     std::set<std::pair<std::uint32_t, std::uint32_t>> warned_share;   // (sender, target) already logged
-    std::map<std::uint32_t, Clock::time_point> live_at;  // id -> when its holder last answered a ping
+    std::map<std::string, Clock::time_point> refused_at;  // claiming route -> when a ping last found the holder live
     BrokerStats stats;
     // Told to every node in each ACCEPT: a node that sees another value knows the broker restarted.
     std::uint32_t start_token = std::random_device{}();
@@ -349,17 +353,24 @@ void Broker::run(const std::function<bool()>& stop, const std::function<void(con
             auto held = st.by_id.find(id);
             if (held != st.by_id.end() && held->second != route) {
                 // A live holder keeps its id (even a busy one with a full queue); a gone one
-                // (its pipe closed) is replaced. The holder is pinged at most once a second:
-                // a storm of claims must not fill its queue with pings, or the broker would
-                // drop its neighbours' gradients to it as to a full queue.
-                auto& last_live = st.live_at[id];
-                bool live = Clock::now() < last_live + std::chrono::seconds(1);
-                if (!live) {
+                // (its pipe closed) is replaced. A claimer refused within the last second is
+                // refused again without another ping: a storm of claims must not fill the
+                // holder's queue with pings, or the broker would drop its neighbours' gradients
+                // to it as to a full queue. A new connection (the holder itself, reconnected)
+                // is always checked with a ping.
+                const auto now = Clock::now();
+                auto refused = st.refused_at.find(route);
+                const bool recent = refused != st.refused_at.end() && now < refused->second + std::chrono::seconds(1);
+                bool live = recent;
+                if (!recent) {
                     std::vector<zmq::message_t> ping;
                     ping.emplace_back(held->second.data(), held->second.size());
                     ping.push_back(control('P'));
                     live = detail::try_send_parts(st.socket, ping) != detail::SendResult::Unreachable;
-                    if (live) last_live = Clock::now();
+                    if (live) {
+                        if (st.refused_at.size() >= 4 * kMaxWarned) st.refused_at.clear();  // bounded
+                        st.refused_at[route] = now;
+                    }
                 }
                 if (live) {
                     ++st.stats.claims_refused;
@@ -371,7 +382,6 @@ void Broker::run(const std::function<bool()>& stop, const std::function<void(con
                     continue;
                 }
                 st.by_route.erase(held->second);
-                st.live_at.erase(id);
             }
             if (auto old = st.by_route.find(route); old != st.by_route.end() && old->second != id) {
                 st.by_id.erase(old->second);  // the same connection re-registers under a new id
@@ -408,7 +418,13 @@ void Broker::run(const std::function<bool()>& stop, const std::function<void(con
                                     "gets it once",
                                     sender->second, repeated));
             }
+            std::vector<std::uint32_t> unroutable;
             for (auto target : targets) {
+                auto to = st.by_id.find(target);
+                if (to == st.by_id.end()) {  // no entry for it: a sender naming random ids costs nothing
+                    unroutable.push_back(target);
+                    continue;
+                }
                 int& used = st.in_flight[target][sender->second];
                 if (used >= st.spec.share_per_sender) {
                     ++st.stats.dropped_over_share;
@@ -418,18 +434,14 @@ void Broker::run(const std::function<bool()>& stop, const std::function<void(con
                                         sender->second, target, st.spec.share_per_sender, target));
                     continue;
                 }
-                auto to = st.by_id.find(target);
-                auto result = detail::SendResult::Unreachable;
-                if (to != st.by_id.end()) {
-                    std::vector<zmq::message_t> out;
-                    out.emplace_back(to->second.data(), to->second.size());
-                    out.push_back(control('F', {sender->second}));
-                    out.emplace_back();
-                    out.back().copy((*parts)[2]);
-                    out.emplace_back();
-                    out.back().copy((*parts)[3]);
-                    result = detail::try_send_parts(st.socket, out);
-                }
+                std::vector<zmq::message_t> out;
+                out.emplace_back(to->second.data(), to->second.size());
+                out.push_back(control('F', {sender->second}));
+                out.emplace_back();
+                out.back().copy((*parts)[2]);
+                out.emplace_back();
+                out.back().copy((*parts)[3]);
+                const auto result = detail::try_send_parts(st.socket, out);
                 if (result == detail::SendResult::Sent) {
                     ++used;  // only what reached its queue counts against the share
                     ++st.stats.messages_routed;
@@ -442,12 +454,20 @@ void Broker::run(const std::function<bool()>& stop, const std::function<void(con
                         log(fmt::format("broker: node {}'s queue is full (it is not reading); dropping messages to it "
                                         "until it reads (last from node {})",
                                         target, sender->second));
-                } else {
-                    ++st.stats.dropped_unroutable;
-                    reply(route, control('U', {target}));  // the sender keeps it for when the target is back
-                    if (st.warned.size() < kMaxWarned && st.warned.insert(target).second)
-                        log(fmt::format("broker: cannot route to node {} (not connected); dropping its messages", target));
+                } else {  // its connection is gone: forget it (as prune() does), so a Q is told the truth
+                    st.by_route.erase(to->second);
+                    st.by_id.erase(to);
+                    st.in_flight.erase(target);
+                    unroutable.push_back(target);
                 }
+            }
+            if (!unroutable.empty()) {
+                st.stats.dropped_unroutable += unroutable.size();
+                reply(route, control('U', unroutable));  // the sender keeps its message for when they are back
+                for (auto target : unroutable)
+                    if (st.warned.size() < kMaxWarned && st.warned.insert(target).second)
+                        log(fmt::format("broker: cannot route to node {} (not connected); dropping its messages",
+                                        target));
             }
         } else {
             ++st.stats.dropped_malformed;

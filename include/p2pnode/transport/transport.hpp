@@ -46,7 +46,7 @@ struct Counters {
     std::uint64_t bytes_in = 0, bytes_out = 0;
     std::uint64_t dropped_unknown_peer = 0;  // from a routing id that is not a known peer
     std::uint64_t dropped_malformed = 0;     // wrong number of frames
-    std::uint64_t send_failures = 0;         // a target that could not be reached
+    std::uint64_t send_failures = 0;         // a target that could not be reached (hub: as the broker says)
     std::uint64_t dropped_unauthenticated = 0;  // CURVE: a key claiming another node's id
     std::uint64_t dropped_early = 0;      // data beyond the bound kept while waiting for the peers
     std::uint64_t claims_conflicting = 0; // plaintext mesh: a second connection claimed a live id

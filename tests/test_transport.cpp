@@ -103,6 +103,28 @@ struct StopAndJoin {
     }
 };
 
+// A broker with no config on `endpoint`, routing in its own thread until halt() or the end of
+// the scope.
+struct RunningBroker {
+    Broker broker;
+    std::atomic<bool> stop{false};
+    std::thread thread;
+    RunningBroker(zmq::context_t& ctx, const std::string& endpoint)
+        : broker(ctx, spec(endpoint)),
+          thread([this] { broker.run([this] { return stop.load(); }, [](const std::string&) {}); }) {}
+    ~RunningBroker() { halt(); }
+    void halt() {
+        stop = true;
+        if (thread.joinable()) thread.join();
+    }
+    static Broker::Spec spec(const std::string& endpoint) {
+        Broker::Spec bs;
+        bs.bind_endpoint = endpoint;
+        bs.status_every = std::chrono::hours(1);
+        return bs;
+    }
+};
+
 struct Case {
     bool hub;
     Scheme scheme;
@@ -368,17 +390,12 @@ TEST_CASE("hub: a message lost with a broker that restarts is sent again to its 
 
 TEST_CASE("hub: a message to a target that has not registered yet reaches it when it does") {
     zmq::context_t ctx;
-    Broker::Spec bs;
-    bs.bind_endpoint = "inproc://late-target";
-    bs.status_every = 3600s;
-    Broker broker(ctx, bs);
-    std::atomic<bool> stop{false};
-    std::thread bt([&] { broker.run([&] { return stop.load(); }, [](const std::string&) {}); });
-    StopAndJoin joined{stop, bt};
+    const std::string endpoint = "inproc://late-target";
+    RunningBroker running(ctx, endpoint);
     HubSpec a, b;
     a.self = 0;
     b.self = 1;
-    a.broker_endpoint = b.broker_endpoint = bs.bind_endpoint;
+    a.broker_endpoint = b.broker_endpoint = endpoint;
     auto ta = make_hub_client(ctx, a);
     REQUIRE(ta->wait_ready({}, Clock::now() + 10s).empty());  // node 0 alone is registered
     const float x = 5.0f;
@@ -411,13 +428,8 @@ TEST_CASE("hub: a message to a target that has not registered yet reaches it whe
 
 TEST_CASE("hub: a storm of claims to a live id does not fill its holder's queue with pings") {
     zmq::context_t ctx;
-    Broker::Spec bs;
-    bs.bind_endpoint = "inproc://claims-storm";
-    bs.status_every = 3600s;
-    Broker broker(ctx, bs);
-    std::atomic<bool> stop{false};
-    std::thread bt([&] { broker.run([&] { return stop.load(); }, [](const std::string&) {}); });
-    StopAndJoin joined{stop, bt};
+    const std::string endpoint = "inproc://claims-storm";
+    RunningBroker running(ctx, endpoint);
     auto hello = [](std::uint32_t id) {
         zmq::message_t m(5);
         auto* p = static_cast<unsigned char*>(m.data());
@@ -428,8 +440,8 @@ TEST_CASE("hub: a storm of claims to a live id does not fill its holder's queue 
     zmq::socket_t holder(ctx, zmq::socket_type::dealer), thief(ctx, zmq::socket_type::dealer);
     holder.set(zmq::sockopt::rcvtimeo, 10000);
     thief.set(zmq::sockopt::rcvtimeo, 10000);
-    holder.connect(bs.bind_endpoint);
-    thief.connect(bs.bind_endpoint);
+    holder.connect(endpoint);
+    thief.connect(endpoint);
     holder.send(hello(0), zmq::send_flags::none);
     zmq::message_t m;
     REQUIRE(holder.recv(m));
@@ -447,9 +459,8 @@ TEST_CASE("hub: a storm of claims to a live id does not fill its holder's queue 
     while (holder.recv(m, zmq::recv_flags::dontwait)) pings += static_cast<const char*>(m.data())[0] == 'P';
     CHECK(pings >= 1);
     CHECK(pings <= 1 + static_cast<int>(storm_seconds));  // once a second at most
-    stop = true;
-    bt.join();
-    CHECK(broker.stats().claims_refused == static_cast<std::uint64_t>(claims));
+    running.halt();
+    CHECK(running.broker.stats().claims_refused == static_cast<std::uint64_t>(claims));
 }
 
 TEST_CASE("CURVE: a configured key gets through, an unknown key is refused, a key claiming another id is dropped") {

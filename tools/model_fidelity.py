@@ -3,12 +3,17 @@
 
 Runs `p2pnode train --model M` and tools/torch_baseline.py's same run (batch 64, lr 0.05, plain
 SGD, reshuffled epochs) for 3 seeds each, alternating the two; prints test accuracy after 300
-and 1,000 steps (mean and seed-to-seed spread) and the median time of a step, and the ratio.
+and 1,000 steps (mean and seed-to-seed spread, and the gap between the means in PyTorch's standard
+deviations) and the median time of a step, and the ratio.
 Fashion-MNIST for the 28 x 28 models; cnn-cifar on a synthetic CIFAR-format set written here
 (a bright square per class over noise: CIFAR-10 cannot be downloaded), 300 steps.
 Needs Debian's python3-torch and python3-numpy. Not part of CI (minutes of compute).
 
-Usage: /usr/bin/python3 tools/model_fidelity.py [BUILD_DIR] [MODELS...]
+Like tools/bench-step.sh it unsets OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE for both sides (set on
+some of these machines, they slow OpenBLAS's sgemm by ~40%; a fresh Debian machine has neither).
+SEEDS=N in the environment runs seeds 0..N-1 instead of 3.
+
+Usage: [SEEDS=N] /usr/bin/python3 tools/model_fidelity.py [BUILD_DIR] [MODELS...]
 """
 import json
 import os
@@ -22,7 +27,9 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 BUILD = sys.argv[1] if len(sys.argv) > 1 else os.path.join(HERE, "..", "build")
 MODELS = sys.argv[2:] or ["small-cnn", "logreg", "mlp", "cnn-mnist", "cnn-cifar"]
-SEEDS = [0, 1, 2]
+SEEDS = list(range(int(os.environ.get("SEEDS", "3"))))
+for var in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
+    os.environ.pop(var, None)
 FASHION = "/usr/share/datasets/fashion-mnist"
 
 
@@ -63,6 +70,11 @@ def theirs(model, seed, steps, checkpoints, dataset, root):
     return acc, float(out[out.index("step_ms") + 1])
 
 
+def gap(ours_acc, theirs_acc):
+    """Our mean accuracy minus PyTorch's, in PyTorch's seed-to-seed standard deviations."""
+    return (statistics.mean(ours_acc) - statistics.mean(theirs_acc)) / statistics.stdev(theirs_acc)
+
+
 def spread(values):
     return f"{statistics.mean(values):.4f} ± {statistics.stdev(values):.4f}"
 
@@ -72,7 +84,8 @@ def main():
     cifar = os.path.join(tmp, "cifar")
     os.makedirs(cifar)
     synthetic_cifar(cifar)
-    print("model      steps  p2pnode acc (3 seeds)  PyTorch acc (3 seeds)  p2pnode ms/step  PyTorch ms/step  ratio")
+    print(f"model      steps  p2pnode acc ({len(SEEDS)} seeds)  PyTorch acc ({len(SEEDS)} seeds)  p2pnode ms/step  "
+          "PyTorch ms/step  ratio")
     for model in MODELS:
         dataset, root, steps = ("cifar10", cifar, 300) if model == "cnn-cifar" else ("idx", FASHION, 1000)
         checkpoints = [300] if steps == 300 else [300, 1000]
@@ -89,7 +102,7 @@ def main():
         for c in checkpoints:
             print(f"{model:<10} {c:>5}  {spread(a[c]):<21}  {spread(b[c]):<21}  "
                   f"{statistics.median(ta):>15.2f}  {statistics.median(tb):>15.2f}  "
-                  f"{statistics.median(ta) / statistics.median(tb):.2f}", flush=True)
+                  f"{statistics.median(ta) / statistics.median(tb):.2f}  gap {gap(a[c], b[c]):+.2f} sd", flush=True)
 
 
 if __name__ == "__main__":

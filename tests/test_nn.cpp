@@ -1,5 +1,6 @@
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include <cmath>
@@ -98,6 +99,10 @@ TEST_CASE("every layer passes a central-difference gradient check") {
     SUBCASE("conv2d, no padding") {
         Conv2d conv(1, 2, 3, 0);
         check_layer(conv, random_tensor({1, 3, 5, 5}, rng), rng, 1e-3);
+    }
+    SUBCASE("conv2d 5x5, padding 2, Winograd F(2x2, 5x5)") {
+        Conv2d conv(3, 4, 5, 2, Conv2d::Algorithm::winograd);
+        check_layer(conv, random_tensor({3, 2, 6, 8}, rng), rng, 1e-3);  // 3 x 4 tiles an image
     }
     SUBCASE("relu") {
         Relu relu;
@@ -209,6 +214,64 @@ TEST_CASE("hand-computed conv2d forward with padding") {
     valid.forward(in, out);
     REQUIRE(out.size() == 1);
     CHECK(out.data()[0] == doctest::Approx(18.0f));  // 2 * bottom-right pixel (9)
+}
+
+// Winograd's F(2x2, 5x5) computes the same convolution and gradients as im2col, up to float
+// rounding, on every tile position (edges, corners, interior) and across chunks of images; on
+// odd sizes, where it does not fit, the layer is im2col bit for bit.
+TEST_CASE("Winograd 5x5 convolution equals im2col's: outputs, input and parameter gradients") {
+    auto max_relative = [](const float* a, const float* b, std::size_t n) {
+        double diff = 0, scale = 0;
+        for (std::size_t i = 0; i < n; ++i) {
+            diff = std::max(diff, static_cast<double>(std::fabs(a[i] - b[i])));
+            scale = std::max(scale, static_cast<double>(std::fabs(b[i])));
+        }
+        return diff / scale;
+    };
+    struct Case {
+        std::size_t in, out, batch, H, W;
+        bool fits;
+    };
+    // 100 -> 200 at 8x8 is cnn-cifar's third convolution; 300 images of 4x6 span many chunks
+    const Case cases[] = {{100, 200, 3, 8, 8, true}, {20, 100, 2, 16, 16, true}, {2, 3, 300, 4, 6, true},
+                          {1, 1, 1, 2, 2, true},     {3, 5, 2, 7, 8, false},   {3, 5, 2, 8, 5, false}};
+    for (const auto& c : cases) {
+        CAPTURE(c.in);
+        CAPTURE(c.out);
+        CAPTURE(c.H);
+        CAPTURE(c.W);
+        Conv2d direct(c.in, c.out, 5, 2), wino(c.in, c.out, 5, 2, Conv2d::Algorithm::winograd);
+        std::mt19937 rng(11);
+        std::uniform_real_distribution<float> d(-0.1f, 0.1f);
+        std::vector<float> params(direct.param_count()), g1(params.size()), g2(params.size());
+        for (auto& p : params) p = d(rng);
+        direct.bind(params, g1);
+        wino.bind(params, g2);
+        const Tensor input = random_tensor({c.in, c.batch, c.H, c.W}, rng);
+        Tensor y1, y2, dx1, dx2;
+        direct.forward(input, y1);
+        wino.forward(input, y2);
+        REQUIRE(y1.shape() == y2.shape());
+        const Tensor dout = random_tensor(std::vector<std::size_t>(y1.shape().begin(), y1.shape().end()), rng);
+        direct.backward(input, dout, &dx1);
+        wino.backward(input, dout, &dx2);
+        const std::size_t w = direct.weight_count();
+        if (c.fits) {
+            CHECK(max_relative(y2.data(), y1.data(), y1.size()) < 1e-4);
+            CHECK(max_relative(dx2.data(), dx1.data(), dx1.size()) < 1e-4);
+            CHECK(max_relative(g2.data(), g1.data(), w) < 1e-4);
+            CHECK(max_relative(g2.data() + w, g1.data() + w, c.out) < 1e-5);
+            CHECK(std::memcmp(y1.data(), y2.data(), y1.size() * sizeof(float)) != 0);  // another algorithm ran
+        } else {
+            CHECK(std::memcmp(y1.data(), y2.data(), y1.size() * sizeof(float)) == 0);
+            CHECK(std::memcmp(dx1.data(), dx2.data(), dx1.size() * sizeof(float)) == 0);
+            CHECK(std::equal(g1.begin(), g1.end(), g2.begin()));
+        }
+        // without an input gradient (a first layer) the parameter gradients are the same
+        std::vector<float> before(g2.begin(), g2.end());
+        wino.backward(input, dout, nullptr);
+        CHECK(std::equal(before.begin(), before.end(), g2.begin()));
+    }
 }
 
 TEST_CASE("hand-computed maxpool: argmax, ties to the first maximum, backward routing") {

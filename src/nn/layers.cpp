@@ -1,5 +1,7 @@
 #include "p2pnode/nn/layers.hpp"
 
+#include "winograd.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -45,8 +47,9 @@ void set_blas_threads(int threads) { openblas_set_num_threads(threads); }
 
 // ---------------------------------------------------------------- Conv2d
 
-Conv2d::Conv2d(std::size_t in_channels, std::size_t out_channels, std::size_t kernel, std::size_t padding)
-    : in_(in_channels), out_(out_channels), k_(kernel), pad_(padding) {}
+Conv2d::Conv2d(std::size_t in_channels, std::size_t out_channels, std::size_t kernel, std::size_t padding,
+               Algorithm algorithm)
+    : in_(in_channels), out_(out_channels), k_(kernel), pad_(padding), algorithm_(algorithm) {}
 
 void Conv2d::bind(std::span<float> params, std::span<float> grads) {
     w_ = params.data();
@@ -251,6 +254,17 @@ void sgemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, const 
                 beta, c, static_cast<int>(ldc));
 }
 
+// A convolution's backward, common part: the bias gradient db (sums of dout's channels), and
+// din shaped as the input and zeroed; returns din's data, or null without din.
+float* begin_backward(const Tensor& in, const Tensor& dout, Tensor* din, std::size_t in_channels, float* db) {
+    const std::size_t O = dout.shape()[0], N = dout.size() / O;
+    for (std::size_t o = 0; o < O; ++o) db[o] = sum(dout.data() + o * N, N);
+    if (!din) return nullptr;
+    ensure_shape(*din, {in_channels, in.shape()[1], in.shape()[2], in.shape()[3]});
+    std::fill(din->begin(), din->end(), 0.0f);
+    return din->data();
+}
+
 }  // namespace
 
 // The batch is processed in chunks of images whose im2col matrix fits in L2. backward()
@@ -262,6 +276,11 @@ void Conv2d::forward(const Tensor& in, Tensor& out) {
     if (in.shape()[0] != in_) throw std::invalid_argument("conv2d: wrong number of input channels");
     const std::size_t B = in.shape()[1], H = in.shape()[2], W = in.shape()[3];
     const std::size_t Ho = H + 2 * pad_ - k_ + 1, Wo = W + 2 * pad_ - k_ + 1;
+    if (winograd_for(in)) {
+        ensure_shape(out, {out_, B, Ho, Wo});
+        winograd_forward(in, out.data());
+        return;
+    }
     const std::size_t HoWo = Ho * Wo, N = B * HoWo, K = in_ * k_ * k_;
     const std::size_t step = chunk_images(K, HoWo);
     col_.resize(K * std::min(B, step) * HoWo);
@@ -286,6 +305,16 @@ void Conv2d::forward_pooled(const Tensor& in, std::vector<float>& chunk, bool re
     const std::size_t B = in.shape()[1], H = in.shape()[2], W = in.shape()[3];
     const std::size_t Ho = H + 2 * pad_ - k_ + 1, Wo = W + 2 * pad_ - k_ + 1;
     const std::size_t HoWo = Ho * Wo, K = in_ * k_ * k_, Hp = Ho / 2, Wp = Wo / 2;
+    if (winograd_for(in)) {  // forward()'s computation in full, then the pooling
+        chunk.resize(std::max(chunk.size(), out_ * B * HoWo));
+        winograd_forward(in, chunk.data());
+        ensure_shape(out, {out_, B, Hp, Wp});
+        for (std::size_t plane = 0; plane < out_ * B; ++plane) {
+            if (relu) max_pool_plane<true>(chunk.data() + plane * HoWo, Ho, Wo, out.data() + plane * Hp * Wp);
+            else max_pool_plane<false>(chunk.data() + plane * HoWo, Ho, Wo, out.data() + plane * Hp * Wp);
+        }
+        return;
+    }
     // forward()'s chunks: the same sgemm calls, so the same floats (columns split otherwise
     // gave other last bits: OpenBLAS's kernel for a call's last columns is another)
     const std::size_t step = chunk_images(K, HoWo);
@@ -310,17 +339,12 @@ void Conv2d::forward_pooled(const Tensor& in, std::vector<float>& chunk, bool re
 }
 
 void Conv2d::backward(const Tensor& in, const Tensor& dout, Tensor* din) {
+    if (winograd_for(in)) return winograd_backward(in, dout, din);
     const std::size_t B = in.shape()[1], H = in.shape()[2], W = in.shape()[3];
     const std::size_t HoWo = dout.shape()[2] * dout.shape()[3], N = B * HoWo, K = in_ * k_ * k_;
     col_.resize(K * std::min(B, chunk_images(K, HoWo)) * HoWo);
     const float* dy = dout.data();
-    for (std::size_t o = 0; o < out_; ++o) db_[o] = sum(dy + o * N, N);
-    float* dx = nullptr;
-    if (din) {
-        ensure_shape(*din, {in_, B, H, W});
-        dx = din->data();
-        std::fill(dx, dx + din->size(), 0.0f);
-    }
+    float* dx = begin_backward(in, dout, din, in_, db_);
     const std::size_t step = chunk_images(K, HoWo);
     dcol_.resize(K * step * HoWo);
     dwt_.resize(K * out_);
@@ -337,6 +361,67 @@ void Conv2d::backward(const Tensor& in, const Tensor& dout, Tensor* din) {
     }
     for (std::size_t o = 0; o < out_; ++o)
         for (std::size_t kk = 0; kk < K; ++kk) dw_[o * K + kk] = dwt_[kk * out_ + o];
+}
+
+// Winograd F(2x2, 5x5) (winograd.hpp): the batch in chunks of images whose transformed inputs
+// and products (36 x (in + out) floats a tile) stay within a few MiB, 36 sgemms a chunk.
+namespace {
+std::size_t winograd_chunk_images(std::size_t C, std::size_t O, std::size_t tiles) {
+    return std::max<std::size_t>(1, (2u << 20) / (winograd::kTaps * (C + O) * tiles * sizeof(float)));
+}
+}  // namespace
+
+bool Conv2d::winograd_for(const Tensor& in) const {
+    return algorithm_ == Algorithm::winograd && winograd::fits(k_, pad_, in.shape()[2], in.shape()[3]);
+}
+
+void Conv2d::winograd_forward(const Tensor& in, float* y) {
+    using winograd::kTaps;
+    const std::size_t C = in_, O = out_, B = in.shape()[1], H = in.shape()[2], W = in.shape()[3];
+    const std::size_t tiles = winograd::tiles_per_image(H, W), step = winograd_chunk_images(C, O, tiles);
+    const std::size_t Tmax = std::min(B, step) * tiles;
+    u_.resize(kTaps * O * C);
+    v_.resize(std::max(v_.size(), kTaps * C * Tmax));
+    m_.resize(std::max(m_.size(), kTaps * O * Tmax));
+    scratch_.resize(std::max(scratch_.size(), winograd::scratch_floats(Tmax)));
+    winograd::weights_to(w_, O, C, u_.data());
+    for (std::size_t b0 = 0; b0 < B; b0 += step) {
+        const std::size_t b1 = std::min(B, b0 + step), T = (b1 - b0) * tiles;
+        winograd::input_to(in.data(), C, B, H, W, b0, b1, scratch_.data(), v_.data());
+        for (std::size_t xi = 0; xi < kTaps; ++xi)
+            sgemm(false, false, O, T, C, u_.data() + xi * O * C, C, v_.data() + xi * C * T, T, 0.0f,
+                  m_.data() + xi * O * T, T);
+        winograd::output_from(m_.data(), O, B, H, W, b0, b1, b_, scratch_.data(), y);
+    }
+}
+
+// u_ is forward()'s: the weights have not changed since.
+void Conv2d::winograd_backward(const Tensor& in, const Tensor& dout, Tensor* din) {
+    using winograd::kTaps;
+    const std::size_t C = in_, O = out_, B = in.shape()[1], H = in.shape()[2], W = in.shape()[3];
+    const std::size_t tiles = winograd::tiles_per_image(H, W), step = winograd_chunk_images(C, O, tiles);
+    const std::size_t Tmax = std::min(B, step) * tiles;
+    const float* dy = dout.data();
+    float* dx = begin_backward(in, dout, din, C, db_);
+    du_.resize(kTaps * O * C);
+    v_.resize(std::max(v_.size(), kTaps * C * Tmax));
+    m_.resize(std::max(m_.size(), kTaps * O * Tmax));
+    scratch_.resize(std::max(scratch_.size(), winograd::scratch_floats(Tmax)));
+    for (std::size_t b0 = 0; b0 < B; b0 += step) {
+        const std::size_t b1 = std::min(B, b0 + step), T = (b1 - b0) * tiles;
+        float* mp = m_.data();  // M' = A dy A^T
+        float* v = v_.data();
+        winograd::grad_output_to(dy, O, B, H, W, b0, b1, scratch_.data(), mp);
+        winograd::input_to(in.data(), C, B, H, W, b0, b1, scratch_.data(), v);
+        for (std::size_t xi = 0; xi < kTaps; ++xi)  // dU += M' V^T
+            sgemm(false, true, O, C, T, mp + xi * O * T, T, v + xi * C * T, T, b0 == 0 ? 0.0f : 1.0f,
+                  du_.data() + xi * O * C, C);
+        if (!dx) continue;
+        for (std::size_t xi = 0; xi < kTaps; ++xi)  // dV = U^T M', into v (used)
+            sgemm(true, false, C, T, O, u_.data() + xi * O * C, C, mp + xi * O * T, T, 0.0f, v + xi * C * T, T);
+        winograd::grad_input_from(v, C, B, H, W, b0, b1, scratch_.data(), dx);
+    }
+    winograd::weights_grad_from(du_.data(), O, C, dw_);
 }
 
 // ---------------------------------------------------------------- Relu

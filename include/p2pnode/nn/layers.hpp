@@ -37,10 +37,15 @@ public:
     virtual std::size_t weight_count() const { return 0; }
 };
 
-// 2-D convolution, stride 1, square kernel, zero padding; im2col + one sgemm per batch.
+// 2-D convolution, stride 1, square kernel, zero padding: im2col + sgemm over chunks of the
+// batch, or, for a 5x5 kernel with padding 2 on even-sized images and `Algorithm::winograd`,
+// Winograd's F(2x2, 5x5) (36 products a 2x2 output block and channel pair instead of 100; the
+// same convolution up to float rounding, about 16x im2col's rounding error).
 class Conv2d : public Layer {
 public:
-    Conv2d(std::size_t in_channels, std::size_t out_channels, std::size_t kernel, std::size_t padding);
+    enum class Algorithm { im2col, winograd };
+    Conv2d(std::size_t in_channels, std::size_t out_channels, std::size_t kernel, std::size_t padding,
+           Algorithm algorithm = Algorithm::im2col);
     std::string name() const override { return "conv2d"; }
     void forward(const Tensor& in, Tensor& out) override;
     void backward(const Tensor& in, const Tensor& dout, Tensor* din) override;
@@ -54,7 +59,12 @@ public:
     void bind(std::span<float> params, std::span<float> grads) override;
 
 private:
+    bool winograd_for(const Tensor& in) const;
+    void winograd_forward(const Tensor& in, float* y);
+    void winograd_backward(const Tensor& in, const Tensor& dout, Tensor* din);
+
     std::size_t in_, out_, k_, pad_;
+    Algorithm algorithm_;
     float* w_ = nullptr;
     float* b_ = nullptr;
     float* dw_ = nullptr;
@@ -62,6 +72,9 @@ private:
     std::vector<float> col_;   // one chunk's im2col matrix, (in*k*k) x (images*Ho*Wo)
     std::vector<float> dcol_;
     std::vector<float> dwt_;   // dW transposed, (in*k*k) x out
+    // Winograd: the transformed kernels (kept from forward for backward) and their gradient,
+    // [36][out][in]; one chunk's transformed inputs, products and scratch
+    std::vector<float> u_, du_, v_, m_, scratch_;
 };
 
 class Relu : public Layer {

@@ -6,7 +6,7 @@ SGD, reshuffled epochs) for 3 seeds each, alternating the two; prints test accur
 and 1,000 steps (mean and seed-to-seed spread, and the gap between the means in PyTorch's standard
 deviations) and the median time of a step, and the ratio.
 Fashion-MNIST for the 28 x 28 models; cnn-cifar on a synthetic CIFAR-format set written here
-(a bright square per class over noise: CIFAR-10 cannot be downloaded), 300 steps.
+(a bright square per class over noise: CIFAR-10 cannot be downloaded).
 Needs Debian's python3-torch and python3-numpy. Not part of CI (minutes of compute).
 
 Like tools/bench-step.sh it unsets OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE for both sides (set on
@@ -87,8 +87,8 @@ def main():
     print(f"model      steps  p2pnode acc ({len(SEEDS)} seeds)  PyTorch acc ({len(SEEDS)} seeds)  p2pnode ms/step  "
           "PyTorch ms/step  ratio")
     for model in MODELS:
-        dataset, root, steps = ("cifar10", cifar, 300) if model == "cnn-cifar" else ("idx", FASHION, 1000)
-        checkpoints = [300] if steps == 300 else [300, 1000]
+        dataset, root = ("cifar10", cifar) if model == "cnn-cifar" else ("idx", FASHION)
+        steps, checkpoints = 1000, [300, 1000]
         a, b, ta, tb = {c: [] for c in checkpoints}, {c: [] for c in checkpoints}, [], []
         for seed in SEEDS:  # A/B alternated
             acc, ms = ours(model, seed, steps, dataset, root, tmp)

@@ -232,9 +232,12 @@ TEST_CASE("Winograd 5x5 convolution equals im2col's: outputs, input and paramete
         std::size_t in, out, batch, H, W;
         bool fits;
     };
-    // 100 -> 200 at 8x8 is cnn-cifar's third convolution; 300 images of 4x6 span many chunks
-    const Case cases[] = {{100, 200, 3, 8, 8, true}, {20, 100, 2, 16, 16, true}, {2, 3, 300, 4, 6, true},
-                          {1, 1, 1, 2, 2, true},     {3, 5, 2, 7, 8, false},   {3, 5, 2, 8, 5, false}};
+    // cnn-cifar's second and third convolutions (chunks of 1 image; 7 images of 8x8 at 100 -> 200
+    // are chunks of 3, 3 and 1: a last partial chunk), 40 images of 4x6 at 60 -> 80 (chunks of
+    // 17, 17, 6), images of 2 rows or 2 columns (one tile high or wide), and odd sizes
+    const Case cases[] = {{100, 200, 7, 8, 8, true}, {20, 100, 2, 16, 16, true}, {60, 80, 40, 4, 6, true},
+                          {1, 1, 1, 2, 2, true},     {3, 4, 2, 2, 6, true},      {3, 4, 3, 6, 2, true},
+                          {3, 5, 2, 7, 8, false},    {3, 5, 2, 8, 5, false}};
     for (const auto& c : cases) {
         CAPTURE(c.in);
         CAPTURE(c.out);

@@ -113,10 +113,12 @@ constexpr std::size_t kPairs = 128;
 
 }  // namespace
 
-// Each entry point is compiled for AVX-512, AVX2 and the baseline, picked at load time (the
-// lane-wise transforms are most of their time and vectorise as wide as the machine allows).
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
-#define P2P_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+// Each entry point is compiled for AVX2 and the baseline, picked at load time (the lane-wise
+// transforms are most of their time). Not for AVX-512: it brings FMA, which GCC would contract
+// a * b + c into, and the floats would then depend on the CPU; lane-wise without FMA, AVX2 and
+// SSE2 compute the same floats. GNU ifunc: glibc only.
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__GLIBC__)
+#define P2P_CLONES __attribute__((target_clones("avx2", "default")))
 #else
 #define P2P_CLONES
 #endif

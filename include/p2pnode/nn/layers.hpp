@@ -40,7 +40,9 @@ public:
 // 2-D convolution, stride 1, square kernel, zero padding: im2col + sgemm over chunks of the
 // batch, or, for a 5x5 kernel with padding 2 on even-sized images and `Algorithm::winograd`,
 // Winograd's F(2x2, 5x5) (36 products a 2x2 output block and channel pair instead of 100; the
-// same convolution up to float rounding, about 16x im2col's rounding error).
+// same convolution up to float rounding, about 16x im2col's rounding error). Its backward()
+// uses the kernels as the forward() before it transformed them: the weights must not change
+// in between (Sequential::compute_gradient runs the two back to back).
 class Conv2d : public Layer {
 public:
     enum class Algorithm { im2col, winograd };
@@ -50,8 +52,8 @@ public:
     void forward(const Tensor& in, Tensor& out) override;
     void backward(const Tensor& in, const Tensor& dout, Tensor* din) override;
     // Inference: this convolution, then 2x2 max pooling (then ReLU if `relu`), the same floats
-    // as forward() and MaxPool2 (and Relu) but without the full convolution output; `chunk` is
-    // scratch. Not followed by backward().
+    // as forward() and MaxPool2 (and Relu) but without the full convolution output (Winograd:
+    // with it, in `chunk`); `chunk` is scratch. Not followed by backward().
     void forward_pooled(const Tensor& in, std::vector<float>& chunk, bool relu, Tensor& out);
     std::size_t param_count() const override { return weight_count() + out_; }
     std::size_t weight_count() const override { return out_ * in_ * k_ * k_; }

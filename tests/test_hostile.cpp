@@ -9,6 +9,7 @@
 #include <cmath>
 #include <fstream>
 #include <limits>
+#include <map>
 #include <thread>
 
 #include <arpa/inet.h>
@@ -24,6 +25,7 @@
 #include "p2pnode/launch/cluster.hpp"
 #include "p2pnode/launch/wiring.hpp"
 #include "p2pnode/node/checkpoint.hpp"
+#include "p2pnode/node/settings.hpp"
 #include "p2pnode/transport/mesh.hpp"
 #include "p2pnode/wire/envelope.hpp"
 #include "support.hpp"
@@ -581,6 +583,71 @@ TEST_CASE("hostile peer on a time-varying graph: a gradient for a round it is no
         const auto& r = results.at(id);
         CHECK(r.rounds_done == rounds);
         CHECK(r.rejected.at("not_neighbour") > 0);
+    }
+}
+
+// On a graph redrawn every round the rounds window is long (the flood bound: n - 1 = 7 rounds
+// on 8 nodes, since an honest neighbour may be that far ahead and in step), so what a liar can
+// park ahead is bounded per neighbour too: at most 4 messages, as on a static graph. Node 2
+// (linked to everyone every round: p = 1) reads the round each honest node is in from its own
+// gradients and sends it valid gradients for the 6 rounds after it, all within the window: each
+// node keeps 4 and refuses the rest as too far ahead.
+TEST_CASE("hostile peer: what a neighbour can park ahead is bounded even when the rounds window is long") {
+    Harness h;
+    auto& dir = h.dir;
+    auto& data = h.data;
+    auto s = hostile_setup(dir, 19640);
+    std::string text = "nodes:\n";
+    for (int i = 0; i < 8; ++i)
+        text += fmt::format("  - {{id: {}, host: 127.0.0.1, port: {}{}}}\n", i, 19640 + i, i == 2 ? ", type: byzantine" : "");
+    s.cfg = parse_nodes_config(text, "redrawn.yaml");
+    s.choice.topology.type = "erdos-renyi";
+    s.choice.topology.p = 1.0;
+    s.choice.topology.every = 1;
+    s.choice.timeouts.round = 2.0;
+    const std::vector<std::uint32_t> honest{0, 1, 3, 4, 5, 6, 7};
+    s.options.only = honest;
+    const auto settings = node::settings_for_all(s.cfg, s.choice);
+    REQUIRE(settings[0].future_window == 7);
+    REQUIRE(settings[0].future_per_neighbour < 6);
+    const std::uint64_t rounds = static_cast<std::uint64_t>(s.choice.training.rounds);
+    RawPeer peer2(dir, 19640, 2, honest);
+    // Node 2's inbox, where the honest nodes send it their gradients.
+    zmq::socket_t inbox(peer2.ctx, zmq::socket_type::router);
+    inbox.set(zmq::sockopt::linger, 0);
+    inbox.bind(transport::endpoint_for(transport::Scheme::Ipc, "127.0.0.1", 19642, dir.path().string()));
+    std::map<std::uint32_t, std::uint64_t> answered;  // honest node -> the round it was last sent the 6
+    const auto results = under_attack(s, *data, [&](std::uint64_t) {
+        peer2.announce();
+        peer2.pace(0ms);
+        zmq::pollitem_t item{inbox.handle(), 0, ZMQ_POLLIN, 0};
+        if (zmq::poll(&item, 1, 5ms) <= 0) return;
+        std::vector<zmq::message_t> frames;
+        while (zmq::recv_multipart(inbox, std::back_inserter(frames), zmq::recv_flags::dontwait)) {
+            if (frames.size() == 3) {
+                try {
+                    const auto m = wire::decode(std::span(static_cast<const std::byte*>(frames[1].data()), frames[1].size()),
+                                                std::span(static_cast<const std::byte*>(frames[2].data()), frames[2].size()));
+                    const std::uint64_t r = m.header.round;
+                    if (m.header.kind == wire::Kind::Grad && r > answered[m.header.from]) {
+                        answered[m.header.from] = r;
+                        for (std::uint64_t ahead = r + 1; ahead <= std::min(r + 6, rounds); ++ahead) peer2.grad(m.header.from, ahead);
+                    }
+                } catch (const ProtocolError&) {
+                }
+            }
+            frames.clear();
+        }
+    });
+    for (auto id : honest) {
+        CAPTURE(id);
+        const auto& r = results.at(id);
+        CHECK(r.rounds_done == static_cast<int>(rounds));
+        // Every one of node 2's gradients was within the rounds window: only the per-neighbour
+        // bound refuses any.
+        REQUIRE(r.rejected.count("too_far_ahead") == 1);
+        CHECK(r.rejected.at("too_far_ahead") > 0);
+        CHECK(r.rejected.count("beyond_run") == 0);
     }
 }
 

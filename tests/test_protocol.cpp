@@ -1,6 +1,8 @@
 // The round protocol over real transports, nodes as threads of this process.
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <atomic>
 #include <map>
 #include <set>
@@ -154,6 +156,24 @@ TEST_CASE("mixing matrices (uniform, Metropolis) and spectral gaps on small grap
     CHECK(node::spectral_gap(c4, all, "uniform") == doctest::Approx(2.0 / 3));
     CHECK(node::spectral_gap(c4, all, "metropolis") == doctest::Approx(2.0 / 3));
     CHECK(node::spectral_gap(node::Topology::complete(all), all, "metropolis") == doctest::Approx(1.0));
+    // Larger graphs with known spectra (the adjacency of a cycle C_n has eigenvalues 2cos(2 pi k / n),
+    // a torus the sums of its two cycles'):
+    V eight(8), nine(9), sixteen(16);
+    for (std::uint32_t i = 0; i < 16; ++i) {
+        if (i < 8) eight[i] = i;
+        if (i < 9) nine[i] = i;
+        sixteen[i] = i;
+    }
+    // An 8-ring: (A + I)/3, second eigenvalue (1 + sqrt 2)/3, the most negative -1/3.
+    CHECK(node::spectral_gap(node::Topology::ring(eight, 1), eight, "uniform") == doctest::Approx((2 - std::sqrt(2.0)) / 3));
+    CHECK(node::spectral_gap(node::Topology::ring(eight, 1), eight, "metropolis") == doctest::Approx((2 - std::sqrt(2.0)) / 3));
+    // Complete on 8: J/8, every other eigenvalue 0.
+    CHECK(node::spectral_gap(node::Topology::complete(eight), eight, "uniform") == doctest::Approx(1.0));
+    // 4 x 4 torus, degree 4: A's eigenvalues {4, 2, 0, -2, -4}, (A + I)/5 {1, 3/5, 1/5, -1/5, -3/5}.
+    CHECK(node::spectral_gap(node::Topology::torus(sixteen, 4), sixteen, "uniform") == doctest::Approx(0.4));
+    CHECK(node::spectral_gap(node::Topology::torus(sixteen, 4), sixteen, "metropolis") == doctest::Approx(0.4));
+    // 3 x 3 torus: A's eigenvalues {4, 1, -2}, (A + I)/5 {1, 2/5, -1/5}.
+    CHECK(node::spectral_gap(node::Topology::torus(nine, 3), nine, "uniform") == doctest::Approx(0.6));
     // Over a subset: the edges to other nodes are ignored; the leaves alone are not connected.
     CHECK(node::spectral_gap(star, {1, 2, 3}, "uniform") == 0.0);
     // A path 0 - 1 - 2 (degrees 1, 2, 1): W_01 = W_12 = 1/(1 + 2), the ends keep 2/3, the middle 1/3.
@@ -599,8 +619,23 @@ TEST_CASE("with CURVE on, training gives the same models as without") {
 }
 
 // Issue 19, item 11: nodes asked to stop together (launch's Ctrl-C) agree on the round to stop
-// after, whatever round each was in, and their checkpoints hold that round.
+// after, whatever round each was in, and their checkpoints hold that round. On a time-varying
+// graph (issue 17) a round's graph may not even be connected (one-peer exponential: one or two
+// neighbours a round), so the stop proposal must travel over the rounds' graphs in turn.
 TEST_CASE("nodes asked to stop together stop after the same round") {
+    // logreg's rounds take microseconds, so on the one-peer graph nodes drift rounds apart (a
+    // node waits only for its round's one or two peers): the stop must still be agreed.
+    std::string topology, model = "small-cnn";
+    int rounds = 2000;
+    SUBCASE("ring") { topology = "ring"; }
+    SUBCASE("one-peer-exponential") { topology = "one-peer-exponential"; }
+    SUBCASE("one-peer-exponential with logreg") {
+        topology = "one-peer-exponential";
+        model = "logreg";
+        rounds = 1000000;
+    }
+    CAPTURE(topology);
+    CAPTURE(model);
     QuietLogs quiet;
     p2p::test::TempDir dir;
     p2p::test::write_set(dir, 256, false);
@@ -609,7 +644,9 @@ TEST_CASE("nodes asked to stop together stop after the same round") {
     for (int i = 0; i < 6; ++i) nodes += "  - {id: " + std::to_string(i) + ", host: 127.0.0.1, port: " + std::to_string(9400 + i) + "}\n";
     const NodesConfig cfg = parse_nodes_config(nodes, "stop.yaml");
     Experiment e;
-    e.training.rounds = 2000;
+    e.topology.type = topology;
+    e.model.name = model;
+    e.training.rounds = rounds;
     e.training.batch_size = 16;
     e.training.eval_every = 100000;
     e.outputs.metrics_dir = (dir.path() / "m").string();
@@ -634,7 +671,7 @@ TEST_CASE("nodes asked to stop together stop after the same round") {
     run.join();
     REQUIRE(results.size() == 6);
     const int stopped = results.at(0).rounds_done;
-    CHECK(stopped < 2000);
+    CHECK(stopped < rounds);
     for (const auto& [id, r] : results) {
         CAPTURE(id);
         CHECK(r.rounds_done == stopped);
@@ -720,6 +757,55 @@ TEST_CASE("time-varying graphs: each round's neighbours, the union the transport
     e.topology.type = "ring";
     CHECK_THROWS_WITH_AS(node::settings_for_all(cfg, e), doctest::Contains("topology.every: only erdos-renyi"),
                          ConfigError);
+}
+
+// The flood bound of the one-peer graph is what a Ctrl-C's stop waits for and how far ahead a
+// neighbour may be (settings' `lead`): from any node and any starting round, news passed a hop a
+// round along each round's edges reaches every node within flood() rounds.
+TEST_CASE("one-peer exponential: news reaches every node within the flood bound") {
+    for (std::uint32_t n = 2; n <= 33; ++n) {
+        CAPTURE(n);
+        std::vector<std::uint32_t> ids(n);
+        for (std::uint32_t i = 0; i < n; ++i) ids[i] = i;
+        const auto op = node::one_peer_exponential(ids);
+        REQUIRE(op.flood() >= 1);
+        std::size_t worst = 0;
+        for (std::uint64_t start = 1; start <= op.cycle(); ++start)
+            for (std::uint32_t source = 0; source < n; ++source) {
+                std::vector<bool> knows(n, false);
+                knows[source] = true;
+                std::size_t reached = 1, rounds = 0;
+                for (std::uint64_t r = start; reached < n && rounds < 4 * n; ++r, ++rounds) {
+                    const auto g = op.at(r);
+                    auto next = knows;
+                    for (std::uint32_t i = 0; i < n; ++i)
+                        if (knows[i])
+                            for (auto m : g.neighbours(i)) next[m] = true;
+                    knows = next;
+                    reached = static_cast<std::size_t>(std::count(knows.begin(), knows.end(), true));
+                }
+                CAPTURE(start);
+                CAPTURE(source);
+                CHECK(reached == n);
+                worst = std::max(worst, rounds);
+            }
+        CHECK(worst <= op.flood());
+    }
+    // The settings carry it: a node buffers, and does not take for having been left behind,
+    // neighbours up to `lead` rounds ahead; on a static graph one.
+    std::string text = "nodes:\n";
+    for (int i = 0; i < 20; ++i) text += fmt::format("  - {{id: {}, host: a, port: {}}}\n", i, 1000 + i);
+    const auto cfg = parse_nodes_config(text, "twenty.yaml");
+    Experiment e = cfg.experiment;
+    e.training.rounds = 10;
+    e.topology.type = "one-peer-exponential";
+    const auto ops = node::settings_for_all(cfg, e);
+    REQUIRE(ops[0].varying);
+    CHECK(ops[0].lead == ops[0].varying->flood());
+    CHECK(ops[0].lead == 5);  // 20 nodes: 2^j < 20 for j = 0..4
+    CHECK(ops[0].future_window >= ops[0].lead);
+    e.topology.type = "ring";
+    CHECK(node::settings_for_all(cfg, e)[0].lead == 1);
 }
 
 // Each round waits for that round's neighbours only: a neighbour of the last round that is not

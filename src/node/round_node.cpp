@@ -179,8 +179,9 @@ public:
     // The highest round that at least f + 1 neighbours have reached, so at least one honest
     // neighbour vouches for it: where a resumed node rejoins. f liars cannot push it ahead.
     // On a time-varying graph only round r's neighbours vouch: they cannot finish round r without
-    // this node's gradient (unless they went on without it), while a node linked in other rounds
-    // only may run several rounds ahead of this one and still be in step.
+    // this node's gradient (unless they went on without it). Having it, they may still run up to
+    // the settings' `lead` rounds ahead through rounds whose peers do not wait for this node, so
+    // the caller takes only a round beyond that for having been left behind.
     std::uint64_t rejoin_round(std::uint64_t r) {
         std::vector<std::uint64_t> rounds;
         for (const auto& [id, round] : seen_by_)
@@ -267,9 +268,21 @@ private:
                 ++rejected["duplicate"];
             else
                 bring_back(from);
-        } else if (!future_.emplace(std::make_pair(round, from), std::move(g)).second) {
+        } else if (future_.count({round, from})) {
             ++rejected["duplicate"];
+        } else if (buffered_from(from) >= s_.future_per_neighbour) {
+            // An honest neighbour has one round ahead in flight (it waits for this node's gradient
+            // of a round they share) unless it went on without this node; the rounds window can be
+            // long on a time-varying graph, so this keeps a liar's cost to the static one's.
+            ++rejected["too_far_ahead"];
+        } else {
+            future_.emplace(std::make_pair(round, from), std::move(g));
         }
+    }
+
+    std::size_t buffered_from(std::uint32_t from) const {
+        return static_cast<std::size_t>(
+            std::count_if(future_.begin(), future_.end(), [&](const auto& kv) { return kv.first.second == from; }));
     }
 
     const NodeSettings& s_;
@@ -606,7 +619,7 @@ NodeResult run_node(const NodeSettings& s, transport::Transport& t, const data::
         const auto t1 = Clock::now();
         auto got = gather.collect(t, r, role->sources(r), links.at(r).quorum, result.rejected);
         const auto t2 = Clock::now();
-        if (gather.rejoin_round(r) > r + 1) {  // the neighbours went on (we were stopped, late or resumed): catch up
+        if (gather.rejoin_round(r) > r + s.lead) {  // the neighbours went on (we were stopped, late or resumed): catch up
             const int target = static_cast<int>(std::min<std::uint64_t>(gather.rejoin_round(r) + 1, tr.rounds));
             spdlog::info("[Node {}] rejoining at round {} (was at {})", s.id, target, round);
             result.rejected["rounds_skipped"] += static_cast<std::uint64_t>(target - round);

@@ -9,6 +9,7 @@
 #include <functional>
 #include <map>
 #include <random>
+#include <set>
 #include <string>
 #include <sys/wait.h>
 #include <thread>
@@ -28,21 +29,6 @@ namespace {
 
 bool contains(const std::string& s, const std::string& n) { return s.find(n) != std::string::npos; }
 
-// Free loopback ports for a config that must name them (mesh nodes bind their own): bound on
-// port 0 by ZeroMQ, read back, and released.
-std::vector<int> free_ports(int count) {
-    zmq::context_t ctx;
-    std::vector<zmq::socket_t> held;
-    std::vector<int> ports;
-    for (int i = 0; i < count; ++i) {
-        held.emplace_back(ctx, zmq::socket_type::router);
-        held.back().bind("tcp://127.0.0.1:*");
-        const std::string ep = held.back().get(zmq::sockopt::last_endpoint);
-        ports.push_back(std::stoi(ep.substr(ep.rfind(':') + 1)));
-    }
-    return ports;
-}
-
 // The first of `count` consecutive free loopback ports, for scripts that give node k the port
 // base + k. Drawn below the kernel's ephemeral range (ip_local_port_range), where the outgoing
 // connections of tests running beside this one take their ports (seen: one took base + 3
@@ -51,12 +37,16 @@ int free_block(int count) {
     int low = 32768;
     if (std::ifstream range("/proc/sys/net/ipv4/ip_local_port_range"); range) range >> low;
     const int top = std::max(low - count, 10001);
-    std::mt19937 rng(static_cast<unsigned>(::getpid()) ^ static_cast<unsigned>(std::time(nullptr)));
+    // One stream for the process: two calls in the same second must not draw the same block.
+    static std::mt19937 rng(static_cast<unsigned>(::getpid()) ^ static_cast<unsigned>(std::time(nullptr)));
+    static std::set<int> given;
     zmq::context_t ctx;
     for (int attempt = 0; attempt < 200; ++attempt) {
         const int base = std::uniform_int_distribution<int>(10000, top - 1)(rng);
+        bool all = true;  // nor overlapping a block handed out before (not bound yet, perhaps)
+        for (int k = 0; k < count; ++k) all = all && !given.count(base + k);
+        if (!all) continue;
         std::vector<zmq::socket_t> held;
-        bool all = true;
         for (int k = 0; k < count && all; ++k) {
             held.emplace_back(ctx, zmq::socket_type::router);
             try {
@@ -66,10 +56,25 @@ int free_block(int count) {
             }
         }
         for (auto& h : held) h.set(zmq::sockopt::linger, 0);
-        if (all) return base;
+        if (all) {
+            for (int k = 0; k < count; ++k) given.insert(base + k);
+            return base;
+        }
     }
     FAIL("no block of " << count << " free ports below " << low);
     return 0;
+}
+
+// Free loopback ports for a config that must name them (mesh nodes bind their own): a free
+// block (above), so that neither another test's connections nor srun's own listening sockets,
+// which take ephemeral ports, can take one between this check and the node's bind (seen: srun
+// listened on a node's port, the node could not bind it, and ZeroMQ's greetings to it made
+// srun log "Insane message length").
+std::vector<int> free_ports(int count) {
+    const int base = free_block(count);
+    std::vector<int> ports;
+    for (int k = 0; k < count; ++k) ports.push_back(base + k);
+    return ports;
 }
 
 // The "loss" of node `id`'s summary in `dir`, as written (every digit: equal models give equal text).

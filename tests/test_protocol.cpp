@@ -675,6 +675,7 @@ TEST_CASE("nodes asked to stop together stop after the same round") {
     for (const auto& [id, r] : results) {
         CAPTURE(id);
         CHECK(r.rounds_done == stopped);
+        CHECK(r.rejected.count("rounds_skipped") == 0);  // in step throughout: no node took itself for left behind
         CHECK(node::load_checkpoint(node::checkpoint_path(e.outputs.checkpoint_dir, id)).round ==
               static_cast<std::uint64_t>(stopped));
     }

@@ -614,7 +614,11 @@ NodeResult run_node(const NodeSettings& s, transport::Transport& t, const data::
         const auto r = static_cast<std::uint64_t>(round);
         const auto t0 = Clock::now();
         agree_stop(r);
-        if (stop_after) send_grad(t, s, s.neighbours, *stop_after, {}, wire::Kind::Stop);  // before this round's gradient
+        // Before this round's gradient, to this round's neighbours: on a time-varying graph the
+        // news travels along each round's edges, as the flood bound counts; STOPs to every node
+        // linked in some round, every round, would be up to 2 x flood messages to one node while
+        // it sits in a round, past the broker's share for one sender (and its gradient dropped).
+        if (stop_after) send_grad(t, s, links.at(r).neighbours, *stop_after, {}, wire::Kind::Stop);
         const double train_loss = role->before_gather(r);
         const auto t1 = Clock::now();
         auto got = gather.collect(t, r, role->sources(r), links.at(r).quorum, result.rejected);

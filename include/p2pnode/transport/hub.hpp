@@ -54,7 +54,7 @@ public:
         std::set<std::uint32_t> ids;       // the config's node ids: no other id registers (empty: any)
         // A sender's share of a target's queue: at most this many of its messages are routed to
         // a target until the target next sends a message of its own (it is reading and going on).
-        int share_per_sender = 6;          // the future window (4) and the round in hand, and one
+        int share_per_sender = 6;          // a round's STOP and gradient, the next linked round's, spare
         // run() returns once every id of `ids` has registered and none is connected any more
         // (under mpirun or srun, the broker's rank ends with the run).
         bool exit_when_done = false;

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <limits>
 #include <map>
+#include <memory>
 #include <thread>
 
 #include <arpa/inet.h>
@@ -249,6 +250,36 @@ struct RawPeer {
         }
     }
 };
+
+// A raw peer's own inbox: a ROUTER bound where node `as` listens, so the nodes' gradients to it
+// arrive here.
+zmq::socket_t inbox_of(RawPeer& peer, const p2p::test::TempDir& dir, int base_port) {
+    zmq::socket_t inbox(peer.ctx, zmq::socket_type::router);
+    inbox.set(zmq::sockopt::linger, 0);
+    inbox.bind(transport::endpoint_for(transport::Scheme::Ipc, "127.0.0.1", base_port + static_cast<int>(peer.as),
+                                       dir.path().string()));
+    return inbox;
+}
+
+// The gradients that reached `inbox` (waiting at most `wait` for the first), as (sender, round).
+std::vector<std::pair<std::uint32_t, std::uint64_t>> gradients_on(zmq::socket_t& inbox, std::chrono::milliseconds wait) {
+    std::vector<std::pair<std::uint32_t, std::uint64_t>> out;
+    zmq::pollitem_t item{inbox.handle(), 0, ZMQ_POLLIN, 0};
+    if (zmq::poll(&item, 1, wait) <= 0) return out;
+    std::vector<zmq::message_t> frames;
+    while (zmq::recv_multipart(inbox, std::back_inserter(frames), zmq::recv_flags::dontwait)) {
+        if (frames.size() == 3) {  // [routing id][header][payload]
+            try {
+                const auto m = wire::decode(std::span(static_cast<const std::byte*>(frames[1].data()), frames[1].size()),
+                                            std::span(static_cast<const std::byte*>(frames[2].data()), frames[2].size()));
+                if (m.header.kind == wire::Kind::Grad) out.emplace_back(m.header.from, m.header.round);
+            } catch (const ProtocolError&) {
+            }
+        }
+        frames.clear();
+    }
+    return out;
+}
 
 // Runs the cluster in a thread while `attack()` is called until it is done.
 template <class Attack>
@@ -608,36 +639,20 @@ TEST_CASE("hostile peer: what a neighbour can park ahead is bounded even when th
     const std::vector<std::uint32_t> honest{0, 1, 3, 4, 5, 6, 7};
     s.options.only = honest;
     const auto settings = node::settings_for_all(s.cfg, s.choice);
-    REQUIRE(settings[0].future_window == 7);
+    REQUIRE(settings[0].horizon() == 7);
     REQUIRE(settings[0].future_per_neighbour < 6);
     const std::uint64_t rounds = static_cast<std::uint64_t>(s.choice.training.rounds);
     RawPeer peer2(dir, 19640, 2, honest);
-    // Node 2's inbox, where the honest nodes send it their gradients.
-    zmq::socket_t inbox(peer2.ctx, zmq::socket_type::router);
-    inbox.set(zmq::sockopt::linger, 0);
-    inbox.bind(transport::endpoint_for(transport::Scheme::Ipc, "127.0.0.1", 19642, dir.path().string()));
+    zmq::socket_t inbox = inbox_of(peer2, dir, 19640);  // where the honest nodes send node 2 their gradients
     std::map<std::uint32_t, std::uint64_t> answered;  // honest node -> the round it was last sent the 6
     const auto results = under_attack(s, *data, [&](std::uint64_t) {
         peer2.announce();
         peer2.pace(0ms);
-        zmq::pollitem_t item{inbox.handle(), 0, ZMQ_POLLIN, 0};
-        if (zmq::poll(&item, 1, 5ms) <= 0) return;
-        std::vector<zmq::message_t> frames;
-        while (zmq::recv_multipart(inbox, std::back_inserter(frames), zmq::recv_flags::dontwait)) {
-            if (frames.size() == 3) {
-                try {
-                    const auto m = wire::decode(std::span(static_cast<const std::byte*>(frames[1].data()), frames[1].size()),
-                                                std::span(static_cast<const std::byte*>(frames[2].data()), frames[2].size()));
-                    const std::uint64_t r = m.header.round;
-                    if (m.header.kind == wire::Kind::Grad && r > answered[m.header.from]) {
-                        answered[m.header.from] = r;
-                        for (std::uint64_t ahead = r + 1; ahead <= std::min(r + 6, rounds); ++ahead) peer2.grad(m.header.from, ahead);
-                    }
-                } catch (const ProtocolError&) {
-                }
+        for (const auto& [from, r] : gradients_on(inbox, 5ms))
+            if (r > answered[from]) {
+                answered[from] = r;
+                for (std::uint64_t ahead = r + 1; ahead <= std::min(r + 6, rounds); ++ahead) peer2.grad(from, ahead);
             }
-            frames.clear();
-        }
     });
     for (auto id : honest) {
         CAPTURE(id);
@@ -649,6 +664,52 @@ TEST_CASE("hostile peer: what a neighbour can park ahead is bounded even when th
         CHECK(r.rejected.at("too_far_ahead") > 0);
         CHECK(r.rejected.count("beyond_run") == 0);
     }
+}
+
+// On a graph redrawn every round (p = 1: everyone linked every round) the flood bound is
+// n - 1 = 5 rounds, but a neighbour that shares the next round with this node cannot be past it
+// without this node: one 3 rounds ahead went on without it, and the node catches up at once
+// (a bound of r + flood for every neighbour would have kept it waiting in step-by-step rounds).
+// Node 0 is real; nodes 1-5 are raw peers answering each of its gradients with theirs for the
+// same round, and node 1 also, first, with one for round 4 when node 0 is in round 1.
+TEST_CASE("a node whose neighbours went on catches up on a time-varying graph too") {
+    Harness h;
+    auto& dir = h.dir;
+    auto& data = h.data;
+    auto s = hostile_setup(dir, 19660);
+    std::string text = "nodes:\n";
+    for (int i = 0; i < 6; ++i) text += fmt::format("  - {{id: {}, host: 127.0.0.1, port: {}}}\n", i, 19660 + i);
+    s.cfg = parse_nodes_config(text, "redrawn6.yaml");
+    s.choice.topology.type = "erdos-renyi";
+    s.choice.topology.p = 1.0;
+    s.choice.topology.every = 1;
+    s.choice.timeouts.round = 5.0;
+    s.options.only = {0};
+    REQUIRE(node::settings_for_all(s.cfg, s.choice)[0].lead == 5);
+    std::vector<std::unique_ptr<RawPeer>> peers;
+    std::vector<zmq::socket_t> inboxes;
+    for (std::uint32_t id = 1; id <= 5; ++id) {
+        peers.push_back(std::make_unique<RawPeer>(dir, 19660, id, std::vector<std::uint32_t>{0}));
+        inboxes.push_back(inbox_of(*peers.back(), dir, 19660));
+    }
+    std::uint64_t answered = 0;  // the last round of node 0's answered
+    const auto results = under_attack(s, *data, [&](std::uint64_t) {
+        for (auto& p : peers) {
+            p->announce();
+            p->pace(0ms);
+        }
+        for (std::size_t k = 1; k < inboxes.size(); ++k) gradients_on(inboxes[k], 0ms);  // node 0's to the others: drained
+        for (const auto& [from, r] : gradients_on(inboxes[0], 5ms))
+            if (r > answered) {
+                answered = r;
+                if (r == 1) peers[0]->grad(0, 4);
+                for (auto& p : peers) p->grad(0, r);
+            }
+    });
+    const auto& r = results.at(0);
+    CHECK(r.rounds_done == s.choice.training.rounds);
+    REQUIRE(r.rejected.count("rounds_skipped") == 1);
+    CHECK(r.rejected.at("rounds_skipped") == 4);  // rounds 1-4: it rejoined at round 5
 }
 
 // Issue 19, item 4: a node that starts (or is stopped) far behind its neighbours catches up to

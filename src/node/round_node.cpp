@@ -56,9 +56,9 @@ public:
         const std::uint64_t epoch = s_.varying->epoch_of(round);
         auto it = cache_.find(epoch);
         if (it != cache_.end()) return it->second;
-        // Epochs that never come back: past the rounds in flight (at most future_window + 1
-        // epochs), the lowest is one gone by. A cycle's few epochs all stay.
-        if (s_.varying->cycle() == 0 && cache_.size() >= 2 * s_.future_window + 2) cache_.erase(cache_.begin());
+        // Epochs that never come back: past the rounds in flight (at most horizon + 1 epochs),
+        // the lowest is one gone by. A cycle's few epochs all stay.
+        if (s_.varying->cycle() == 0 && cache_.size() >= 2 * s_.horizon() + 2) cache_.erase(cache_.begin());
         const Topology g = s_.varying->epoch(epoch);
         Links l;
         l.neighbours = g.neighbours(s_.id);
@@ -115,7 +115,7 @@ public:
         while (true) {
             const auto missing = waiting_for();
             if (missing.empty()) break;
-            if (rejoin_round(r) > r + s_.future_window) break;  // far behind: catch up
+            if (went_on(r) > 0) break;  // left behind: waiting is in vain, catch up
             const auto now = Clock::now();
             const bool only_absent =
                 std::all_of(missing.begin(), missing.end(), [&](auto id) { return absent_.count(id) > 0; });
@@ -176,16 +176,21 @@ public:
     // Neighbours that did not answer at start-up: not waited for until they are heard.
     void start_absent(const std::vector<std::uint32_t>& ids) { absent_.insert(ids.begin(), ids.end()); }
 
-    // The highest round that at least f + 1 neighbours have reached, so at least one honest
-    // neighbour vouches for it: where a resumed node rejoins. f liars cannot push it ahead.
-    // On a time-varying graph only round r's neighbours vouch: they cannot finish round r without
-    // this node's gradient (unless they went on without it). Having it, they may still run up to
-    // the settings' `lead` rounds ahead through rounds whose peers do not wait for this node, so
-    // the caller takes only a round beyond that for having been left behind.
-    std::uint64_t rejoin_round(std::uint64_t r) {
+    // Where a node left behind (stopped, started late or resumed) rejoins: the highest round
+    // that f + 1 neighbours have reached beyond where they could be had they waited for this
+    // node, so at least one honest neighbour vouches for it and f liars cannot push it ahead;
+    // 0 when fewer than f + 1 went on. A neighbour cannot finish a round it shares with this
+    // node without this node's gradient of it: past round r (whose gradient this node has sent)
+    // it can reach the next round they share, r + 1 on a static graph, and on a time-varying one
+    // never more than r + lead (the flood bound: nobody finishes round r + lead). Only round r's
+    // neighbours vouch there (f bounds the Byzantine neighbours of one round, not of the union).
+    std::uint64_t went_on(std::uint64_t r) {
         std::vector<std::uint64_t> rounds;
-        for (const auto& [id, round] : seen_by_)
-            if (!s_.varying || links_.linked(r, id)) rounds.push_back(round);
+        for (const auto& [id, round] : seen_by_) {
+            if (round <= r + 1) continue;  // in step on any graph
+            if (s_.varying && (!links_.linked(r, id) || round <= reach(id, r))) continue;
+            rounds.push_back(round);
+        }
         const std::size_t q = s_.robust.f + 1;
         if (rounds.size() < q) return 0;
         std::nth_element(rounds.begin(), rounds.begin() + static_cast<long>(q - 1), rounds.end(), std::greater<>());
@@ -193,6 +198,14 @@ public:
     }
 
 private:
+    // The furthest round neighbour `id` can have reached in step with this node in round r: the
+    // next round after r they share, at most r + lead.
+    std::uint64_t reach(std::uint32_t id, std::uint64_t r) {
+        for (std::uint64_t x = r + 1; x < r + s_.lead; ++x)
+            if (links_.linked(x, id)) return x;
+        return r + s_.lead;
+    }
+
     void bring_back(std::uint32_t id) {
         if (absent_.erase(id)) spdlog::info("[Node {}] node {} is back", s_.id, id);
     }
@@ -254,7 +267,7 @@ private:
             ++rejected["stale"];
             return;
         }
-        if (round > r + s_.future_window) {
+        if (round > r + s_.horizon()) {
             ++rejected["too_far_ahead"];
             return;
         }
@@ -623,8 +636,8 @@ NodeResult run_node(const NodeSettings& s, transport::Transport& t, const data::
         const auto t1 = Clock::now();
         auto got = gather.collect(t, r, role->sources(r), links.at(r).quorum, result.rejected);
         const auto t2 = Clock::now();
-        if (gather.rejoin_round(r) > r + s.lead) {  // the neighbours went on (we were stopped, late or resumed): catch up
-            const int target = static_cast<int>(std::min<std::uint64_t>(gather.rejoin_round(r) + 1, tr.rounds));
+        if (const auto past = gather.went_on(r); past > 0) {  // the neighbours went on (we were stopped, late or resumed): catch up
+            const int target = static_cast<int>(std::min<std::uint64_t>(past + 1, tr.rounds));
             spdlog::info("[Node {}] rejoining at round {} (was at {})", s.id, target, round);
             result.rejected["rounds_skipped"] += static_cast<std::uint64_t>(target - round);
             round = target - 1;

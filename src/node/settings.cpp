@@ -311,10 +311,9 @@ NodeSettings settings_in(const RunView& v, std::uint32_t id, const Experiment& e
     // the rounds of two nodes d hops apart differ by at most d (node/round_node.cpp).
     // On a time-varying graph news travels along each round's edges only: its flood bound.
     s.stop_margin = 2 * (v.placed.varying ? v.placed.varying->flood() : topo.eccentricity(id)) + 1;
-    // How far ahead others can legitimately be (the same flood bound) must be buffered, not
-    // dropped as too far ahead, nor taken for this node being left behind.
+    // How far ahead others can legitimately be (the same flood bound): buffered, not dropped as
+    // too far ahead, nor taken for this node being left behind.
     if (v.placed.varying) s.lead = std::max<std::uint64_t>(1, v.placed.varying->flood());
-    s.future_window = std::max(s.future_window, s.lead);
     s.varying = v.placed.varying;
     for (auto n : s.neighbours) {
         if (v.type_of(n) == NodeType::Honest) s.honest_neighbours.push_back(n);

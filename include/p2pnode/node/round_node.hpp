@@ -61,13 +61,16 @@ struct NodeSettings {
     std::chrono::milliseconds absent_grace{200};  // how long a round waits for an absent neighbour
     std::chrono::milliseconds startup_timeout{60000};
     std::chrono::milliseconds farewell_timeout{3000};  // after the last round: waiting for the neighbours' Bye
-    std::uint64_t future_window = 4;        // rounds ahead that are buffered (at least `lead`)
+    std::uint64_t future_window = 4;        // rounds ahead that are buffered (see horizon())
     std::size_t future_per_neighbour = 4;   // ... and at most this many messages of one neighbour
     // The most rounds a node can be ahead of this one while this one is still in its round: 1 on
     // a static graph (a neighbour cannot finish the next round without this node); on a
-    // time-varying one the flood bound, since a neighbour of this round may go on through rounds
-    // whose peers do not wait for this node. A neighbour further ahead went on without it.
+    // time-varying one the flood bound, since a neighbour may go on through rounds whose peers
+    // do not wait for this node (for each neighbour, until the next round it shares with this one).
     std::uint64_t lead = 1;
+    // Rounds ahead that are buffered: the future window, and at least `lead` (what is
+    // legitimately ahead is kept, not refused as too far ahead).
+    std::uint64_t horizon() const { return future_window > lead ? future_window : lead; }
     std::uint64_t stop_margin = 3;          // Ctrl-C: rounds on to stop after (2 x the node's eccentricity + 1)
 
     std::string metrics_path;               // JSONL, one row per round ("" = none)

@@ -109,6 +109,51 @@ TEST_CASE("a sweep file's mistakes are errors naming the file, the line and the 
     CHECK(some[1].seed == 2);
 }
 
+// Issue 17: the topology is an axis like any other; each point's row carries its graph's
+// figures, and a graph that cannot be made (5 nodes of degree 3: 15 ends) is a point skipped
+// with the reason, its run record written with a null graph, not a failed run.
+TEST_CASE("a sweep over topologies: the spectral gap beside the accuracy, an impossible graph skipped") {
+    p2p::test::QuietLogs quiet;
+    p2p::test::TempDir dir;
+    p2p::test::write_set(dir, 256, false);
+    std::string nodes = "nodes:\n";
+    for (int i = 0; i < 5; ++i) nodes += fmt::format("  - {{id: {}, host: 127.0.0.1, port: {}}}\n", i, 21101 + i);
+    const std::string file = dir.write(
+        "t.yaml", nodes + fmt::format("training: {{rounds: 2, batch_size: 16, eval_every: 2}}\n"
+                                      "outputs: {{metrics_dir: ''}}\n"
+                                      "data: {{root: '{}'}}\n"
+                                      "byzantine: {{count: 1, placement: spread}}\n"
+                                      "robust: {{aggregator: mean, attack: sign-flip}}\n"
+                                      "topology: {{type: [ring, complete, random-regular]}}\n",
+                                      dir.path().string()));
+    const auto spec = load_sweep(file);
+    const auto points = expand_sweep(spec);
+    REQUIRE(points.size() == 3);
+    launch::SweepOptions o;
+    o.out = (dir.path() / "out").string();
+    const auto rows = launch::run_sweep(spec, file, points, o);
+    REQUIRE(rows.size() == 3);
+    CHECK(rows[0].status == "done");
+    CHECK(rows[1].status == "done");
+    // The ring's 4 honest nodes form a path (the Byzantine node cuts it), mixing slower than a clique.
+    CHECK(rows[0].gap_uniform < rows[1].gap_uniform);
+    CHECK(rows[1].gap_uniform == doctest::Approx(1.0));
+    CHECK(rows[2].status == "skipped");
+    CHECK(contains(rows[2].error, "topology.random-regular"));
+    CHECK(contains(rows[2].error, "must be even"));
+    const std::string record = p2p::test::slurp(dir.path() / "out" / "runs" / points[2].name / "run.json");
+    CHECK(contains(record, "\"graph\": null"));
+    const std::string csv = p2p::test::slurp(dir.path() / "out" / "results.csv");
+    CHECK(contains(csv, "name,type,seed,status"));
+    CHECK(contains(csv, ",random-regular,0,skipped,"));
+    // summary.md puts the graph's figures beside the accuracy when the graph is an axis.
+    const std::string md = p2p::test::slurp(dir.path() / "out" / "summary.md");
+    CHECK(contains(md, "| type | n | mean accuracy | worst honest node | spectral gap (uniform) | most Byzantine neighbours | status |"));
+    CHECK(contains(md, fmt::format("| complete | 1 | {:.4f} ± 0.0000 | {:.4f} ± 0.0000 | 1.0000 | 1 | done |", rows[1].acc_mean,
+                                   rows[1].acc_worst)));
+    CHECK(contains(md, "| random-regular | 0 | - | - | - | - | skipped |"));
+}
+
 TEST_CASE("a sweep runs its grid, records failures and skips, resumes, and refuses another sweep's folder") {
     p2p::test::QuietLogs quiet;
     p2p::test::TempDir dir;

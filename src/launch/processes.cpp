@@ -119,23 +119,26 @@ void write_run_record(const std::string& dir, const std::string& command, const 
     gmtime_r(&now, &utc);
     char started[32];
     std::strftime(started, sizeof started, "%Y-%m-%dT%H:%M:%SZ", &utc);
-    std::string nodes;
-    for (const auto& n : node::with_placement(cfg, e).nodes)
-        nodes += fmt::format("{}{{\"id\": {}, \"type\": \"{}\"}}", nodes.empty() ? "" : ", ", n.id, to_string(n.type));
-    // The graph's figures, or null when it cannot be made (a sweep point it skips, train's
-    // one-node config under a launch's experiment): the record is written either way.
+    // The placed types and the graph's figures; when the graph cannot be made (a sweep point it
+    // skips, train's one-node config under a launch's experiment) the config's types and a null
+    // graph: the record is written either way.
+    NodesConfig placed = cfg;
     std::string graph = "null";
     try {
-    const node::GraphStats g = node::graph_stats(node::placed_graph(cfg, e));
-    auto gap = [&](double v) { return g.gaps_computed ? fmt::format("{}", v) : std::string("null"); };
-    graph = fmt::format(
-        "{{\"edges\": {}, \"degree_min\": {}, \"degree_mean\": {}, \"degree_max\": {}, \"honest_connected\": {}, "
-        "\"gap_uniform\": {}, \"gap_metropolis\": {}, \"byzantine_neighbours_min\": {}, "
-        "\"byzantine_neighbours_mean\": {}, \"byzantine_neighbours_max\": {}}}",
-        g.edges, g.degree_min, g.degree_mean, g.degree_max, g.honest_connected ? "true" : "false", gap(g.gap_uniform),
-        gap(g.gap_metropolis), g.byzantine_min, g.byzantine_mean, g.byzantine_max);
+        placed = node::with_placement(cfg, e);
+        const node::GraphStats g = node::graph_stats(node::placed_graph(cfg, e));
+        auto gap = [&](double v) { return g.gaps_computed ? fmt::format("{}", v) : std::string("null"); };
+        graph = fmt::format(
+            "{{\"edges\": {}, \"degree_min\": {}, \"degree_mean\": {}, \"degree_max\": {}, \"honest_connected\": {}, "
+            "\"gap_uniform\": {}, \"gap_metropolis\": {}, \"byzantine_neighbours_min\": {}, "
+            "\"byzantine_neighbours_mean\": {}, \"byzantine_neighbours_max\": {}}}",
+            g.edges, g.degree_min, g.degree_mean, g.degree_max, g.honest_connected ? "true" : "false", gap(g.gap_uniform),
+            gap(g.gap_metropolis), g.byzantine_min, g.byzantine_mean, g.byzantine_max);
     } catch (const std::exception&) {
     }
+    std::string nodes;
+    for (const auto& n : placed.nodes)
+        nodes += fmt::format("{}{{\"id\": {}, \"type\": \"{}\"}}", nodes.empty() ? "" : ", ", n.id, to_string(n.type));
     const std::string text = fmt::format(
         "{{\"command\": \"{}\", \"p2pnode\": \"{}\", \"started\": \"{}\", \"pattern\": \"{}\", \"endpoint\": \"{}\", "
         "\"seed\": {}, \"config\": \"{}\", \"nodes\": [{}], \"graph\": {}, \"experiment\": {}}}\n",

@@ -253,7 +253,8 @@ void write_results(const SweepSpec& spec, const fs::path& out, const std::vector
 
     // summary.md: per point, mean ± std over its seeds; per aggregator its worst attack.
     struct Stat {
-        std::vector<double> mean, worst;
+        std::vector<double> mean, worst, gap;
+        int byzantine_max = -1;
         std::vector<std::pair<std::string, std::string>> at;
         std::set<std::string> status;
     };
@@ -264,7 +265,15 @@ void write_results(const SweepSpec& spec, const fs::path& out, const std::vector
         if (fresh) order.push_back(r.group), it->second.at = r.at;
         it->second.status.insert(r.status);
         if (r.status == "done") it->second.mean.push_back(r.acc_mean), it->second.worst.push_back(r.acc_worst);
+        if (std::isfinite(r.gap_uniform)) {  // the graph was made
+            it->second.gap.push_back(r.gap_uniform);
+            it->second.byzantine_max = std::max(it->second.byzantine_max, r.byzantine_neighbours_max);
+        }
     }
+    // When the graph or the attackers' places are an axis, the graph's figures beside the accuracy.
+    const bool graph_axis = std::any_of(spec.axes.begin(), spec.axes.end(), [](const SweepAxis& a) {
+        return a.key.rfind("topology.", 0) == 0 || a.key.rfind("byzantine.", 0) == 0;
+    });
     auto mean_sd = [](const std::vector<double>& v) {
         if (v.empty()) return std::string("-");
         double m = 0, q = 0;
@@ -278,8 +287,10 @@ void write_results(const SweepSpec& spec, const fs::path& out, const std::vector
                                  "deviation over seeds (n = runs done).\n\n|",
                                  spec.source, rows.size());
     for (const auto& a : spec.axes) md += " " + axis_label(spec, a.key) + " |";
-    md += " n | mean accuracy | worst honest node | status |\n|";
-    for (std::size_t i = 0; i < spec.axes.size() + 4; ++i) md += "---|";
+    md += " n | mean accuracy | worst honest node |";
+    if (graph_axis) md += " spectral gap (uniform) | most Byzantine neighbours |";
+    md += " status |\n|";
+    for (std::size_t i = 0; i < spec.axes.size() + (graph_axis ? 6 : 4); ++i) md += "---|";
     md += "\n";
     for (const auto& g : order) {
         const Stat& s = groups[g];
@@ -287,7 +298,14 @@ void write_results(const SweepSpec& spec, const fs::path& out, const std::vector
         for (const auto& [k, v] : s.at) md += " " + v + " |";
         std::string status;
         for (const auto& st : s.status) status += (status.empty() ? "" : ", ") + st;
-        md += fmt::format(" {} | {} | {} | {} |\n", s.mean.size(), mean_sd(s.mean), mean_sd(s.worst), status);
+        md += fmt::format(" {} | {} | {} |", s.mean.size(), mean_sd(s.mean), mean_sd(s.worst));
+        if (graph_axis) {
+            double gap = 0;
+            for (double x : s.gap) gap += x;
+            md += fmt::format(" {} | {} |", s.gap.empty() ? "-" : fmt::format("{:.4f}", gap / static_cast<double>(s.gap.size())),
+                              s.byzantine_max < 0 ? "-" : std::to_string(s.byzantine_max));
+        }
+        md += fmt::format(" {} |\n", status);
     }
     // The figure Byzantine papers report: each aggregator's accuracy under its worst attack.
     auto has = [&](const char* key) {

@@ -251,6 +251,20 @@ struct RawPeer {
     }
 };
 
+// `n` nodes on loopback from `base_port` (node `byzantine` Byzantine, -1: none) on an
+// Erdos-Renyi graph redrawn every round with p = 1: everyone is linked every round, yet the
+// graph is time-varying, so its flood bound (n - 1) is the rounds window.
+void on_redrawn_complete(Setup& s, int n, int base_port, int byzantine = -1) {
+    std::string text = "nodes:\n";
+    for (int i = 0; i < n; ++i)
+        text += fmt::format("  - {{id: {}, host: 127.0.0.1, port: {}{}}}\n", i, base_port + i,
+                            i == byzantine ? ", type: byzantine" : "");
+    s.cfg = parse_nodes_config(text, "redrawn.yaml");
+    s.choice.topology.type = "erdos-renyi";
+    s.choice.topology.p = 1.0;
+    s.choice.topology.every = 1;
+}
+
 // A raw peer's own inbox: a ROUTER bound where node `as` listens, so the nodes' gradients to it
 // arrive here.
 zmq::socket_t inbox_of(RawPeer& peer, const p2p::test::TempDir& dir, int base_port) {
@@ -628,13 +642,7 @@ TEST_CASE("hostile peer: what a neighbour can park ahead is bounded even when th
     auto& dir = h.dir;
     auto& data = h.data;
     auto s = hostile_setup(dir, 19640);
-    std::string text = "nodes:\n";
-    for (int i = 0; i < 8; ++i)
-        text += fmt::format("  - {{id: {}, host: 127.0.0.1, port: {}{}}}\n", i, 19640 + i, i == 2 ? ", type: byzantine" : "");
-    s.cfg = parse_nodes_config(text, "redrawn.yaml");
-    s.choice.topology.type = "erdos-renyi";
-    s.choice.topology.p = 1.0;
-    s.choice.topology.every = 1;
+    on_redrawn_complete(s, 8, 19640, 2);
     s.choice.timeouts.round = 2.0;
     const std::vector<std::uint32_t> honest{0, 1, 3, 4, 5, 6, 7};
     s.options.only = honest;
@@ -677,12 +685,7 @@ TEST_CASE("a node whose neighbours went on catches up on a time-varying graph to
     auto& dir = h.dir;
     auto& data = h.data;
     auto s = hostile_setup(dir, 19660);
-    std::string text = "nodes:\n";
-    for (int i = 0; i < 6; ++i) text += fmt::format("  - {{id: {}, host: 127.0.0.1, port: {}}}\n", i, 19660 + i);
-    s.cfg = parse_nodes_config(text, "redrawn6.yaml");
-    s.choice.topology.type = "erdos-renyi";
-    s.choice.topology.p = 1.0;
-    s.choice.topology.every = 1;
+    on_redrawn_complete(s, 6, 19660);
     s.choice.timeouts.round = 5.0;
     s.options.only = {0};
     REQUIRE(node::settings_for_all(s.cfg, s.choice)[0].lead == 5);

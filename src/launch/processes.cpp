@@ -125,8 +125,9 @@ void write_run_record(const std::string& dir, const std::string& command, const 
     NodesConfig placed = cfg;
     std::string graph = "null";
     try {
-        placed = node::with_placement(cfg, e);
-        const node::GraphStats g = node::graph_stats(node::placed_graph(cfg, e));
+        const node::PlacedGraph pg = node::placed_graph(cfg, e);
+        placed = pg.config;
+        const node::GraphStats g = node::graph_stats(pg);
         auto gap = [&](double v) { return g.gaps_computed ? fmt::format("{}", v) : std::string("null"); };
         graph = fmt::format(
             "{{\"edges\": {}, \"degree_min\": {}, \"degree_mean\": {}, \"degree_max\": {}, \"honest_connected\": {}, "

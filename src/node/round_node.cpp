@@ -95,11 +95,12 @@ public:
         std::map<std::uint32_t, Grad> have;
         // Earlier arrivals for this round; those for rounds skipped over (a rejoin) go.
         for (auto it = future_.begin(); it != future_.end();) {
-            if (it->first.first < r) {
+            const auto [from_id, round] = it->first;
+            if (round < r) {
                 it = future_.erase(it);
-            } else if (it->first.first == r) {
-                bring_back(it->first.second);
-                have.emplace(it->first.second, std::move(it->second));
+            } else if (round == r) {
+                bring_back(from_id);
+                have.emplace(from_id, std::move(it->second));
                 it = future_.erase(it);
             } else {
                 ++it;
@@ -281,7 +282,7 @@ private:
                 ++rejected["duplicate"];
             else
                 bring_back(from);
-        } else if (future_.count({round, from})) {
+        } else if (future_.count({from, round})) {
             ++rejected["duplicate"];
         } else if (buffered_from(from) >= s_.future_per_neighbour) {
             // An honest neighbour has one round ahead in flight (it waits for this node's gradient
@@ -289,13 +290,14 @@ private:
             // long on a time-varying graph, so this keeps a liar's cost to the static one's.
             ++rejected["too_far_ahead"];
         } else {
-            future_.emplace(std::make_pair(round, from), std::move(g));
+            future_.emplace(std::make_pair(from, round), std::move(g));
         }
     }
 
-    std::size_t buffered_from(std::uint32_t from) const {
-        return static_cast<std::size_t>(
-            std::count_if(future_.begin(), future_.end(), [&](const auto& kv) { return kv.first.second == from; }));
+    std::size_t buffered_from(std::uint32_t from) const {  // future_ is ordered by sender first
+        const auto first = future_.lower_bound({from, 0});
+        const auto last = future_.upper_bound({from, std::numeric_limits<std::uint64_t>::max()});
+        return static_cast<std::size_t>(std::distance(first, last));
     }
 
     const NodeSettings& s_;
@@ -303,7 +305,7 @@ private:
     RoundLinks& links_;
     wire::Limits limits_;
     std::set<std::uint32_t> neighbours_, absent_, said_bye_;
-    std::map<std::pair<std::uint64_t, std::uint32_t>, Grad> future_;
+    std::map<std::pair<std::uint32_t, std::uint64_t>, Grad> future_;  // (sender, round) -> a later round's
     std::map<std::uint32_t, std::uint64_t> seen_by_;  // neighbour -> highest round it sent
     std::uint64_t stop_heard_ = 0;
 };
